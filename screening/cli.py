@@ -1,0 +1,173 @@
+"""The ``screening`` command line: a stable contract that tests and evaluators call.
+
+``scan`` reads JSONL (or plain text lines with ``--text``) and writes one JSON verdict per
+input line, in order. A bad line becomes an error record for that line — the rest of the
+file is still screened, and the output stays aligned with the input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from screening.engine import Engine
+from screening.errors import InvalidMessage, ScreeningError
+from screening.explain import explain, render_explanation
+from screening.settings import Settings
+
+__all__ = ["main"]
+
+
+def _engine(args: argparse.Namespace, settings: Settings) -> Engine:
+    return Engine.load(
+        args.wordlists or settings.wordlists, args.config or settings.config
+    )
+
+
+def parse_scan_line(raw: bytes, *, plain_text: bool) -> tuple[Any, str]:
+    """``(id, text)`` from one input line; raises :class:`InvalidMessage` with the reason."""
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidMessage(f"line is not valid UTF-8: {exc.reason} at byte {exc.start}") from exc
+    line = line.rstrip("\r\n")
+    if plain_text:
+        return None, line
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise InvalidMessage(f"not valid JSON: {exc.msg} (column {exc.colno})") from exc
+    if not isinstance(record, dict):
+        raise InvalidMessage(f"expected a JSON object, got {type(record).__name__}")
+    message_id = record.get("id")
+    if isinstance(message_id, dict | list):
+        raise InvalidMessage("'id' must be a string or a number")
+    if "text" not in record:
+        raise InvalidMessage("missing field 'text'")
+    if not isinstance(record["text"], str):
+        raise InvalidMessage(f"'text' must be a string, got {type(record['text']).__name__}")
+    return message_id, record["text"]
+
+
+def _id_if_any(raw: bytes) -> Any:
+    try:
+        record = json.loads(raw)
+        return record.get("id") if isinstance(record, dict) else None
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def scan_lines(engine: Engine, lines: Iterator[bytes], *, plain_text: bool) -> Iterator[dict[str, Any]]:
+    """One output record per non-blank input line: a verdict or an error record."""
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        try:
+            message_id, text = parse_scan_line(raw, plain_text=plain_text)
+            record = engine.screen(text, message_id).to_dict()
+        except InvalidMessage as exc:
+            record = {"id": _id_if_any(raw), "decision": "error", "error": str(exc)}
+        record["line"] = number
+        yield record
+
+
+def _open_in(path: str | None) -> IO[bytes]:
+    return sys.stdin.buffer if path in (None, "-") else open(path, "rb")
+
+
+def _open_out(path: str | None) -> IO[str]:
+    return sys.stdout if path in (None, "-") else open(path, "w", encoding="utf-8")
+
+
+def cmd_scan(args: argparse.Namespace, settings: Settings) -> int:
+    engine = _engine(args, settings)
+    counts: Counter[str] = Counter()
+    source, sink = _open_in(args.input), _open_out(args.output)
+    try:
+        for record in scan_lines(engine, iter(source), plain_text=args.text):
+            counts[record["decision"]] += 1
+            sink.write(json.dumps(record, ensure_ascii=False) + "\n")
+    finally:
+        if source is not sys.stdin.buffer:
+            source.close()
+        if sink is not sys.stdout:
+            sink.close()
+        else:
+            sink.flush()
+    summary = ", ".join(f"{counts[d]} {d}" for d in ("pass", "review", "block", "error"))
+    print(f"screened {sum(counts.values())} lines: {summary}", file=sys.stderr)
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace, settings: Settings) -> int:
+    explanation = explain(_engine(args, settings), args.message)
+    if args.json:
+        print(json.dumps(explanation, ensure_ascii=False, indent=2))
+    else:
+        print(render_explanation(explanation))
+    return 0
+
+
+def cmd_wordlist_lint(args: argparse.Namespace, settings: Settings) -> int:
+    from screening.lint import lint_wordlist, read_benign_file
+
+    engine = _engine(args, settings)
+    extra = [line for path in args.benign for line in read_benign_file(Path(path))]
+    findings = lint_wordlist(engine, extra_benign=extra)
+    for finding in findings:
+        print(finding.render())
+    terms = len(engine.wordlist.terms)
+    print(
+        f"{terms} terms, {len(engine.wordlist.allow)} allowed, {len(engine.wordlist.patterns)} "
+        f"patterns, version {engine.wordlist.version}: {len(findings)} finding(s)",
+        file=sys.stderr,
+    )
+    return 1 if findings else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="screening", description=__doc__.splitlines()[0])
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--wordlists", help="wordlist directory (default: $SCREENING_WORDLISTS)")
+    common.add_argument("--config", help="engine config TOML (default: $SCREENING_CONFIG)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    scan = commands.add_parser("scan", parents=[common], help="screen JSONL messages")
+    scan.add_argument("input", nargs="?", help="input file (default: stdin)")
+    scan.add_argument("output", nargs="?", help="output file (default: stdout)")
+    scan.add_argument("--text", action="store_true", help="input lines are plain text")
+    scan.set_defaults(handler=cmd_scan)
+
+    explain_cmd = commands.add_parser("explain", parents=[common], help="show why a message gets its verdict")
+    explain_cmd.add_argument("message")
+    explain_cmd.add_argument("--json", action="store_true", help="machine-readable output")
+    explain_cmd.set_defaults(handler=cmd_explain)
+
+    wordlist = commands.add_parser("wordlist", help="wordlist tools")
+    wordlist_commands = wordlist.add_subparsers(dest="wordlist_command", required=True)
+    lint = wordlist_commands.add_parser("lint", parents=[common], help="check the wordlists")
+    lint.add_argument("--benign", action="append", default=[],
+                      help="extra benign corpus (text lines or JSONL with 'text'); repeatable")  # fmt: skip
+    lint.set_defaults(handler=cmd_wordlist_lint)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings.from_env()
+    try:
+        return args.handler(args, settings)
+    except (ScreeningError, OSError) as exc:
+        print(f"screening: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,188 @@
+"""Parse the analyst-edited wordlist files (format: ``wordlists/README.md``).
+
+Parsing is strict: a line that cannot be understood is an error naming file and line,
+never a silently skipped term — a dropped term is a hole in moderation nobody sees.
+A wordlist can be loaded from a directory or from a mapping of file name to text (how a
+published version travels through Redis), and its version is a hash of its content so
+every verdict can name exactly which lists produced it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from screening.errors import WordlistError
+
+__all__ = ["AllowTerm", "Pattern", "Term", "Wordlist"]
+
+SEVERITIES = frozenset({"block", "review"})
+MODES = frozenset({"substring", "word", "pinyin", "homophone"})
+ALLOW_FILE, PATTERNS_FILE, BENIGN_FILE = "allow.txt", "patterns.txt", "benign.txt"
+_NOT_CATEGORIES = {ALLOW_FILE, PATTERNS_FILE, BENIGN_FILE}
+_CATEGORY_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_TRAILING_COMMENT = re.compile(r"\s+#.*$")
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    text: str
+    category: str
+    severity: str
+    modes: frozenset[str]
+    note: str
+    path: str
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class AllowTerm:
+    text: str
+    note: str
+    path: str
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class Pattern:
+    name: str
+    category: str
+    severity: str
+    regex: re.Pattern[str]
+    path: str
+    line: int
+
+
+def _content_lines(text: str, *, strip_trailing_comments: bool = True):
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if strip_trailing_comments:
+            line = _TRAILING_COMMENT.sub("", line)
+        yield number, line
+
+
+def parse_terms(text: str, category: str, path: str) -> list[Term]:
+    """Parse one ``<category>.txt``: ``term | severity | modes | note``."""
+    terms = []
+    for number, line in _content_lines(text):
+        fields = [f.strip() for f in line.split("|")]
+        if len(fields) > 4:
+            raise WordlistError(
+                f"expected at most 4 fields (term | severity | modes | note), got {len(fields)}",
+                path=path, line=number,
+            )  # fmt: skip
+        fields += [""] * (4 - len(fields))
+        term, severity, modes_field, note = fields
+        if not term:
+            raise WordlistError("empty term", path=path, line=number)
+        severity = severity or "review"
+        if severity not in SEVERITIES:
+            raise WordlistError(
+                f"unknown severity {severity!r} (expected block or review)", path=path, line=number
+            )
+        modes = frozenset(m.strip() for m in modes_field.split(",") if m.strip()) or {"substring"}
+        unknown = modes - MODES
+        if unknown:
+            raise WordlistError(
+                f"unknown mode(s) {', '.join(sorted(unknown))} (expected {', '.join(sorted(MODES))})",
+                path=path, line=number,
+            )  # fmt: skip
+        terms.append(Term(term, category, severity, frozenset(modes), note, path, number))
+    return terms
+
+
+def parse_allow(text: str, path: str) -> list[AllowTerm]:
+    """Parse ``allow.txt``: ``term | note``."""
+    allowed = []
+    for number, line in _content_lines(text):
+        fields = [f.strip() for f in line.split("|")]
+        if len(fields) > 2 or not fields[0]:
+            raise WordlistError("expected `term` or `term | note`", path=path, line=number)
+        allowed.append(AllowTerm(fields[0], fields[1] if len(fields) > 1 else "", path, number))
+    return allowed
+
+
+def parse_patterns(text: str, path: str) -> list[Pattern]:
+    """Parse ``patterns.txt``: ``name | category | severity | regex`` (regex may hold ``|``)."""
+    patterns = []
+    for number, line in _content_lines(text, strip_trailing_comments=False):
+        fields = [f.strip() for f in line.split("|", 3)]
+        if len(fields) != 4 or not all(fields):
+            raise WordlistError(
+                "expected `name | category | severity | regex`", path=path, line=number
+            )
+        name, category, severity, source = fields
+        if severity not in SEVERITIES:
+            raise WordlistError(f"unknown severity {severity!r}", path=path, line=number)
+        if not _CATEGORY_NAME.match(category):
+            raise WordlistError(f"invalid category name {category!r}", path=path, line=number)
+        try:
+            regex = re.compile(source, re.IGNORECASE)
+        except re.error as exc:
+            raise WordlistError(f"invalid regex: {exc}", path=path, line=number) from exc
+        if regex.search(""):
+            raise WordlistError("regex matches the empty string", path=path, line=number)
+        patterns.append(Pattern(name, category, severity, regex, path, number))
+    return patterns
+
+
+@dataclass(frozen=True, slots=True)
+class Wordlist:
+    """Everything the matcher needs: terms by category, allow-list, contact patterns."""
+
+    terms: tuple[Term, ...]
+    allow: tuple[AllowTerm, ...]
+    patterns: tuple[Pattern, ...]
+    version: str
+    benign: tuple[str, ...] = ()
+
+    @property
+    def categories(self) -> list[str]:
+        return sorted({t.category for t in self.terms} | {p.category for p in self.patterns})
+
+    @classmethod
+    def from_files(cls, files: Mapping[str, str], origin: str = "") -> Wordlist:
+        """Build from ``{file name: text}``; ``origin`` prefixes paths in error messages."""
+        terms: list[Term] = []
+        allow: list[AllowTerm] = []
+        patterns: list[Pattern] = []
+        benign: tuple[str, ...] = ()
+        for name in sorted(files):
+            text, path = files[name], f"{origin}{name}"
+            if not name.endswith(".txt"):
+                continue
+            if name == ALLOW_FILE:
+                allow = parse_allow(text, path)
+            elif name == PATTERNS_FILE:
+                patterns = parse_patterns(text, path)
+            elif name == BENIGN_FILE:
+                benign = tuple(line for _, line in _content_lines(text, strip_trailing_comments=False))
+            else:
+                category = name.removesuffix(".txt")
+                if not _CATEGORY_NAME.match(category):
+                    raise WordlistError(f"invalid category file name {name!r}", path=path)
+                terms.extend(parse_terms(text, category, path))
+        digest = hashlib.sha256()
+        for name in sorted(files):
+            digest.update(name.encode() + b"\0" + files[name].encode() + b"\0")
+        return cls(tuple(terms), tuple(allow), tuple(patterns), digest.hexdigest()[:12], benign)
+
+    @classmethod
+    def load(cls, directory: str | Path) -> Wordlist:
+        directory = Path(directory)
+        if not directory.is_dir():
+            raise WordlistError("wordlist directory not found", path=str(directory))
+        files = {}
+        for path in sorted(directory.glob("*.txt")):
+            try:
+                files[path.name] = path.read_text(encoding="utf-8")
+            except UnicodeDecodeError as exc:
+                raise WordlistError(f"not UTF-8: {exc}", path=str(path)) from exc
+        if not any(name not in _NOT_CATEGORIES for name in files):
+            raise WordlistError("no category files (<category>.txt)", path=str(directory))
+        return cls.from_files(files, origin=f"{directory}/")
