@@ -24,9 +24,7 @@ __all__ = ["main"]
 
 
 def _engine(args: argparse.Namespace, settings: Settings) -> Engine:
-    return Engine.load(
-        args.wordlists or settings.wordlists, args.config or settings.config
-    )
+    return Engine.load(args.wordlists or settings.wordlists, args.config or settings.config)
 
 
 def parse_scan_line(raw: bytes, *, plain_text: bool) -> tuple[Any, str]:
@@ -62,7 +60,9 @@ def _id_if_any(raw: bytes) -> Any:
         return None
 
 
-def scan_lines(engine: Engine, lines: Iterator[bytes], *, plain_text: bool) -> Iterator[dict[str, Any]]:
+def scan_lines(
+    engine: Engine, lines: Iterator[bytes], *, plain_text: bool
+) -> Iterator[dict[str, Any]]:
     """One output record per non-blank input line: a verdict or an error record."""
     for number, raw in enumerate(lines, start=1):
         if not raw.strip():
@@ -143,7 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--text", action="store_true", help="input lines are plain text")
     scan.set_defaults(handler=cmd_scan)
 
-    explain_cmd = commands.add_parser("explain", parents=[common], help="show why a message gets its verdict")
+    explain_cmd = commands.add_parser(
+        "explain", parents=[common], help="show why a message gets its verdict"
+    )
     explain_cmd.add_argument("message")
     explain_cmd.add_argument("--json", action="store_true", help="machine-readable output")
     explain_cmd.set_defaults(handler=cmd_explain)
@@ -151,8 +153,12 @@ def build_parser() -> argparse.ArgumentParser:
     wordlist = commands.add_parser("wordlist", help="wordlist tools")
     wordlist_commands = wordlist.add_subparsers(dest="wordlist_command", required=True)
     lint = wordlist_commands.add_parser("lint", parents=[common], help="check the wordlists")
-    lint.add_argument("--benign", action="append", default=[],
-                      help="extra benign corpus (text lines or JSONL with 'text'); repeatable")  # fmt: skip
+    lint.add_argument(
+        "--benign",
+        action="append",
+        default=[],
+        help="extra benign corpus (text lines or JSONL with 'text'); repeatable",
+    )
     lint.set_defaults(handler=cmd_wordlist_lint)
     return parser
 

@@ -56,7 +56,10 @@ class Engine:
 
     @classmethod
     def load(
-        cls, wordlists: str | Path, config: str | Path | None = None, tokenizer: Tokenizer | None = None
+        cls,
+        wordlists: str | Path,
+        config: str | Path | None = None,
+        tokenizer: Tokenizer | None = None,
     ) -> Engine:
         return cls(load_config(config), Wordlist.load(wordlists), tokenizer)
 

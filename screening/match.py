@@ -81,7 +81,11 @@ class Matcher:
         self.normalizer = normalizer
         self.tokenizer = tokenizer
         self.phonetic = phonetic
-        main, collapsed_extra, homophone = _AutomatonBuilder(), _AutomatonBuilder(), _AutomatonBuilder()
+        main, collapsed_extra, homophone = (
+            _AutomatonBuilder(),
+            _AutomatonBuilder(),
+            _AutomatonBuilder(),
+        )
         for item in (*wordlist.terms, *wordlist.allow):
             term = item if isinstance(item, Term) else None
             key = self._key(item)
@@ -122,8 +126,12 @@ class Matcher:
             )
             candidates += self._survivors(text, found, main_allows, text.compact)
         if text.collapsed is not None and self._main is not None:
-            automata = (self._main, self._collapsed_extra) if self._collapsed_extra else (self._main,)
-            found, allows = self._pass(automata, text.collapsed, text.collapsed_span, collapsed=True)
+            automata = (
+                (self._main, self._collapsed_extra) if self._collapsed_extra else (self._main,)
+            )
+            found, allows = self._pass(
+                automata, text.collapsed, text.collapsed_span, collapsed=True
+            )
             candidates += self._survivors(text, found, allows, text.collapsed)
         if self._homophone is not None:
             view = self.phonetic.homophone_view(text.compact)

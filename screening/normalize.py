@@ -207,7 +207,9 @@ class Normalizer:
         collapsed, first, last = None, (), ()
         if self.transforms.repeat and _REPEAT.search(compact):
             collapsed, first, last = _collapse(compact, compact_map)
-        return NormalizedText(text, folded, folded_map, compact, compact_map, collapsed, first, last)
+        return NormalizedText(
+            text, folded, folded_map, compact, compact_map, collapsed, first, last
+        )
 
     def key(self, term: str) -> str:
         """The form a wordlist term is matched in: the compact form of the term itself."""
@@ -256,9 +258,7 @@ class Normalizer:
         return sorted(fired)
 
 
-def _collapse(
-    text: str, index: tuple[int, ...]
-) -> tuple[str, tuple[int, ...], tuple[int, ...]]:
+def _collapse(text: str, index: tuple[int, ...]) -> tuple[str, tuple[int, ...], tuple[int, ...]]:
     chars: list[str] = []
     first: list[int] = []
     last: list[int] = []

@@ -45,7 +45,10 @@ class PatternMatcher:
                     continue
                 start, end = text.folded_span(match.start(), match.end())
                 transforms = self.normalizer.transforms_in(text, start, end)
-                if digits_view[match.start() : match.end()] != text.folded[match.start() : match.end()]:
+                if (
+                    digits_view[match.start() : match.end()]
+                    != text.folded[match.start() : match.end()]
+                ):
                     transforms.append("numerals")
                 hits.append(
                     Hit(

@@ -88,8 +88,9 @@ def parse_terms(text: str, category: str, path: str) -> list[Term]:
         modes = frozenset(m.strip() for m in modes_field.split(",") if m.strip()) or {"substring"}
         unknown = modes - MODES
         if unknown:
+            expected = ", ".join(sorted(MODES))
             raise WordlistError(
-                f"unknown mode(s) {', '.join(sorted(unknown))} (expected {', '.join(sorted(MODES))})",
+                f"unknown mode(s) {', '.join(sorted(unknown))} (expected {expected})",
                 path=path, line=number,
             )  # fmt: skip
         terms.append(Term(term, category, severity, frozenset(modes), note, path, number))
@@ -161,7 +162,9 @@ class Wordlist:
             elif name == PATTERNS_FILE:
                 patterns = parse_patterns(text, path)
             elif name == BENIGN_FILE:
-                benign = tuple(line for _, line in _content_lines(text, strip_trailing_comments=False))
+                benign = tuple(
+                    line for _, line in _content_lines(text, strip_trailing_comments=False)
+                )
             else:
                 category = name.removesuffix(".txt")
                 if not _CATEGORY_NAME.match(category):
