@@ -55,9 +55,11 @@ def parse_scan_line(raw: bytes, *, plain_text: bool) -> tuple[Any, str]:
 def _id_if_any(raw: bytes) -> Any:
     try:
         record = json.loads(raw)
-        return record.get("id") if isinstance(record, dict) else None
     except (ValueError, UnicodeDecodeError):
         return None
+    if isinstance(record, dict) and isinstance(record.get("id"), str | int | float):
+        return record["id"]
+    return None
 
 
 def scan_lines(
