@@ -1,0 +1,56 @@
+"""The wordlists we ship: they load, lint clean, and behave on the cases analysts care about."""
+
+from __future__ import annotations
+
+import pytest
+
+from screening.config import load_config
+from screening.engine import Engine
+from screening.lint import lint_wordlist
+from screening.settings import DEFAULT_WORDLISTS
+from screening.tokenize import Tokenizer
+from screening.verdict import CATEGORIES
+from screening.wordlist import Wordlist
+
+
+@pytest.fixture(scope="module")
+def shipped(tokenizer: Tokenizer) -> Engine:
+    return Engine(load_config(), Wordlist.load(DEFAULT_WORDLISTS), tokenizer)
+
+
+def test_every_category_has_terms(shipped: Engine) -> None:
+    categories = {t.category for t in shipped.wordlist.terms}
+    assert categories == set(CATEGORIES)
+    assert len(shipped.wordlist.terms) >= 300
+    assert all(t.note for t in shipped.wordlist.terms), "every term is justified by a note"
+
+
+def test_lint_is_clean(shipped: Engine) -> None:
+    assert [f.render() for f in lint_wordlist(shipped)] == []
+
+
+def test_benign_corpus_is_large_and_never_hits(shipped: Engine) -> None:
+    assert len(shipped.wordlist.benign) >= 300
+    assert [m for m in shipped.wordlist.benign if shipped.screen(m).hits] == []
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        ("来赌*博啊", "gambling"),
+        ("百家樂真人荷官", "gambling"),
+        ("裸聊加我", "porn"),
+        ("出售冰毒", "drugs"),
+        ("加我微信abc12345", "contact_diversion"),
+        ("电话 138 1234 5678", "contact_diversion"),
+        ("傻逼", "abuse"),
+        ("刷单返利日结", "fraud"),
+    ],
+)
+def test_shipped_lists_catch_typical_messages(shipped: Engine, text: str, category: str) -> None:
+    assert category in {h.category for h in shipped.screen(text).hits}
+
+
+@pytest.mark.parametrize("text", ["路口交通很拥堵", "他妈妈做的菜很好吃", "三黄片是一种中药", "我在读博", "孩子在玩水枪"])
+def test_shipped_lists_pass_lookalike_benign_messages(shipped: Engine, text: str) -> None:
+    assert shipped.screen(text).decision == "pass"
