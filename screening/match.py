@@ -1,9 +1,9 @@
 """Find wordlist and pattern hits in a normalised message with Aho-Corasick automata.
 
-One automaton holds every term (and the allow-list, and the latin pinyin of terms that
-opt in), so matching costs one pass over the text whatever the number of terms. Up to
-two more passes run only when needed: over the repeat-collapsed text when the message
-has adjacent repeats, and over the homophone view when some term opts into homophones.
+One automaton holds every term, the allow-list, and the latin pinyin and homophone
+spellings of terms that opt in, so matching costs one pass over the text whatever the
+number of terms. A second pass runs only for messages with adjacent repeated characters,
+over the repeat-collapsed text.
 
 Hits of a pass are cancelled by allow-list hits of the same pass that cover them
 (三黄片 covers 黄片). Allow hits stay within their pass because the collapsed text can
@@ -21,12 +21,15 @@ import ahocorasick
 from screening.config import TransformsConfig
 from screening.errors import WordlistError
 from screening.normalize import NormalizedText, Normalizer
-from screening.phonetic import Phonetic
-from screening.tokenize import Token, Tokenizer
+from screening.phonetic import Phonetic, TooManyHomophones
+from screening.tokenize import Tokenizer
 from screening.verdict import Hit
 from screening.wordlist import AllowTerm, Term, Wordlist
 
 __all__ = ["Matcher"]
+
+#: Characters of context segmented on each side of a `word`-mode candidate.
+_WORD_WINDOW = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,11 +84,7 @@ class Matcher:
         self.normalizer = normalizer
         self.tokenizer = tokenizer
         self.phonetic = phonetic
-        main, collapsed_extra, homophone = (
-            _AutomatonBuilder(),
-            _AutomatonBuilder(),
-            _AutomatonBuilder(),
-        )
+        main, collapsed_extra = _AutomatonBuilder(), _AutomatonBuilder()
         for item in (*wordlist.terms, *wordlist.allow):
             term = item if isinstance(item, Term) else None
             key = self._key(item)
@@ -101,10 +100,15 @@ class Matcher:
                 if latin != key:
                     main.add(latin, _Entry(term, "pinyin"))
             if transforms.homophone and "homophone" in term.modes:
-                homophone.add(phonetic.homophone_view(key), _Entry(term, "homophone"))
+                try:
+                    spellings = phonetic.homophones(key)
+                except TooManyHomophones as exc:
+                    raise WordlistError(str(exc), path=term.path, line=term.line) from exc
+                homophone = _Entry(term, "homophone")
+                for spelling in spellings:
+                    main.add(spelling, homophone)
         self._main = main.build()
         self._collapsed_extra = collapsed_extra.build()
-        self._homophone = homophone.build()
         self.size = len(main.keys)
 
     def _key(self, item: Term | AllowTerm) -> str:
@@ -118,14 +122,11 @@ class Matcher:
 
     def find(self, text: NormalizedText) -> list[Hit]:
         """Wordlist hits in ``text``, allow-list applied, in original coordinates."""
-        candidates: list[_Candidate] = []
-        main_allows: list[tuple[int, int]] = []
-        if self._main is not None:
-            found, main_allows = self._pass(
-                (self._main,), text.compact, text.compact_span, collapsed=False
-            )
-            candidates += self._survivors(text, found, main_allows, text.compact)
-        if text.collapsed is not None and self._main is not None:
+        if self._main is None:
+            return []
+        found, allows = self._pass((self._main,), text.compact, text.compact_span, collapsed=False)
+        candidates = list(self._survivors(text, found, allows, text.compact))
+        if text.collapsed is not None:
             automata = (
                 (self._main, self._collapsed_extra) if self._collapsed_extra else (self._main,)
             )
@@ -133,12 +134,7 @@ class Matcher:
                 automata, text.collapsed, text.collapsed_span, collapsed=True
             )
             candidates += self._survivors(text, found, allows, text.collapsed)
-        if self._homophone is not None:
-            view = self.phonetic.homophone_view(text.compact)
-            if view != text.compact:
-                found, _ = self._pass((self._homophone,), view, text.compact_span, collapsed=False)
-                candidates += self._survivors(text, found, main_allows, text.compact)
-        return self._to_hits(text, candidates)
+        return self._to_hits(text, candidates) if candidates else []
 
     def _pass(
         self,
@@ -168,20 +164,29 @@ class Matcher:
         allows: list[tuple[int, int]],
         haystack: str,
     ) -> Iterable[_Candidate]:
-        tokens: list[Token] | None = None
         for candidate in found:
             if any(a <= candidate.start and candidate.end <= b for a, b in allows):
                 continue
             if not self._latin_edges_ok(text, candidate, haystack):
                 continue
             assert candidate.entry.term is not None
-            if "word" in candidate.entry.term.modes:
-                if tokens is None:  # segment lazily: most messages have no word-mode hit
-                    tokens = self.tokenizer.tokenize(haystack)
-                starts, ends = Tokenizer.boundaries(tokens)
-                if candidate.pass_start not in starts or candidate.pass_end not in ends:
-                    continue
+            if "word" in candidate.entry.term.modes and not self._on_word_boundaries(
+                haystack, candidate.pass_start, candidate.pass_end
+            ):
+                continue
             yield candidate
+
+    def _on_word_boundaries(self, haystack: str, start: int, end: int) -> bool:
+        """Whether jieba puts token boundaries at ``start`` and ``end``.
+
+        Only a window around the hit is segmented: jieba's choice of cut depends on the
+        few characters around it, and segmenting a whole long message for every short
+        word-mode candidate would cost more than all the rest of the screening.
+        """
+        offset = max(0, start - _WORD_WINDOW)
+        tokens = self.tokenizer.tokenize(haystack[offset : end + _WORD_WINDOW])
+        starts, ends = Tokenizer.boundaries(tokens)
+        return start - offset in starts and end - offset in ends
 
     @staticmethod
     def _latin_edges_ok(text: NormalizedText, candidate: _Candidate, haystack: str) -> bool:
@@ -208,8 +213,8 @@ class Matcher:
             term = candidate.entry.term
             assert term is not None
             spans = taken.setdefault(term, [])
-            # The same term found again by a later pass over an overlapping span (the
-            # homophone view also spells the term itself) is the same evidence.
+            # The same term found again over an overlapping span (by the collapsed pass,
+            # or by its pinyin next to its characters) is the same evidence.
             if any(s < candidate.end and candidate.start < e for s, e in spans):
                 continue
             spans.append((candidate.start, candidate.end))

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import opencc
@@ -121,12 +121,12 @@ class NormalizedText:
 
     original: str
     folded: str
-    folded_map: tuple[int, ...]
+    folded_map: Sequence[int]
     compact: str
-    compact_map: tuple[int, ...]
+    compact_map: Sequence[int]
     collapsed: str | None
-    collapsed_first: tuple[int, ...]
-    collapsed_last: tuple[int, ...]
+    collapsed_first: Sequence[int]
+    collapsed_last: Sequence[int]
 
     def compact_span(self, start: int, end: int) -> tuple[int, int]:
         """Original span of ``compact[start:end]``."""
@@ -154,6 +154,9 @@ class Normalizer:
         self._classes = LazyTable(_char_class)
         self._opencc = opencc.OpenCC("t2s") if transforms.t2s else None
         self._t2s = LazyTable(self._t2s_char)
+        dropped = (INVISIBLE if transforms.invisible else "") + (NOISE if transforms.noise else "")
+        self._dropped = re.compile(f"[{dropped}]") if dropped else None
+        self._kept_runs = re.compile(f"[^{dropped}]+") if dropped else None
 
     def _fold_char(self, ch: str) -> str:
         out = _nfkc(ch) if self.transforms.nfkc else ch
@@ -168,13 +171,14 @@ class Normalizer:
         out = self._opencc.convert(ch)
         return out if len(out) == 1 else ch
 
-    def fold(self, text: str) -> tuple[str, tuple[int, ...]]:
+    def fold(self, text: str) -> tuple[str, Sequence[int]]:
         """Per-character folding plus 繁→简; returns the text and its original-index map."""
         folded = text.translate(self._fold)
+        index: Sequence[int]
         if len(folded) == len(text):
-            index: tuple[int, ...] = tuple(range(len(text)))
+            index = range(len(text))
         else:  # a character expanded (ﬁ → fi, ß → ss): rebuild the map character by character
-            index = tuple(i for i, ch in enumerate(text) for _ in self._fold[ord(ch)])
+            index = [i for i, ch in enumerate(text) for _ in self._fold[ord(ch)]]
         if self._opencc is not None:
             simplified = folded.translate(self._t2s)
             if simplified != folded:
@@ -193,17 +197,19 @@ class Normalizer:
     def normalize(self, text: str) -> NormalizedText:
         folded, folded_map = self.fold(text)
         classes = self.classes(folded)
-        dropped = set()
-        if self.transforms.invisible:
-            dropped.add(INVISIBLE)
-        if self.transforms.noise:
-            dropped.add(NOISE)
-        if dropped & set(classes):
-            kept = [i for i, c in enumerate(classes) if c not in dropped]
-            compact = "".join([folded[i] for i in kept])
-            compact_map = tuple(folded_map[i] for i in kept)
-        else:
-            compact, compact_map = folded, folded_map
+        compact: str = folded
+        compact_map: Sequence[int] = folded_map
+        if (
+            self._dropped is not None
+            and self._kept_runs is not None
+            and self._dropped.search(classes)
+        ):
+            runs = [m.span() for m in self._kept_runs.finditer(classes)]
+            compact = "".join([folded[start:end] for start, end in runs])
+            if isinstance(folded_map, range):
+                compact_map = [i for start, end in runs for i in range(start, end)]
+            else:
+                compact_map = [folded_map[i] for start, end in runs for i in range(start, end)]
         collapsed, first, last = None, (), ()
         if self.transforms.repeat and _REPEAT.search(compact):
             collapsed, first, last = _collapse(compact, compact_map)
@@ -217,7 +223,7 @@ class Normalizer:
 
     def collapsed_key(self, term: str) -> str:
         key = self.key(term)
-        return _collapse(key, tuple(range(len(key))))[0] if _REPEAT.search(key) else key
+        return _collapse(key, range(len(key)))[0] if _REPEAT.search(key) else key
 
     def transforms_in(self, normalized: NormalizedText, start: int, end: int) -> list[str]:
         """Names of the transforms that changed or skipped characters of ``original[start:end]``.
@@ -269,4 +275,4 @@ def _collapse(text: str, index: tuple[int, ...]) -> tuple[str, tuple[int, ...], 
             chars.append(ch)
             first.append(i)
             last.append(i)
-    return "".join(chars), tuple(first), tuple(last)
+    return "".join(chars), first, last

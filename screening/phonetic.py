@@ -1,48 +1,76 @@
-"""Pinyin and homophone keys, so a term can also match when spelled by sound.
+"""Pinyin and homophone spellings of a term, so it can also match when spelled by sound.
 
 Two evasions are common: writing the word in latin pinyin (``dubo``, ``du bo``) and
 swapping characters for same-sounding ones (``堵博`` for 赌博). Both are opt-in per term
 because sound-alike matching is where false positives come from: 读博 (doing a PhD) is
 ``dubo`` too. Homophones therefore compare readings *with tone* (赌 dǔ ≠ 读 dú), and
-latin pinyin must stand as a whole latin word.
+latin pinyin must stand as a whole latin word (checked by the matcher).
 
-Homophone matching maps every Han character to one private-use character per toned
-syllable, so the homophone view of a text has exactly one character per character of
-the compact text: spans need no extra map and one Aho-Corasick automaton does the work.
+Homophone spellings are expanded when the wordlist is compiled, into extra keys of the
+one Aho-Corasick automaton, so matching them costs nothing per message. Only common
+simplified characters (GB2312) are used as substitutes — messages are converted to
+simplified before matching, and rare characters would only multiply the keys — and each
+character stands for its default reading, the one pypinyin gives it alone.
 """
 
 from __future__ import annotations
 
+import itertools
+import math
+
 from pypinyin import Style, lazy_pinyin, pinyin
+from pypinyin.pinyin_dict import pinyin_dict
 
-from screening.normalize import LazyTable, is_han
+__all__ = ["Phonetic", "TooManyHomophones"]
 
-__all__ = ["Phonetic"]
 
-_PRIVATE_USE_START = 0xF0000  # plane 15: never appears in normalised chat text we match
+class TooManyHomophones(ValueError):
+    """A term would expand to more homophone spellings than the configured limit."""
+
+
+def _is_common_simplified(ch: str) -> bool:
+    try:
+        ch.encode("gb2312")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class Phonetic:
-    """Per-process phonetic tables (filled lazily, one pypinyin lookup per character)."""
+    """Phonetic helpers; the homophone index (~0.1 s) is built on first use."""
 
-    def __init__(self) -> None:
-        self._syllables: dict[str, str] = {}
-        self._table = LazyTable(self._homophone_char)
+    def __init__(self, max_homophones: int = 20_000):
+        self.max_homophones = max_homophones
+        self._by_reading: dict[str, str] | None = None
 
-    def _homophone_char(self, ch: str) -> str:
-        if not is_han(ch):
+    def _index(self) -> dict[str, str]:
+        if self._by_reading is None:
+            groups: dict[str, list[str]] = {}
+            for codepoint, readings in pinyin_dict.items():
+                ch = chr(codepoint)
+                if 0x4E00 <= codepoint <= 0x9FFF and _is_common_simplified(ch):
+                    groups.setdefault(readings.split(",")[0], []).append(ch)
+            self._by_reading = {reading: "".join(chars) for reading, chars in groups.items()}
+        return self._by_reading
+
+    def same_reading(self, ch: str) -> str:
+        """Characters whose default reading, tone included, is ``ch``'s (``ch`` included)."""
+        readings = pinyin_dict.get(ord(ch))
+        if readings is None:
             return ch
-        reading = pinyin(ch, style=Style.TONE3, heteronym=False, errors="ignore")
-        if not reading or not reading[0]:
-            return ch
-        syllable = reading[0][0]
-        if syllable not in self._syllables:
-            self._syllables[syllable] = chr(_PRIVATE_USE_START + len(self._syllables))
-        return self._syllables[syllable]
+        alike = self._index().get(readings.split(",")[0], "")
+        return alike if ch in alike else ch + alike
 
-    def homophone_view(self, compact: str) -> str:
-        """The text with each Han character replaced by its toned syllable's symbol."""
-        return compact.translate(self._table)
+    def homophones(self, key: str) -> list[str]:
+        """Every spelling of ``key`` with same-sounding characters, except ``key`` itself."""
+        options = [self.same_reading(ch) for ch in key]
+        count = math.prod(len(o) for o in options)
+        if count > self.max_homophones:
+            raise TooManyHomophones(
+                f"{count:,} homophone spellings (limit {self.max_homophones:,}); "
+                "drop `homophone` from this term or list the variants you mean"
+            )
+        return [spelling for p in itertools.product(*options) if (spelling := "".join(p)) != key]
 
     @staticmethod
     def latin_key(key: str) -> str:
