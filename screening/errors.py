@@ -10,7 +10,10 @@ from __future__ import annotations
 __all__ = [
     "ConfigError",
     "InvalidMessage",
+    "ModelError",
     "ScreeningError",
+    "SignatureError",
+    "SubmitError",
     "WordlistError",
 ]
 
@@ -38,3 +41,18 @@ class WordlistError(ScreeningError):
 
 class InvalidMessage(ScreeningError):
     """A message handed to the engine is malformed (missing text, wrong type ...)."""
+
+
+class ModelError(ScreeningError):
+    """A classifier model cannot be trained, loaded or trusted: missing files, a manifest
+    that does not match the files (tampered or mixed up), or training data that is unusable.
+    Loading refuses rather than guesses, because a wrong model silently mis-screens."""
+
+
+class SubmitError(ScreeningError):
+    """Messages could not be handed to the queue (closed client, full buffer, broker down
+    past the flush deadline); the text says how many are still unsent."""
+
+
+class SignatureError(ScreeningError):
+    """A callback's signature header is missing, malformed, stale or does not match."""

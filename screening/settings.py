@@ -7,8 +7,11 @@ takes explicit arguments and never reads the environment itself.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from screening.errors import ConfigError
 
 __all__ = ["Settings"]
 
@@ -23,6 +26,52 @@ class Settings:
     #: SCREENING_CONFIG: engine config TOML laid over the packaged defaults (optional).
     config: Path | None = None
 
+    # Pipeline (docs/pipeline.md). Durations are in seconds unless the name says otherwise.
+    #: SCREENING_REDIS_URL: Redis for queues, dedupe and dead letters; unset: `screening run`
+    #: runs everything in one process with an in-memory broker.
+    redis_url: str | None = None
+    #: SCREENING_BROKER: "redis" (default) or "rabbitmq"; dedupe and dead letters stay in Redis.
+    broker: str = "redis"
+    #: SCREENING_RABBITMQ_URL: AMQP URL used when SCREENING_BROKER=rabbitmq.
+    rabbitmq_url: str = "amqp://guest:guest@127.0.0.1:5672/%2F"
+    #: SCREENING_QUEUE: screening queue name; callbacks use "<queue>-callbacks".
+    queue: str = "screening"
+    #: SCREENING_CALLBACK_URL: where verdict events are POSTed; unset: events are dead-lettered
+    #: for replay (`screening run` starts a local receiver instead).
+    callback_url: str | None = None
+    #: SCREENING_CALLBACK_SECRET: HMAC-SHA256 key that signs callbacks.
+    callback_secret: str | None = field(default=None, repr=False)
+    #: SCREENING_CALLBACK_SECRET_PREVIOUS: second active key while rotating (also signed with).
+    callback_secret_previous: str | None = field(default=None, repr=False)
+    #: SCREENING_CALLBACK_TIMEOUT: per-request HTTP timeout (connect is capped at 2 s).
+    callback_timeout: float = 5.0
+    #: SCREENING_CALLBACK_RETRY_HORIZON: retry a failing callback this long, then dead-letter it.
+    callback_retry_horizon: float = 6 * 3600.0
+    #: SCREENING_CALLBACK_BACKOFF_MIN: first retry delay; doubles per attempt, with jitter.
+    callback_backoff_min: float = 1.0
+    #: SCREENING_CALLBACK_BACKOFF_MAX: longest delay between two attempts.
+    callback_backoff_max: float = 900.0
+    #: SCREENING_WORKER_PROCESSES: screening worker processes (`screening worker`).
+    worker_processes: int = os.cpu_count() or 1
+    #: SCREENING_WORKER_THREADS: threads per screening process (CPU-bound: keep it small).
+    worker_threads: int = 2
+    #: SCREENING_CALLBACK_PROCESSES: callback delivery processes (0: none on this host).
+    callback_processes: int = 1
+    #: SCREENING_CALLBACK_THREADS: threads per callback process (I/O-bound).
+    callback_threads: int = 8
+    #: SCREENING_POLL_MS: longest sleep of an idle queue consumer; bounds latency when idle.
+    poll_ms: int = 50
+    #: SCREENING_BATCH_SIZE: client batch size (messages per queue message).
+    batch_size: int = 100
+    #: SCREENING_BATCH_LINGER_MS: how long the client waits to fill a batch.
+    batch_linger_ms: float = 10.0
+    #: SCREENING_DEDUPE_TTL: how long a message_id or event_id is remembered for dedupe.
+    dedupe_ttl: int = 86400
+    #: SCREENING_VERDICT_STREAM: Redis stream receiving every verdict (pass included); empty: off.
+    verdict_stream: str = ""
+    #: SCREENING_VERDICT_STREAM_MAXLEN: approximate cap on that stream's length.
+    verdict_stream_maxlen: int = 1_000_000
+
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
@@ -30,4 +79,63 @@ class Settings:
         return cls(
             wordlists=Path(env.get("SCREENING_WORDLISTS") or DEFAULT_WORDLISTS),
             config=Path(config) if config else None,
+            **_pipeline_from_env(env),
         )
+
+
+def _positive(convert: Callable[[str], float]) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        value = convert(raw)
+        if value < 0:
+            raise ValueError("must not be negative")
+        return value
+
+    return parse
+
+
+def _broker(raw: str) -> str:
+    if raw not in ("redis", "rabbitmq"):
+        raise ValueError("must be 'redis' or 'rabbitmq'")
+    return raw
+
+
+_PIPELINE_FIELDS: dict[str, Callable[[str], object]] = {
+    "redis_url": str,
+    "broker": _broker,
+    "rabbitmq_url": str,
+    "queue": str,
+    "callback_url": str,
+    "callback_secret": str,
+    "callback_secret_previous": str,
+    "callback_timeout": _positive(float),
+    "callback_retry_horizon": _positive(float),
+    "callback_backoff_min": _positive(float),
+    "callback_backoff_max": _positive(float),
+    "worker_processes": _positive(int),
+    "worker_threads": _positive(int),
+    "callback_processes": _positive(int),
+    "callback_threads": _positive(int),
+    "poll_ms": _positive(int),
+    "batch_size": _positive(int),
+    "batch_linger_ms": _positive(float),
+    "dedupe_ttl": _positive(int),
+    "verdict_stream": str,
+    "verdict_stream_maxlen": _positive(int),
+}
+
+
+def _pipeline_from_env(env: Mapping[str, str]) -> dict[str, object]:
+    """Pipeline fields that are set (non-empty) in ``env``; a bad value is a ConfigError
+    naming the variable, because a typo in a deployment should stop start-up, not be
+    replaced by a default nobody chose."""
+    values: dict[str, object] = {}
+    for name, convert in _PIPELINE_FIELDS.items():
+        variable = f"SCREENING_{name.upper()}"
+        raw = env.get(variable, "").strip()
+        if not raw:
+            continue
+        try:
+            values[name] = convert(raw)
+        except ValueError as exc:
+            raise ConfigError(f"{variable}={raw!r}: {exc}") from None
+    return values

@@ -1,0 +1,213 @@
+"""Chat messages as the pipeline carries them: the struct, its validation, the wire format.
+
+The wire format is a contract with chat servers written in any language (docs/pipeline.md
+documents it byte for byte), so it is defined here and nowhere else. Messages are checked
+twice: at the edge, where :meth:`Message.from_dict` raises :class:`InvalidMessage` naming
+the field so the chat server can fix its call; and again in the worker, because a server
+may enqueue without this client — there a bad message is dead-lettered, never raised.
+
+Ids are strings on the wire (integers are accepted and converted) because chat platforms
+mix numeric and opaque ids and a callback must echo them back unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from screening.errors import InvalidMessage
+
+__all__ = [
+    "CALLBACK_ACTOR",
+    "MAX_ID_CHARS",
+    "MAX_TEXT_CHARS",
+    "SCREEN_ACTOR",
+    "SCREEN_QUEUE",
+    "WIRE_VERSION",
+    "Message",
+    "Rejected",
+    "callback_queue",
+    "decode_batch",
+    "encode_batch",
+]
+
+#: Version of the batch envelope ``{"v": 1, "messages": [...]}``.
+WIRE_VERSION = 1
+#: Default queue and the actor names a chat server addresses its queue messages to.
+SCREEN_QUEUE = "screening"
+SCREEN_ACTOR = "screen_batch"
+CALLBACK_ACTOR = "deliver_callback"
+MAX_ID_CHARS = 128
+#: Longer texts are refused rather than truncated: screening half a message is a loophole.
+MAX_TEXT_CHARS = 20_000
+#: Unix seconds above this are almost surely milliseconds sent by mistake (year 5138).
+_MAX_UNIX_SECONDS = 1e11
+
+_REQUIRED = ("message_id", "group_id", "sender_id", "text", "sent_at")
+_OPTIONAL = ("group_member_count", "group_category", "reported_by")
+_FIELDS = frozenset(_REQUIRED + _OPTIONAL)
+
+
+def callback_queue(screen_queue: str = SCREEN_QUEUE) -> str:
+    """The callback queue that belongs to a screening queue (kept apart so slow endpoints
+    never hold up screening)."""
+    return f"{screen_queue}-callbacks"
+
+
+def _id(value: Any, name: str, *, optional: bool = False) -> str | None:
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise InvalidMessage(f"'{name}' must be a string or an integer, got {_kind(value)}")
+    text = str(value)
+    if not text or len(text) > MAX_ID_CHARS:
+        raise InvalidMessage(f"'{name}' must be 1 to {MAX_ID_CHARS} characters")
+    return text
+
+
+def _kind(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _sent_at(value: Any) -> float:
+    """Unix seconds (int or float) or an ISO 8601 string with a UTC offset."""
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise InvalidMessage(f"'sent_at' is not an ISO 8601 time: {value!r}") from None
+        if parsed.tzinfo is None:
+            raise InvalidMessage("'sent_at' needs a UTC offset, e.g. 2024-05-01T12:00:00+08:00")
+        return parsed.timestamp()
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidMessage(f"'sent_at' must be Unix seconds or ISO 8601, got {_kind(value)}")
+    if not math.isfinite(value) or value <= 0:
+        raise InvalidMessage("'sent_at' must be a positive finite number of Unix seconds")
+    if value > _MAX_UNIX_SECONDS:
+        raise InvalidMessage("'sent_at' is too large: Unix seconds expected, not milliseconds")
+    return float(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One chat message to screen; ``message_id`` is the idempotency key."""
+
+    message_id: str
+    group_id: str
+    sender_id: str
+    text: str
+    sent_at: float
+    group_member_count: int | None = None
+    group_category: str | None = None
+    #: Set when a user reported the message; the report is screened like any message.
+    reported_by: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: Any, *, strict: bool = True) -> Message:
+        """Validate a wire dict. ``strict`` refuses unknown fields (the edge: catch typos);
+        workers pass ``strict=False`` so a newer client's extra fields are ignored."""
+        if isinstance(data, Message):
+            return data
+        if not isinstance(data, Mapping):
+            raise InvalidMessage(f"a message must be a JSON object, got {_kind(data)}")
+        where = ""
+        if isinstance(data.get("message_id"), str | int):
+            where = f"message {data['message_id']!r}: "
+        try:
+            return cls._from_mapping(data, strict)
+        except InvalidMessage as exc:
+            raise InvalidMessage(f"{where}{exc}") from None
+
+    @classmethod
+    def _from_mapping(cls, data: Mapping[str, Any], strict: bool) -> Message:
+        missing = [name for name in _REQUIRED if name not in data]
+        if missing:
+            raise InvalidMessage(f"missing field(s): {', '.join(missing)}")
+        unknown = sorted(str(k) for k in data if k not in _FIELDS)
+        if strict and unknown:
+            raise InvalidMessage(
+                f"unknown field(s): {', '.join(unknown)} (known: {', '.join(sorted(_FIELDS))})"
+            )
+        text = data["text"]
+        if not isinstance(text, str):
+            raise InvalidMessage(f"'text' must be a string, got {_kind(text)}")
+        if len(text) > MAX_TEXT_CHARS:
+            raise InvalidMessage(f"'text' is {len(text)} characters, at most {MAX_TEXT_CHARS}")
+        members = data.get("group_member_count")
+        if members is not None and (
+            isinstance(members, bool) or not isinstance(members, int) or members < 0
+        ):
+            raise InvalidMessage("'group_member_count' must be a non-negative integer")
+        category = data.get("group_category")
+        if category is not None and not isinstance(category, str):
+            raise InvalidMessage(f"'group_category' must be a string, got {_kind(category)}")
+        return cls(
+            message_id=_id(data["message_id"], "message_id"),  # type: ignore[arg-type]
+            group_id=_id(data["group_id"], "group_id"),  # type: ignore[arg-type]
+            sender_id=_id(data["sender_id"], "sender_id"),  # type: ignore[arg-type]
+            text=text,
+            sent_at=_sent_at(data["sent_at"]),
+            group_member_count=members,
+            group_category=category,
+            reported_by=_id(data.get("reported_by"), "reported_by", optional=True),
+        )
+
+    def to_wire(self) -> dict[str, Any]:
+        """The JSON object for the wire; optional fields that are unset are left out."""
+        wire: dict[str, Any] = {
+            "message_id": self.message_id,
+            "group_id": self.group_id,
+            "sender_id": self.sender_id,
+            "text": self.text,
+            "sent_at": self.sent_at,
+        }
+        for name in _OPTIONAL:
+            value = getattr(self, name)
+            if value is not None:
+                wire[name] = value
+        return wire
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A message the worker could not accept, with the reason, for the dead-letter queue."""
+
+    reason: str
+    payload: Any
+    index: int | None = None
+
+    @property
+    def message_id(self) -> str | None:
+        if isinstance(self.payload, Mapping):
+            value = self.payload.get("message_id")
+            return str(value) if isinstance(value, str | int) else None
+        return None
+
+
+def encode_batch(messages: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The single positional argument of a ``screen_batch`` queue message."""
+    return {"v": WIRE_VERSION, "messages": list(messages)}
+
+
+def decode_batch(payload: Any) -> tuple[list[Message], list[Rejected]]:
+    """Split a batch into valid messages and rejections; never raises, because one bad
+    message must not sink the other ninety-nine."""
+    if not isinstance(payload, Mapping):
+        return [], [Rejected(f"batch must be a JSON object, got {_kind(payload)}", payload)]
+    if payload.get("v") != WIRE_VERSION:
+        reason = f"unsupported batch version {payload.get('v')!r} (expected {WIRE_VERSION})"
+        return [], [Rejected(reason, payload)]
+    items = payload.get("messages")
+    if not isinstance(items, list):
+        return [], [Rejected(f"'messages' must be a list, got {_kind(items)}", payload)]
+    accepted: list[Message] = []
+    rejected: list[Rejected] = []
+    for index, item in enumerate(items):
+        try:
+            accepted.append(Message.from_dict(item, strict=False))
+        except InvalidMessage as exc:
+            rejected.append(Rejected(str(exc), item, index))
+    return accepted, rejected

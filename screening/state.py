@@ -1,0 +1,189 @@
+"""Pipeline state shared by all workers: dedupe claims, dead letters, counters, verdicts.
+
+Two implementations of one small interface: :class:`RedisState` for real deployments
+(every worker process sees the same claims and dead letters) and :class:`MemoryState` for
+the single-process embedded mode and unit tests. The broker may be RabbitMQ; state is
+always Redis, because ``SET NX EX`` is the simplest correct dedupe there is.
+
+Dedupe is an *owned* claim: ``SET key owner NX EX ttl``, and a claim also succeeds when
+the key already holds the same owner. The owner is the id of the queue message doing the
+work, so a redelivery of that same queue message (a worker died before acking) may finish
+its job, while any *other* queue message carrying the same id — a duplicate submission —
+is refused. Each claim is one single-key script, so it also works on Redis Cluster.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+import redis
+
+__all__ = ["DEAD_LETTER_KINDS", "KEY_PREFIX", "MemoryState", "RedisState", "State"]
+
+KEY_PREFIX = "screening:"
+#: ``messages``: rejected or crashed chat messages; ``callbacks``: undeliverable events.
+DEAD_LETTER_KINDS = ("messages", "callbacks")
+
+_CLAIM = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return 1 end
+if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
+return 0
+"""
+
+
+class State(Protocol):
+    def claim(self, keys: Sequence[str], owner: str, ttl: int) -> list[bool]:
+        """For each key: may ``owner`` act on it (first claim, or its own earlier one)?"""
+
+    def mark(self, key: str, value: str, ttl: int) -> None:
+        """Overwrite a claim, e.g. with "delivered" so no later owner acts again."""
+
+    def dead_letter(self, kind: str, records: Sequence[Mapping[str, Any]]) -> None: ...
+
+    def dead_letters(self, kind: str, limit: int = 100) -> list[dict[str, Any]]:
+        """The oldest ``limit`` records of a dead-letter queue, left in place."""
+
+    def pop_dead_letter(self, kind: str) -> dict[str, Any] | None: ...
+
+    def restore_dead_letter(self, kind: str, record: Mapping[str, Any]) -> None:
+        """Put a popped record back at the head (its replay failed)."""
+
+    def count(self, counts: Mapping[str, int]) -> None: ...
+
+    def counters(self) -> dict[str, int]: ...
+
+    def append_verdicts(self, records: Sequence[Sequence[Any]], at: float) -> None:
+        """Record a batch of ``[message_id, decision]`` pairs (no-op when disabled)."""
+
+
+def _dumps(record: Mapping[str, Any]) -> str:
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+class RedisState:
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        verdict_stream: str = "",
+        verdict_stream_maxlen: int = 1_000_000,
+    ):
+        self.client = client
+        self.verdict_stream = verdict_stream
+        self.verdict_stream_maxlen = verdict_stream_maxlen
+        self._claim = client.register_script(_CLAIM)
+
+    @classmethod
+    def from_url(cls, url: str, **kwargs: Any) -> RedisState:
+        return cls(redis.Redis.from_url(url), **kwargs)
+
+    def claim(self, keys: Sequence[str], owner: str, ttl: int) -> list[bool]:
+        if not keys:
+            return []
+        pipe = self.client.pipeline(transaction=False)
+        for key in keys:
+            self._claim(keys=[KEY_PREFIX + "dedupe:" + key], args=[owner, ttl], client=pipe)
+        return [bool(result) for result in pipe.execute()]
+
+    def mark(self, key: str, value: str, ttl: int) -> None:
+        self.client.set(KEY_PREFIX + "dedupe:" + key, value, ex=ttl)
+
+    def dead_letter(self, kind: str, records: Sequence[Mapping[str, Any]]) -> None:
+        if records:
+            self.client.rpush(KEY_PREFIX + "dlq:" + kind, *(_dumps(r) for r in records))
+
+    def dead_letters(self, kind: str, limit: int = 100) -> list[dict[str, Any]]:
+        raw = self.client.lrange(KEY_PREFIX + "dlq:" + kind, 0, limit - 1)
+        return [json.loads(item) for item in raw]
+
+    def pop_dead_letter(self, kind: str) -> dict[str, Any] | None:
+        raw = self.client.lpop(KEY_PREFIX + "dlq:" + kind)
+        return None if raw is None else json.loads(raw)
+
+    def restore_dead_letter(self, kind: str, record: Mapping[str, Any]) -> None:
+        self.client.lpush(KEY_PREFIX + "dlq:" + kind, _dumps(record))
+
+    def count(self, counts: Mapping[str, int]) -> None:
+        nonzero = {name: n for name, n in counts.items() if n}
+        if not nonzero:
+            return
+        pipe = self.client.pipeline(transaction=False)
+        for name, n in nonzero.items():
+            pipe.hincrby(KEY_PREFIX + "counters", name, n)
+        pipe.execute()
+
+    def counters(self) -> dict[str, int]:
+        raw = self.client.hgetall(KEY_PREFIX + "counters")
+        return {k.decode(): int(v) for k, v in raw.items()}
+
+    def append_verdicts(self, records: Sequence[Sequence[Any]], at: float) -> None:
+        if self.verdict_stream and records:
+            self.client.xadd(
+                self.verdict_stream,
+                {"t": repr(at), "v": _dumps({"verdicts": list(records)})},
+                maxlen=self.verdict_stream_maxlen,
+                approximate=True,
+            )
+
+
+class MemoryState:
+    """In-process state for embedded mode and tests; same semantics, one process only."""
+
+    def __init__(self, *, keep_verdicts: int = 100_000):
+        self._lock = threading.Lock()
+        self._claims: dict[str, tuple[str, float]] = {}
+        self._dlq: dict[str, deque[dict[str, Any]]] = {k: deque() for k in DEAD_LETTER_KINDS}
+        self._counters: dict[str, int] = {}
+        self.verdicts: deque[tuple[float, list[Any]]] = deque(maxlen=keep_verdicts)
+
+    def claim(self, keys: Sequence[str], owner: str, ttl: int) -> list[bool]:
+        now = time.monotonic()
+        results = []
+        with self._lock:
+            for key in keys:
+                held = self._claims.get(key)
+                if held is None or held[1] <= now:
+                    self._claims[key] = (owner, now + ttl)
+                    results.append(True)
+                else:
+                    results.append(held[0] == owner)
+        return results
+
+    def mark(self, key: str, value: str, ttl: int) -> None:
+        with self._lock:
+            self._claims[key] = (value, time.monotonic() + ttl)
+
+    def dead_letter(self, kind: str, records: Sequence[Mapping[str, Any]]) -> None:
+        with self._lock:
+            self._dlq[kind].extend(json.loads(_dumps(r)) for r in records)
+
+    def dead_letters(self, kind: str, limit: int = 100) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._dlq[kind])[:limit]
+
+    def pop_dead_letter(self, kind: str) -> dict[str, Any] | None:
+        with self._lock:
+            return self._dlq[kind].popleft() if self._dlq[kind] else None
+
+    def restore_dead_letter(self, kind: str, record: Mapping[str, Any]) -> None:
+        with self._lock:
+            self._dlq[kind].appendleft(dict(record))
+
+    def count(self, counts: Mapping[str, int]) -> None:
+        with self._lock:
+            for name, n in counts.items():
+                if n:
+                    self._counters[name] = self._counters.get(name, 0) + n
+
+    def counters(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._counters)
+
+    def append_verdicts(self, records: Sequence[Sequence[Any]], at: float) -> None:
+        with self._lock:
+            self.verdicts.append((at, [list(r) for r in records]))

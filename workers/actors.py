@@ -1,0 +1,290 @@
+"""The dramatiq actors: ``screen_batch`` and ``deliver_callback``, bound to a broker.
+
+Actors are created by :func:`register_actors` over an explicit :class:`Runtime` rather
+than declared at import time against a global broker, so tests can run the same code on a
+stub broker and on real Redis in one process, and nothing here reads the environment.
+
+``screen_batch`` never raises for bad input: invalid messages and messages that crash the
+engine are dead-lettered with the reason and the rest of the batch goes on. It raises
+only when Redis itself fails, so dramatiq's retries can wait the outage out.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import dramatiq
+from dramatiq.broker import Broker
+from dramatiq.middleware import CurrentMessage
+
+from screening.callbacks import (
+    NOTIFY_DECISIONS,
+    Deliverer,
+    backoff_delay,
+    message_verdict_event,
+)
+from screening.engine import Engine
+from screening.message import (
+    CALLBACK_ACTOR,
+    SCREEN_ACTOR,
+    SCREEN_QUEUE,
+    Message,
+    Rejected,
+    callback_queue,
+    decode_batch,
+)
+from screening.state import State
+from screening.verdict import Verdict
+
+log = logging.getLogger(__name__)
+
+#: Sees every verdict (pass included): the embedded mode prints them.
+VerdictSink = Callable[[Sequence[Message], Sequence[Verdict]], None]
+#: Turns a verdict into callback events. THE POLICY HOOK: today every review/block verdict
+#: becomes one ``message.verdict`` event with ``policy_rule`` null; the policy issue swaps
+#: in rules here (and group/user measure events) without touching the actors.
+PolicyHook = Callable[[Message, Verdict], list[dict[str, Any]]]
+
+
+def default_policy(message: Message, verdict: Verdict) -> list[dict[str, Any]]:
+    if verdict.decision in NOTIFY_DECISIONS:
+        return [message_verdict_event(message, verdict, policy_rule=None)]
+    return []
+
+
+@dataclass
+class Runtime:
+    """What the actors of one process share; built once by the entry point."""
+
+    state: State
+    load_engine: Callable[[], Engine]
+    deliverer: Deliverer | None = None
+    policy: PolicyHook = default_policy
+    on_verdicts: VerdictSink | None = None
+    dedupe_ttl: int = 86400
+    retry_horizon: float = 6 * 3600.0
+    backoff_min: float = 1.0
+    backoff_max: float = 900.0
+    _engine: Engine | None = field(default=None, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    @property
+    def engine(self) -> Engine:
+        """Loaded on first use (or at worker boot): callback-only processes never pay."""
+        if self._engine is None:
+            with self._lock:
+                if self._engine is None:
+                    started = time.perf_counter()
+                    self._engine = self.load_engine()
+                    log.info("engine loaded in %.2f s", time.perf_counter() - started)
+        return self._engine
+
+    @property
+    def event_ttl(self) -> int:
+        """An event's claim must outlive its retries, or a late duplicate could re-send."""
+        return int(max(self.dedupe_ttl, self.retry_horizon + 3600))
+
+
+class Actors(NamedTuple):
+    screen_batch: dramatiq.Actor
+    deliver_callback: dramatiq.Actor
+
+
+def register_actors(broker: Broker, runtime: Runtime, queue: str = SCREEN_QUEUE) -> Actors:
+    """Declare both actors on ``broker``; callbacks get their own queue and a lower
+    priority so a slow endpoint never delays screening."""
+
+    def screen_batch(batch: Any = None, *extra: Any, **unexpected: Any) -> None:
+        if extra or unexpected:
+            reason = "screen_batch takes exactly one argument, the batch object"
+            payload = {"args": [batch, *extra], "kwargs": unexpected}
+            _dead_letter_messages(runtime, [Rejected(reason, payload)], "envelope")
+            return
+        _screen(runtime, actors.deliver_callback, batch)
+
+    def deliver_callback(
+        event: Any = None,
+        token: str = "",
+        attempt: int = 0,
+        first_attempt_at: float | None = None,
+        replay: bool = False,
+        **unexpected: Any,
+    ) -> None:
+        _deliver(runtime, actors.deliver_callback, event, token, attempt, first_attempt_at, replay)
+
+    actors = Actors(
+        dramatiq.actor(
+            screen_batch,
+            broker=broker,
+            actor_name=SCREEN_ACTOR,
+            queue_name=queue,
+            max_retries=5,
+            min_backoff=200,
+            max_backoff=10_000,
+        ),
+        dramatiq.actor(
+            deliver_callback,
+            broker=broker,
+            actor_name=CALLBACK_ACTOR,
+            queue_name=callback_queue(queue),
+            priority=10,
+            max_retries=5,
+            min_backoff=1_000,
+            max_backoff=60_000,
+        ),
+    )
+    return actors
+
+
+def _owner() -> str:
+    """The id of the queue message being processed: the owner of dedupe claims."""
+    current = CurrentMessage.get_current_message()
+    return current.message_id if current is not None else uuid.uuid4().hex
+
+
+def _dead_letter_messages(runtime: Runtime, rejected: Sequence[Rejected], stage: str) -> None:
+    if not rejected:
+        return
+    now = time.time()
+    owner = _owner()
+    runtime.state.dead_letter(
+        "messages",
+        [
+            {
+                "stage": stage,
+                "reason": r.reason,
+                "message_id": r.message_id,
+                "index": r.index,
+                "payload": r.payload,
+                "queue_message_id": owner,
+                "at": now,
+            }
+            for r in rejected
+        ],
+    )
+    runtime.state.count({"messages.dead_lettered": len(rejected)})
+    log.warning("dead-lettered %d message(s) at %s: %s", len(rejected), stage, rejected[0].reason)
+
+
+def _screen_all(engine: Engine, messages: Sequence[Message]) -> list[Verdict | Rejected]:
+    """One batch call; if it crashes, screen one by one to find the message at fault."""
+    try:
+        return list(engine.screen_batch([(m.message_id, m.text) for m in messages]))
+    except Exception:
+        log.exception("batch screening crashed; isolating the message at fault")
+    results: list[Verdict | Rejected] = []
+    for index, message in enumerate(messages):
+        try:
+            results.append(engine.screen(message.text, message.message_id))
+        except Exception as exc:
+            reason = f"screening crashed: {type(exc).__name__}: {exc}"
+            results.append(Rejected(reason, message.to_wire(), index))
+    return results
+
+
+def _screen(runtime: Runtime, deliver: dramatiq.Actor, batch: Any) -> None:
+    messages, rejected = decode_batch(batch)
+    _dead_letter_messages(runtime, rejected, "validation")
+    unique: dict[str, Message] = {}
+    for message in messages:
+        unique.setdefault(message.message_id, message)
+    in_batch_duplicates = len(messages) - len(unique)
+    screened: list[tuple[Message, Verdict]] = []
+    crashed: list[Rejected] = []
+    candidates = list(unique.values())
+    for message, result in zip(candidates, _screen_all(runtime.engine, candidates), strict=True):
+        if isinstance(result, Rejected):
+            crashed.append(result)
+        else:
+            screened.append((message, result))
+    _dead_letter_messages(runtime, crashed, "screening")
+    if runtime.on_verdicts is not None and screened:
+        runtime.on_verdicts([m for m, _ in screened], [v for _, v in screened])
+    runtime.state.append_verdicts([[m.message_id, v.decision] for m, v in screened], time.time())
+
+    flagged = [(m, events) for m, v in screened if (events := runtime.policy(m, v))]
+    claims = runtime.state.claim(
+        [f"msg:{m.message_id}" for m, _ in flagged], _owner(), runtime.dedupe_ttl
+    )
+    enqueued = 0
+    for (_, events), claimed in zip(flagged, claims, strict=True):
+        if claimed:
+            for event in events:
+                deliver.send_with_options(kwargs={"event": event, "token": uuid.uuid4().hex})
+                enqueued += 1
+    counts = {f"messages.{d}": 0 for d in ("pass", "review", "block")}
+    for _, verdict in screened:
+        counts[f"messages.{verdict.decision}"] += 1
+    counts["messages.screened"] = len(screened)
+    counts["messages.duplicates"] = in_batch_duplicates + claims.count(False)
+    counts["callbacks.enqueued"] = enqueued
+    runtime.state.count(counts)
+
+
+def _deliver(
+    runtime: Runtime,
+    deliver: dramatiq.Actor,
+    event: Any,
+    token: str,
+    attempt: int,
+    first_attempt_at: float | None,
+    replay: bool,
+) -> None:
+    now = time.time()
+    first = first_attempt_at or now
+    record = {"event": event, "attempts": attempt, "first_attempt_at": first, "at": now}
+    if not isinstance(event, dict) or not isinstance(event.get("event_id"), str):
+        _dead_letter_callback(runtime, {**record, "reason": "malformed callback event"})
+        return
+    key = f"evt:{event['event_id']}"
+    if not replay and not runtime.state.claim([key], token, runtime.event_ttl)[0]:
+        runtime.state.count({"callbacks.duplicates": 1})
+        return
+    if runtime.deliverer is None:
+        _dead_letter_callback(runtime, {**record, "reason": "no callback URL configured"})
+        return
+    result = runtime.deliverer.deliver(event)
+    if result.ok:
+        runtime.state.mark(key, "delivered", runtime.event_ttl)
+        runtime.state.count({"callbacks.delivered": 1})
+        return
+    runtime.state.count({"callbacks.failed_attempts": 1})
+    delay = backoff_delay(attempt, runtime.backoff_min, runtime.backoff_max)
+    if now + delay - first > runtime.retry_horizon:
+        reason = (
+            f"gave up after {attempt + 1} attempt(s) over {now - first:.0f} s: "
+            f"last {result.describe()}"
+        )
+        _dead_letter_callback(
+            runtime, {**record, "attempts": attempt + 1, "reason": reason, "last": result.status}
+        )
+        return
+    log.info(
+        "callback %s failed (%s); retry %d in %.1f s",
+        event["event_id"],
+        result.describe(),
+        attempt + 1,
+        delay,
+    )
+    deliver.send_with_options(
+        kwargs={
+            "event": event,
+            "token": token,
+            "attempt": attempt + 1,
+            "first_attempt_at": first,
+            "replay": replay,
+        },
+        delay=int(delay * 1000),
+    )
+
+
+def _dead_letter_callback(runtime: Runtime, record: dict[str, Any]) -> None:
+    runtime.state.dead_letter("callbacks", [record])
+    runtime.state.count({"callbacks.dead_lettered": 1})
+    log.warning("callback dead-lettered: %s", record["reason"])

@@ -1,0 +1,126 @@
+"""Cross-cutting worker concerns as dramatiq middleware: dead letters, metrics, warm-up.
+
+The actors dead-letter what they understand (a bad message, a crashed screen, an
+undeliverable callback). This module catches the rest — queue messages dramatiq itself
+gives up on: retries exhausted (Redis down for minutes), an unknown actor name, an
+envelope that would not decode — so that nothing leaves the system without a record and
+a reason. Middleware must never raise: a failure here is logged and swallowed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from dramatiq.broker import Broker
+from dramatiq.middleware import Middleware
+
+from screening.message import CALLBACK_ACTOR
+from screening.state import State
+
+__all__ = ["DeadLetters", "Metrics", "Preload"]
+
+log = logging.getLogger(__name__)
+
+
+class DeadLetters(Middleware):
+    """Copies every nacked (given up) queue message into our dead-letter queues."""
+
+    def __init__(self, state: State):
+        self.state = state
+
+    def after_nack(self, broker: Broker, message: Any) -> None:
+        exception = getattr(message, "_exception", None)
+        if exception is not None:
+            reason = f"{type(exception).__name__}: {exception}"
+        else:
+            reason = str(message.options.get("traceback") or "failed")[-2000:]
+        now = time.time()
+        try:
+            if message.actor_name == CALLBACK_ACTOR:
+                event = message.kwargs.get("event") or (message.args[0] if message.args else None)
+                record = {
+                    "event": event,
+                    "reason": f"worker gave up: {reason}",
+                    "attempts": message.kwargs.get("attempt", 0) + 1,
+                    "at": now,
+                }
+                self.state.dead_letter("callbacks", [record])
+                self.state.count({"callbacks.dead_lettered": 1})
+            else:
+                record = {
+                    "stage": "worker",
+                    "reason": f"worker gave up: {reason}",
+                    "payload": message.asdict(),
+                    "queue_message_id": message.message_id,
+                    "at": now,
+                }
+                self.state.dead_letter("messages", [record])
+                self.state.count({"messages.dead_lettered": 1})
+            log.error("dead-lettered queue message %s: %s", message.message_id, reason)
+        except Exception:
+            log.exception("could not dead-letter queue message %s", message.message_id)
+
+
+class Metrics(Middleware):
+    """Per-actor counts and processing time, added to the shared counters at most once a
+    second so a busy worker does not pay a Redis round trip per queue message."""
+
+    def __init__(self, state: State, interval: float = 1.0):
+        self.state = state
+        self.interval = interval
+        self._lock = threading.Lock()
+        self._started: dict[str, float] = {}
+        self._pending: dict[str, int] = {}
+        self._flushed_at = time.monotonic()
+
+    def before_process_message(self, broker: Broker, message: Any) -> None:
+        with self._lock:
+            self._started[message.message_id] = time.perf_counter()
+
+    def after_process_message(
+        self, broker: Broker, message: Any, *, result: Any = None, exception: Any = None
+    ) -> None:
+        with self._lock:
+            started = self._started.pop(message.message_id, None)
+            prefix = f"actor.{message.actor_name}"
+            outcome = "ok" if exception is None else "failed"
+            self._pending[f"{prefix}.{outcome}"] = self._pending.get(f"{prefix}.{outcome}", 0) + 1
+            if started is not None:
+                ms = int((time.perf_counter() - started) * 1000)
+                self._pending[f"{prefix}.ms"] = self._pending.get(f"{prefix}.ms", 0) + ms
+            due = time.monotonic() - self._flushed_at >= self.interval
+        if due:
+            self.flush()
+
+    def after_skip_message(self, broker: Broker, message: Any) -> None:
+        with self._lock:
+            self._started.pop(message.message_id, None)
+
+    def before_worker_shutdown(self, broker: Broker, worker: Any) -> None:
+        self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, {}
+            self._flushed_at = time.monotonic()
+        try:
+            self.state.count(pending)
+        except Exception:
+            log.exception("could not record metrics")
+
+
+class Preload(Middleware):
+    """Loads the engine when a worker that consumes the screening queue boots, so the
+    first batch does not wait a second for jieba and the automata."""
+
+    def __init__(self, runtime: Any, queue: str):
+        self.runtime = runtime
+        self.queue = queue
+
+    def after_worker_boot(self, broker: Broker, worker: Any) -> None:
+        whitelist = getattr(worker, "consumer_whitelist", None)
+        if not whitelist or self.queue in whitelist:
+            self.runtime.engine  # noqa: B018 - the property loads it
