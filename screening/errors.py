@@ -11,6 +11,8 @@ __all__ = [
     "ConfigError",
     "InvalidMessage",
     "ModelError",
+    "PolicyError",
+    "RecordsError",
     "ScreeningError",
     "SignatureError",
     "SubmitError",
@@ -56,3 +58,12 @@ class SubmitError(ScreeningError):
 
 class SignatureError(ScreeningError):
     """A callback's signature header is missing, malformed, stale or does not match."""
+
+
+class PolicyError(ScreeningError):
+    """The enforcement policy file is invalid; the text names the file and the key."""
+
+
+class RecordsError(ScreeningError):
+    """The audit record store refused an operation: a retention below the legal minimum,
+    a purge that would remove records still under retention, an unusable database URL."""
