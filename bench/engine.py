@@ -71,12 +71,13 @@ def padded_wordlist(size: int, rng: random.Random) -> Wordlist:
 
 
 def rate(function: Callable[[str], object], messages: list[str], seconds: float) -> float:
-    done, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
+    """Messages per second of this process's CPU time: per core, whatever else runs."""
+    done, start = 0, time.process_time()
+    while time.process_time() - start < seconds:
         for text in messages[:2000]:
             function(text)
         done += min(len(messages), 2000)
-    return done / (time.perf_counter() - start)
+    return done / (time.process_time() - start)
 
 
 def rss_mb() -> float:
@@ -133,9 +134,9 @@ def main() -> None:
     unit = "今天群里有人说周末一起去爬山，记得带水。"
     for length in (100, 1_000, 10_000, 100_000):
         text = (unit * (length // len(unit) + 1))[:length - 2] + "赌博"
-        started = time.perf_counter()
+        started = time.process_time()
         verdict = engine.screen(text)
-        elapsed = time.perf_counter() - started
+        elapsed = time.process_time() - started
         assert verdict.decision != "pass"
         print(f"message of {length:>7,} characters: {elapsed * 1000:8.2f} ms "
               f"({elapsed / length * 1e6:.2f} µs/char)")  # fmt: skip

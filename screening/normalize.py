@@ -14,10 +14,12 @@ indices, and a phrase-level OpenCC pass only when a traditional character is pre
 
 from __future__ import annotations
 
+import bisect
+import functools
+import itertools
 import re
 import unicodedata
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import opencc
 
@@ -43,6 +45,7 @@ HAN, LETTER, DIGIT, NOISE, INVISIBLE = "H", "L", "D", "N", "Z"
 _KEPT = frozenset((HAN, LETTER, DIGIT))
 _DIGITS_BETWEEN_HAN = re.compile(r"(?<=H)[NZD]*D[NZD]*(?=H)")
 _REPEAT = re.compile(r"(.)\1")
+_REPEATS = re.compile(r"(.)\1+")
 _ENCLOSED_NAMES = ("CIRCLED", "PARENTHESIZED", "FULL STOP", "MATHEMATICAL", "SQUARED",
                    "NEGATIVE", "DOUBLE-STRUCK", "DINGBAT")  # fmt: skip
 
@@ -85,6 +88,9 @@ def _nfkc_kind(ch: str) -> str:
     return "nfkc"
 
 
+_HAN_BLOCKS = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF))
+
+
 def is_han(ch: str) -> bool:
     cp = ord(ch)
     return (
@@ -109,7 +115,18 @@ def _char_class(ch: str) -> str:
     return NOISE
 
 
-@dataclass(frozen=True, slots=True)
+@functools.cache
+def _traditional_chars() -> re.Pattern[str]:
+    """A character class of every character OpenCC's t2s changes, plus the compatibility
+    ideographs (which NFKC may turn into one), so that messages without any — nearly
+    all — skip phrase-level conversion. One OpenCC call over the CJK blocks; an
+    immutable result, so computed once per process."""
+    chars = [chr(cp) for start, end in _HAN_BLOCKS for cp in range(start, end + 1)]
+    converted = opencc.OpenCC("t2s").convert("\n".join(chars)).split("\n")
+    changed = [c for c, s in zip(chars, converted, strict=True) if c != s]
+    return re.compile("[" + "".join(changed) + "\uf900-\ufaff]")
+
+
 class NormalizedText:
     """A message in the forms the matchers need, each with a map to original indices.
 
@@ -117,24 +134,82 @@ class NormalizedText:
     ``compact`` drops invisible and noise characters from it; ``collapsed`` (present only
     when the compact form has adjacent repeats) squeezes runs of one character.
     ``*_map[i]`` is the original index of character ``i`` of that form.
+
+    The compact map is built on first use: most messages have no hit, and building a
+    per-character list for each of them would cost more than matching it.
     """
 
-    original: str
-    folded: str
-    folded_map: Sequence[int]
-    compact: str
-    compact_map: Sequence[int]
-    collapsed: str | None
-    collapsed_first: Sequence[int]
-    collapsed_last: Sequence[int]
+    __slots__ = ("_collapsed_maps", "_compact_map", "_offsets", "_runs", "collapsed",
+                 "compact", "folded", "folded_map", "original")  # fmt: skip
+
+    def __init__(
+        self,
+        original: str,
+        folded: str,
+        folded_map: Sequence[int],
+        compact: str,
+        runs: list[tuple[int, int]] | None,
+        repeat: bool,
+    ):
+        self.original = original
+        self.folded = folded
+        self.folded_map = folded_map
+        self.compact = compact
+        self._runs = runs  # kept (start, end) spans of ``folded``; None: all of it
+        self._compact_map: Sequence[int] | None = None if runs else folded_map
+        self._offsets: tuple[list[int], list[int]] | None = None
+        self.collapsed: str | None = None
+        self._collapsed_maps: tuple[list[int], list[int]] | None = None
+        if repeat and _REPEAT.search(compact):
+            self.collapsed = _REPEATS.sub(r"\1", compact)
+
+    @property
+    def compact_map(self) -> Sequence[int]:
+        if self._compact_map is None:
+            runs, index = self._runs or [], self.folded_map
+            self._compact_map = [index[i] for start, end in runs for i in range(start, end)]
+        return self._compact_map
+
+    def _run_offsets(self) -> tuple[list[int], list[int]]:
+        """Where each kept run starts, in compact and in folded coordinates."""
+        if self._offsets is None:
+            runs = self._runs or []
+            compact_starts = list(
+                itertools.accumulate((end - start for start, end in runs), initial=0)
+            )
+            self._offsets = (compact_starts[:-1], [start for start, _ in runs])
+        return self._offsets
+
+    def _folded_index(self, compact_index: int) -> int:
+        if self._runs is None:
+            return compact_index
+        compact_starts, folded_starts = self._run_offsets()
+        run = bisect.bisect_right(compact_starts, compact_index) - 1
+        return folded_starts[run] + compact_index - compact_starts[run]
+
+    def is_kept(self, folded_index: int) -> bool:
+        """Whether ``folded[folded_index]`` made it into the compact form."""
+        if self._runs is None:
+            return True
+        _, folded_starts = self._run_offsets()
+        run = bisect.bisect_right(folded_starts, folded_index) - 1
+        return run >= 0 and folded_index < self._runs[run][1]
 
     def compact_span(self, start: int, end: int) -> tuple[int, int]:
-        """Original span of ``compact[start:end]``."""
-        return self.compact_map[start], self.compact_map[end - 1] + 1
+        """Original span of ``compact[start:end]`` (without building the whole map:
+        a hit in a 100,000-character message must not cost a pass over all of it)."""
+        if self._compact_map is not None:
+            return self._compact_map[start], self._compact_map[end - 1] + 1
+        index = self.folded_map
+        return index[self._folded_index(start)], index[self._folded_index(end - 1)] + 1
 
     def collapsed_span(self, start: int, end: int) -> tuple[int, int]:
         """Original span of ``collapsed[start:end]``: from a run's first to its last copy."""
-        return self.collapsed_first[start], self.collapsed_last[end - 1] + 1
+        if self._collapsed_maps is None:
+            _, first, last = _collapse(self.compact, self.compact_map)
+            self._collapsed_maps = first, last
+        first, last = self._collapsed_maps
+        return first[start], last[end - 1] + 1
 
     def folded_span(self, start: int, end: int) -> tuple[int, int]:
         """Original span of ``folded[start:end]``."""
@@ -150,10 +225,11 @@ class Normalizer:
 
     def __init__(self, transforms: TransformsConfig):
         self.transforms = transforms
-        self._fold = LazyTable(self._fold_char)
+        self._fold_plain = LazyTable(self._fold_char)
         self._classes = LazyTable(_char_class)
         self._opencc = opencc.OpenCC("t2s") if transforms.t2s else None
-        self._t2s = LazyTable(self._t2s_char)
+        self._fold = LazyTable(self._fold_and_simplify) if self._opencc else self._fold_plain
+        self._traditional = _traditional_chars() if self._opencc else None
         dropped = (INVISIBLE if transforms.invisible else "") + (NOISE if transforms.noise else "")
         self._dropped = re.compile(f"[{dropped}]") if dropped else None
         self._kept_runs = re.compile(f"[^{dropped}]+") if dropped else None
@@ -166,25 +242,29 @@ class Normalizer:
             out = out.translate(HOMOGLYPHS)
         return out
 
-    def _t2s_char(self, ch: str) -> str:
+    def _fold_and_simplify(self, ch: str) -> str:
         assert self._opencc is not None
-        out = self._opencc.convert(ch)
-        return out if len(out) == 1 else ch
+        out = []
+        for c in self._fold_plain[ord(ch)]:
+            simplified = self._opencc.convert(c)
+            out.append(simplified if len(simplified) == 1 else c)
+        return "".join(out)
 
     def fold(self, text: str) -> tuple[str, Sequence[int]]:
         """Per-character folding plus 繁→简; returns the text and its original-index map."""
         folded = text.translate(self._fold)
+        if self._traditional is not None and self._opencc is not None:
+            if self._traditional.search(text):
+                # Phrase-level conversion knows 乾隆 from 乾燥; keep it when it is 1:1.
+                plain = text.translate(self._fold_plain)
+                phrase = self._opencc.convert(plain)
+                if len(phrase) == len(plain):
+                    folded = phrase
         index: Sequence[int]
         if len(folded) == len(text):
             index = range(len(text))
         else:  # a character expanded (ﬁ → fi, ß → ss): rebuild the map character by character
             index = [i for i, ch in enumerate(text) for _ in self._fold[ord(ch)]]
-        if self._opencc is not None:
-            simplified = folded.translate(self._t2s)
-            if simplified != folded:
-                # Phrase-level conversion knows 乾隆 from 乾燥; keep it when it is 1:1.
-                phrase = self._opencc.convert(folded)
-                folded = phrase if len(phrase) == len(folded) else simplified
         return folded, index
 
     def classes(self, folded: str) -> str:
@@ -197,8 +277,7 @@ class Normalizer:
     def normalize(self, text: str) -> NormalizedText:
         folded, folded_map = self.fold(text)
         classes = self.classes(folded)
-        compact: str = folded
-        compact_map: Sequence[int] = folded_map
+        compact, runs = folded, None
         if (
             self._dropped is not None
             and self._kept_runs is not None
@@ -206,16 +285,7 @@ class Normalizer:
         ):
             runs = [m.span() for m in self._kept_runs.finditer(classes)]
             compact = "".join([folded[start:end] for start, end in runs])
-            if isinstance(folded_map, range):
-                compact_map = [i for start, end in runs for i in range(start, end)]
-            else:
-                compact_map = [folded_map[i] for start, end in runs for i in range(start, end)]
-        collapsed, first, last = None, (), ()
-        if self.transforms.repeat and _REPEAT.search(compact):
-            collapsed, first, last = _collapse(compact, compact_map)
-        return NormalizedText(
-            text, folded, folded_map, compact, compact_map, collapsed, first, last
-        )
+        return NormalizedText(text, folded, folded_map, compact, runs, self.transforms.repeat)
 
     def key(self, term: str) -> str:
         """The form a wordlist term is matched in: the compact form of the term itself."""
@@ -250,16 +320,15 @@ class Normalizer:
                 step = step.casefold()
             if self.transforms.homoglyph and step.translate(HOMOGLYPHS) != step:
                 fired.add("homoglyph")
-        folded_start = normalized.folded_map.index(start) if start in normalized.folded_map else 0
-        kept_in_span = {i for i in normalized.compact_map if start <= i < end}
+        folded_start = bisect.bisect_left(normalized.folded_map, start)
         for j in range(folded_start, len(normalized.folded)):
             i = normalized.folded_map[j]
             if i >= end:
                 break
-            original_folded = self._fold[ord(text[i])]
+            original_folded = self._fold_plain[ord(text[i])]
             if normalized.folded[j] not in original_folded:
                 fired.add("t2s")
-            if i not in kept_in_span and self._classes[ord(normalized.folded[j])] == DIGIT:
+            if not normalized.is_kept(j) and self._classes[ord(normalized.folded[j])] == DIGIT:
                 fired.add("noise")
         return sorted(fired)
 

@@ -124,3 +124,14 @@ def test_term_keys_use_the_message_normalisation(normalizer: Normalizer) -> None
     assert normalizer.key("賭 博") == "赌博"
     assert normalizer.key("ＱＱ號") == "qq号"
     assert normalizer.collapsed_key("他妈妈") == "他妈"
+
+
+@pytest.mark.parametrize("text", ["快来 赌😀博 吧", "ﬁ赌,博", "a b c", "赌1博2，3赌", "。。赌博。。", "x"])
+def test_span_lookup_without_the_map_agrees_with_the_map(normalizer: Normalizer, text: str) -> None:
+    lazy = normalizer.normalize(text)
+    spans = [lazy.compact_span(s, e) for s in range(len(lazy.compact)) for e in range(s + 1, len(lazy.compact) + 1)]
+    full = normalizer.normalize(text)
+    index = full.compact_map  # builds the map; spans now come from it
+    assert spans == [(index[s], index[e - 1] + 1) for s in range(len(full.compact)) for e in range(s + 1, len(full.compact) + 1)]
+    classes = normalizer.classes(full.folded)
+    assert [lazy.is_kept(j) for j in range(len(lazy.folded))] == [c in "HLD" for c in classes]
