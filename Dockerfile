@@ -1,0 +1,16 @@
+# The worker image: the same package `make run` installs, with the shipped wordlists
+# and model. Settings come from SCREENING_* environment variables (see docs/pipeline.md).
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY screening ./screening
+COPY workers ./workers
+COPY wordlists ./wordlists
+COPY models ./models
+RUN pip install --no-cache-dir -e '.[rjieba,postgres]' \
+    && python -c "import jieba; jieba.initialize()"
+RUN useradd --system --home /app screening
+USER screening
+CMD ["screening", "worker"]
