@@ -54,3 +54,18 @@ def test_shipped_lists_catch_typical_messages(shipped: Engine, text: str, catego
 @pytest.mark.parametrize("text", ["路口交通很拥堵", "他妈妈做的菜很好吃", "三黄片是一种中药", "我在读博", "孩子在玩水枪"])
 def test_shipped_lists_pass_lookalike_benign_messages(shipped: Engine, text: str) -> None:
     assert shipped.screen(text).decision == "pass"
+
+
+def test_sound_alike_matching_stays_rare_on_real_benign_chat(shipped: Engine, shared_data) -> None:
+    """Pinyin and homophone matching are the false-positive risk of this engine; on
+    20,000 real benign Weibo comments they may fire on at most 0.1 % of messages."""
+    import json
+
+    path = shared_data / "ced" / "comments_benign.jsonl"
+    texts = [json.loads(line)["text"] for line in path.read_text(encoding="utf-8").splitlines()]
+    phonetic = [
+        t for t in texts
+        if any({"pinyin", "homophone"} & set(h.transforms) for h in shipped.screen(t).hits)
+    ]  # fmt: skip
+    assert len(texts) >= 10_000
+    assert len(phonetic) / len(texts) <= 0.001, phonetic[:10]
