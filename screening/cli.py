@@ -162,6 +162,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="extra benign corpus (text lines or JSONL with 'text'); repeatable",
     )
     lint.set_defaults(handler=cmd_wordlist_lint)
+
+    from workers.commands import add_pipeline_commands  # run, worker, callbacks replay
+
+    add_pipeline_commands(commands, common)
     return parser
 
 

@@ -57,3 +57,24 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared datasets not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+# The pipeline's fixtures (a real redis-server, stub and real brokers, a callback receiver)
+# live in their own module; importing them here makes them visible to every test.
+from pipeline_fixtures import (  # noqa: E402
+    rabbitmq_url,
+    real_pipeline,
+    receiver,
+    redis_server,
+    redis_url,
+    stub_pipeline,
+)
+
+__all__ = [
+    "rabbitmq_url",
+    "real_pipeline",
+    "receiver",
+    "redis_server",
+    "redis_url",
+    "stub_pipeline",
+]

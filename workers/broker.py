@@ -32,6 +32,7 @@ __all__ = [
     "build_broker",
     "build_runtime",
     "build_stub_broker",
+    "load_engine",
     "memory_runtime",
     "middleware_for",
     "secrets_of",
@@ -44,6 +45,14 @@ _ENVELOPE = ("queue_name", "actor_name", "args", "kwargs", "options")
 
 def secrets_of(settings: Settings) -> list[str]:
     return [s for s in (settings.callback_secret, settings.callback_secret_previous) if s]
+
+
+def load_engine(settings: Settings) -> Engine:
+    """The engine the settings describe, with the classifier when a model is configured."""
+    model = getattr(settings, "model", None)
+    if model is not None:
+        return Engine.load(settings.wordlists, settings.config, model=model)  # type: ignore[call-arg]
+    return Engine.load(settings.wordlists, settings.config)
 
 
 def build_runtime(
@@ -68,7 +77,7 @@ def build_runtime(
         )
     return Runtime(
         state=state,
-        load_engine=lambda: Engine.load(settings.wordlists, settings.config),
+        load_engine=lambda: load_engine(settings),
         deliverer=deliverer,
         on_verdicts=on_verdicts,
         dedupe_ttl=settings.dedupe_ttl,
@@ -135,8 +144,12 @@ class TolerantEncoder(JSONEncoder):
     dramatiq drops a consumer (and strands the messages it had prefetched) when an
     envelope fails to decode. A chat server in another language can write a broken
     envelope, so a broken one is turned into a message for the ``dead_letter`` actor,
-    carrying the raw data and the reason. Installed by worker entry points only.
+    carrying the raw data and the reason. Installed by worker entry points only, with
+    the queue they consume (a message must be acked on the queue it came from).
     """
+
+    def __init__(self, queue: str = SCREEN_QUEUE):
+        self.queue = queue
 
     def decode(self, data: bytes) -> MessageData:
         try:

@@ -71,6 +71,11 @@ class LocalReceiver:
         self.server.daemon_threads = True
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
+    def respond_with(self, statuses: Iterable[int]) -> None:
+        """Script the next answers (then 200 again), e.g. ``[500, 500]`` for an outage."""
+        with self._cond:
+            self._statuses = iter(statuses)
+
     @property
     def url(self) -> str:
         host, port = self.server.server_address[:2]
@@ -111,8 +116,7 @@ class LocalReceiver:
         """Wait until ``count`` events were acknowledged; False on timeout."""
         with self._cond:
             return self._cond.wait_for(
-                lambda: sum(1 for a in self.attempts if a.event and 200 <= a.status < 300)
-                >= count,
+                lambda: sum(1 for a in self.attempts if a.event and 200 <= a.status < 300) >= count,
                 timeout,
             )
 

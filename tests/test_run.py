@@ -1,0 +1,111 @@
+"""The commands people type: `make run` (embedded) and `screening worker` (real Redis)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import redis
+from pipeline_fixtures import SECRET
+
+from screening.client import Screener
+from workers.receiver import LocalReceiver
+from workers.run import DEMO_FILE
+
+REPO = Path(__file__).resolve().parent.parent
+PIPELINE_VARS = ("SCREENING_REDIS_URL", "SCREENING_CALLBACK_URL", "SCREENING_CALLBACK_SECRET")
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in PIPELINE_VARS}
+    return env | extra
+
+
+def run_command() -> list[str]:
+    """`make run` when the venv is installed (make would otherwise reinstall it), else
+    the command it runs."""
+    if shutil.which("make") and (REPO / ".venv" / ".installed").exists():
+        up_to_date = subprocess.run(["make", "-q", ".venv/.installed"], cwd=REPO).returncode == 0
+        if up_to_date:
+            return ["make", "-s", "run"]
+    return [sys.executable, "-m", "screening.cli", "run"]
+
+
+def test_make_run_screens_the_demo_file_end_to_end() -> None:
+    result = subprocess.run(
+        run_command(), cwd=REPO, env=clean_env(), capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "embedded mode" in out and "local callback receiver at http://127.0.0.1:" in out
+    demo_ids = {line.split('"message_id": "')[1].split('"')[0] for line in DEMO_FILE.open()}
+    verdict_lines = [line for line in out.splitlines() if line.startswith("verdict ")]
+    assert {line.split()[1] for line in verdict_lines} == demo_ids
+    assert any("demo-006" in line and " block " in line for line in verdict_lines)
+    callbacks = [line for line in out.splitlines() if line.startswith("callback ")]
+    assert len(callbacks) == 4 and all("signature ok, answered 200" in c for c in callbacks)
+    assert "1 duplicate(s) skipped, 4 callback(s) delivered, 0 dead-lettered" in out
+
+
+def test_run_reports_bad_input_lines_and_keeps_going(tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    good = '{"message_id": "a", "group_id": "g", "sender_id": "u", "text": "hi", "sent_at": 1}'
+    source.write_text(f'{good}\nnot json\n{{"message_id": "b"}}\n', encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "screening.cli", "run", str(source)],
+        cwd=REPO,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "rejected line 2: Expecting value" in result.stderr
+    assert "rejected line 3: message 'b': missing field(s)" in result.stderr
+    assert "1 submitted, 2 rejected at the edge, 1 screened" in result.stdout
+
+
+def test_screening_worker_processes_serve_a_real_redis(redis_url: str) -> None:
+    with LocalReceiver([SECRET]) as receiver:
+        env = clean_env(
+            SCREENING_REDIS_URL=redis_url,
+            SCREENING_CALLBACK_URL=receiver.url,
+            SCREENING_CALLBACK_SECRET=SECRET,
+            SCREENING_VERDICT_STREAM="verdicts",
+        )
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "screening.cli", "worker", "--processes", "1", "--threads", "1"],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            with Screener(redis_url) as screener:
+                screener.submit_many(
+                    {
+                        "message_id": f"m{i}",
+                        "group_id": "g",
+                        "sender_id": "u",
+                        "sent_at": 1,
+                        "text": "兼职刷单返利" if i == 7 else "今天天气不错",
+                    }
+                    for i in range(50)
+                )
+            assert receiver.wait_for(1, timeout=60), worker.stderr
+            assert receiver.delivered[0]["message_id"] == "m7"
+            client = redis.Redis.from_url(redis_url)
+            deadline = time.monotonic() + 10
+            while client.hget("screening:counters", "messages.screened") != b"50":
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            assert client.xlen("verdicts") >= 1
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            code = worker.wait(timeout=60)
+    assert code == 0

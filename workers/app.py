@@ -1,0 +1,27 @@
+"""Entry module for dramatiq's own CLI — the one place with process-global state.
+
+``screening worker`` runs ``python -m dramatiq workers.app --queues ...`` for you; running
+it by hand works the same (set ``dramatiq_worker_timeout`` to SCREENING_POLL_MS to keep
+idle latency low). Importing this module reads the environment, connects to Redis (or
+RabbitMQ), declares the actors and installs them as dramatiq's global broker; the engine
+itself loads when a worker that consumes the screening queue boots.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import dramatiq
+
+from screening.settings import Settings
+from workers.broker import TolerantEncoder, build_broker, build_runtime
+
+__all__ = ["actors", "broker", "runtime", "settings"]
+
+logging.getLogger("httpx").setLevel(logging.WARNING)
+
+settings = Settings.from_env()
+runtime = build_runtime(settings)
+broker, actors = build_broker(settings, runtime)
+dramatiq.set_broker(broker)
+dramatiq.set_encoder(TolerantEncoder(settings.queue))

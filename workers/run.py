@@ -1,0 +1,193 @@
+"""``screening run``: the whole pipeline from one command, with or without Redis.
+
+Without SCREENING_REDIS_URL everything runs in this process — an in-memory broker, a
+worker, and (unless SCREENING_CALLBACK_URL is set) a local receiver that verifies and
+logs the signed callbacks — so ``make run`` on a fresh machine shows messages going in and
+verdicts and callbacks coming out. It feeds the demo file (or a JSONL file, or ``-`` for
+stdin), waits for every verdict and callback, prints a summary and exits.
+
+With SCREENING_REDIS_URL set, the same command starts the real worker processes (as
+``screening worker``), feeds the input if one is given, and prints verdicts from the
+verdict stream until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import secrets
+import sys
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from screening.settings import Settings
+
+__all__ = ["DEMO_FILE", "cmd_run"]
+
+DEMO_FILE = Path(__file__).with_name("demo.jsonl")
+_print_lock = threading.Lock()
+
+
+def say(line: str) -> None:
+    with _print_lock:
+        print(line, flush=True)
+
+
+def print_verdicts(messages: Sequence[Any], verdicts: Sequence[Any]) -> None:
+    for message, verdict in zip(messages, verdicts, strict=True):
+        evidence = ", ".join(f"{h.term}@{h.start}-{h.end}" for h in verdict.hits[:4])
+        scores = " ".join(f"{c}={s:.2f}" for c, s in sorted(verdict.categories.items()))
+        say(f"verdict  {message.message_id:<12} {verdict.decision:<6} {scores} {evidence}".rstrip())
+
+
+def _records(source: str | None) -> Iterator[tuple[int, str]]:
+    stream: IO[str] = sys.stdin if source == "-" else open(source or DEMO_FILE, encoding="utf-8")
+    try:
+        for number, line in enumerate(stream, start=1):
+            if line.strip():
+                yield number, line
+    finally:
+        if stream is not sys.stdin:
+            stream.close()
+
+
+def feed(screener: Any, source: str | None) -> tuple[int, int]:
+    """Submit every JSONL line; a bad line is reported with its reason and skipped (the
+    edge refuses it — it never reaches the queue)."""
+    from screening.errors import InvalidMessage
+
+    submitted = rejected = 0
+    for number, line in _records(source):
+        try:
+            screener.submit(json.loads(line))
+            submitted += 1
+        except (ValueError, InvalidMessage) as exc:
+            rejected += 1
+            print(f"rejected line {number}: {exc}", file=sys.stderr, flush=True)
+    return submitted, rejected
+
+
+def _local_receiver(settings: Settings) -> tuple[Settings, Any]:
+    """Start the built-in receiver when no callback URL is configured."""
+    if settings.callback_url:
+        return settings, None
+    from workers.receiver import LocalReceiver
+
+    secret = settings.callback_secret or secrets.token_hex(16)
+    receiver = LocalReceiver([secret], log=say).start()
+    say(f"local callback receiver at {receiver.url} (set SCREENING_CALLBACK_URL to use yours)")
+    return dataclasses.replace(
+        settings, callback_url=receiver.url, callback_secret=secret
+    ), receiver
+
+
+def run_embedded(settings: Settings, source: str | None, join_timeout: float = 60.0) -> int:
+    from dramatiq import Worker
+    from dramatiq.errors import QueueJoinTimeout
+
+    from screening.client import Screener
+    from screening.message import callback_queue
+    from workers.broker import build_stub_broker, memory_runtime
+
+    say("embedded mode: in-process broker and worker (set SCREENING_REDIS_URL for Redis)")
+    settings, receiver = _local_receiver(settings)
+    runtime = memory_runtime(settings, on_verdicts=print_verdicts)
+    broker, _ = build_stub_broker(runtime, settings.queue)
+    worker = Worker(broker, worker_threads=4, worker_timeout=settings.poll_ms)
+    worker.start()
+    pending = ""
+    try:
+        with Screener(
+            broker=broker,
+            queue=settings.queue,
+            batch_size=settings.batch_size,
+            linger_ms=settings.batch_linger_ms,
+        ) as screener:
+            submitted, rejected = feed(screener, source)
+        try:
+            broker.join(settings.queue, fail_fast=False, timeout=int(join_timeout * 1000))
+            broker.join(
+                callback_queue(settings.queue), fail_fast=False, timeout=int(join_timeout * 1000)
+            )
+        except QueueJoinTimeout as exc:
+            pending = f"; gave up waiting on queue {exc}: its messages are lost with this process"
+    finally:
+        worker.stop()
+        broker.close()
+        if receiver is not None:
+            receiver.stop()
+    counters = runtime.state.counters()
+    for record in runtime.state.dead_letters("messages") + runtime.state.dead_letters("callbacks"):
+        say(f"dead letter: {record.get('reason')}")
+    say(
+        f"done: {submitted} submitted, {rejected} rejected at the edge, "
+        f"{counters.get('messages.screened', 0)} screened "
+        f"({counters.get('messages.pass', 0)} pass, {counters.get('messages.review', 0)} review, "
+        f"{counters.get('messages.block', 0)} block), "
+        f"{counters.get('messages.duplicates', 0)} duplicate(s) skipped, "
+        f"{counters.get('callbacks.delivered', 0)} callback(s) delivered, "
+        f"{counters.get('messages.dead_lettered', 0) + counters.get('callbacks.dead_lettered', 0)}"
+        f" dead-lettered{pending}"
+    )
+    return 1 if pending else 0
+
+
+def _tail_verdicts(redis_url: str, stream: str, stop: threading.Event) -> None:
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    last = "$"
+    while not stop.is_set():
+        try:
+            for _, entries in client.xread({stream: last}, block=500) or []:
+                for entry_id, fields in entries:
+                    last = entry_id
+                    for message_id, decision in json.loads(fields[b"v"])["verdicts"]:
+                        say(f"verdict  {message_id:<12} {decision}")
+        except redis.RedisError as exc:
+            say(f"verdict stream unavailable: {exc}")
+            stop.wait(1.0)
+
+
+def run_distributed(settings: Settings, source: str | None) -> int:
+    from screening.client import Screener
+    from workers.commands import spawn_workers, supervise, worker_env
+
+    settings, receiver = _local_receiver(settings)
+    stream = settings.verdict_stream or "screening:verdicts"
+    extra = {"SCREENING_VERDICT_STREAM": stream}
+    if receiver is not None:
+        extra |= {"SCREENING_CALLBACK_URL": receiver.url}
+        extra |= {"SCREENING_CALLBACK_SECRET": settings.callback_secret or ""}
+    say(f"workers on {settings.broker}; verdicts from stream {stream!r}; Ctrl-C stops")
+    stop = threading.Event()
+    tail = threading.Thread(
+        target=_tail_verdicts, args=(settings.redis_url, stream, stop), daemon=True
+    )
+    tail.start()
+    children = spawn_workers(settings, env=worker_env(settings, extra))
+    try:
+        if source is not None:
+            url = settings.rabbitmq_url if settings.broker == "rabbitmq" else settings.redis_url
+            with Screener(url, queue=settings.queue, batch_size=settings.batch_size) as screener:
+                feed(screener, source)
+        return supervise(children)
+    finally:
+        stop.set()
+        if receiver is not None:
+            receiver.stop()
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    import logging
+
+    from workers.commands import with_overrides
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    settings = with_overrides(args, settings)
+    if not settings.redis_url:
+        return run_embedded(settings, args.input)
+    return run_distributed(settings, args.input)
