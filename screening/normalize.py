@@ -7,9 +7,10 @@ transform here undoes one trick, and each keeps an index map so that every hit i
 reported as a span of the *original* message — the only coordinates a moderator or the
 platform can act on.
 
-The hot path is three ``str.translate`` calls over per-character tables that fill lazily
-(one ``unicodedata``/OpenCC call per distinct character per process), a list of kept
-indices, and a phrase-level OpenCC pass only when a traditional character is present.
+The hot path is a regex scan for the few characters that fold (each looked up in a
+table that fills lazily: one ``unicodedata``/OpenCC call per distinct character per
+process), one ``str.translate`` to classify characters, a regex for the kept runs, and a
+phrase-level OpenCC pass only when a traditional character is present.
 """
 
 from __future__ import annotations
@@ -115,16 +116,67 @@ def _char_class(ch: str) -> str:
     return NOISE
 
 
+def _fold_char(ch: str, transforms: TransformsConfig) -> str:
+    """Per-character NFKC, case folding and homoglyphs (繁→简 is applied on top)."""
+    out = _nfkc(ch) if transforms.nfkc else ch
+    if transforms.casefold:
+        out = out.casefold()
+    if transforms.homoglyph:
+        out = out.translate(HOMOGLYPHS)
+    return out
+
+
+#: Blocks whose characters are checked one by one when the foldable set is built; every
+#: character outside them is treated as foldable and looked up in the fold table.
+_SCANNED_BLOCKS = ((0x0000, 0xD7FF), (0xE000, 0xFFFF), (0x1D400, 0x1D7FF), (0x1F000, 0x1FAFF))
+_UNSCANNED = "\U00010000-\U0001d3ff\U0001d800-\U0001efff\U0001fb00-\U0010ffff"
+
+
 @functools.cache
-def _traditional_chars() -> re.Pattern[str]:
-    """A character class of every character OpenCC's t2s changes, plus the compatibility
-    ideographs (which NFKC may turn into one), so that messages without any — nearly
-    all — skip phrase-level conversion. One OpenCC call over the CJK blocks; an
-    immutable result, so computed once per process."""
+def _traditional_chars() -> str:
+    """Every character OpenCC's t2s changes, from one OpenCC call over the CJK blocks.
+    An immutable result, so computed once per process (~0.3 s)."""
     chars = [chr(cp) for start, end in _HAN_BLOCKS for cp in range(start, end + 1)]
     converted = opencc.OpenCC("t2s").convert("\n".join(chars)).split("\n")
-    changed = [c for c, s in zip(chars, converted, strict=True) if c != s]
-    return re.compile("[" + "".join(changed) + "\uf900-\ufaff]")
+    return "".join(c for c, s in zip(chars, converted, strict=True) if c != s)
+
+
+@functools.cache
+def _foldable(transforms: TransformsConfig) -> re.Pattern[str]:
+    """A character class of everything folding may change, so folding touches only
+    those characters of a message (found by a regex scan at C speed) instead of looking
+    every character up in a table — most characters of Chinese chat fold to themselves.
+
+    Only characters with a decomposition, a case folding, a homoglyph or a numeric value
+    can change, so only those are folded to check (~0.1 s once per process)."""
+    codepoints = {ord(c) for c in _traditional_chars()} if transforms.t2s else set()
+    for start, end in _SCANNED_BLOCKS:
+        for codepoint in range(start, end + 1):
+            ch = chr(codepoint)
+            may_change = (
+                unicodedata.decomposition(ch)
+                or ch.casefold() != ch
+                or codepoint in HOMOGLYPHS
+                or unicodedata.category(ch) == "No"
+            )
+            if may_change and _fold_char(ch, transforms) != ch:
+                codepoints.add(codepoint)
+    return re.compile(f"[{_as_ranges(codepoints)}{_UNSCANNED}]")
+
+
+def _as_ranges(codepoints: set[int]) -> str:
+    """A regex character-class body with consecutive code points as ranges: sre only
+    compiles a large class into a fast lookup when it is written as ranges."""
+    ranges: list[list[int]] = []
+    for codepoint in sorted(codepoints):
+        if ranges and ranges[-1][1] == codepoint - 1:
+            ranges[-1][1] = codepoint
+        else:
+            ranges.append([codepoint, codepoint])
+    return "".join(
+        re.escape(chr(a)) if a == b else f"{re.escape(chr(a))}-{re.escape(chr(b))}"
+        for a, b in ranges
+    )
 
 
 class NormalizedText:
@@ -225,22 +277,19 @@ class Normalizer:
 
     def __init__(self, transforms: TransformsConfig):
         self.transforms = transforms
-        self._fold_plain = LazyTable(self._fold_char)
+        self._fold_plain = LazyTable(functools.partial(_fold_char, transforms=transforms))
         self._classes = LazyTable(_char_class)
         self._opencc = opencc.OpenCC("t2s") if transforms.t2s else None
         self._fold = LazyTable(self._fold_and_simplify) if self._opencc else self._fold_plain
-        self._traditional = _traditional_chars() if self._opencc else None
+        self._foldable = _foldable(transforms)
+        self._traditional = (
+            re.compile(f"[{_as_ranges({ord(c) for c in _traditional_chars()})}\uf900-\ufaff]")
+            if self._opencc
+            else None
+        )
         dropped = (INVISIBLE if transforms.invisible else "") + (NOISE if transforms.noise else "")
         self._dropped = re.compile(f"[{dropped}]") if dropped else None
         self._kept_runs = re.compile(f"[^{dropped}]+") if dropped else None
-
-    def _fold_char(self, ch: str) -> str:
-        out = _nfkc(ch) if self.transforms.nfkc else ch
-        if self.transforms.casefold:
-            out = out.casefold()
-        if self.transforms.homoglyph:
-            out = out.translate(HOMOGLYPHS)
-        return out
 
     def _fold_and_simplify(self, ch: str) -> str:
         assert self._opencc is not None
@@ -252,10 +301,12 @@ class Normalizer:
 
     def fold(self, text: str) -> tuple[str, Sequence[int]]:
         """Per-character folding plus 繁→简; returns the text and its original-index map."""
-        folded = text.translate(self._fold)
+        table = self._fold
+        folded = self._foldable.sub(lambda m: table[ord(m.group())], text)
         if self._traditional is not None and self._opencc is not None:
             if self._traditional.search(text):
                 # Phrase-level conversion knows 乾隆 from 乾燥; keep it when it is 1:1.
+                # (the compatibility ideographs F900–FAFF may fold into traditional ones)
                 plain = text.translate(self._fold_plain)
                 phrase = self._opencc.convert(plain)
                 if len(phrase) == len(plain):
