@@ -1,0 +1,185 @@
+"""End-to-end pipeline throughput and latency through a real Redis (figures printed only).
+
+    .venv/bin/python bench/pipeline.py [--messages 60000] [--seconds 8] [--processes 2]
+
+Everything runs on this machine, as in production on one host: a redis-server started
+here (nothing saved to disk), `screening worker` (screening processes plus a callback
+process), this process as the chat server (a Screener submitting) and a local callback
+receiver. A verdict's time is when its worker wrote it to the verdict stream; a message's
+latency runs from its `submit()` call to that moment, so it includes the linger time.
+
+For each batch size (100: the default; 1: one queue message per chat message):
+- max: messages/s when submitting as fast as possible (N / first submit → last verdict);
+- latency: p50/p99 while submitting at half that rate for --seconds.
+Targets: ≥ 5,000 msg/s end to end, p99 ≤ 100 ms at half load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import redis
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from screening.client import Screener  # noqa: E402
+from workers.receiver import LocalReceiver  # noqa: E402
+
+STREAM = "bench:verdicts"
+SECRET = "bench-secret"
+FLAGGED = ["刷单返利，一单一结，日结工资", "澳门首家线上赌场，真人荷官", "加我QQ 12345678 带你赚钱"]
+
+
+def start_redis() -> tuple[str, subprocess.Popen[bytes] | None]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        url = os.environ.get("SCREENING_REDIS_URL")
+        if not url:
+            sys.exit("need redis-server on PATH or SCREENING_REDIS_URL")
+        return url, None
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly"]
+    process = subprocess.Popen([*command, "no"], stdout=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    for _ in range(100):
+        try:
+            redis.Redis.from_url(url).ping()
+            return url, process
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    sys.exit("redis-server did not start")
+
+
+def texts(flagged_share: float, rng: random.Random) -> list[str]:
+    benign = (REPO / "wordlists" / "benign.txt").read_text(encoding="utf-8").splitlines()
+    benign = [line for line in benign if line.strip() and not line.startswith("#")]
+    pool = [rng.choice(FLAGGED) if rng.random() < flagged_share else rng.choice(benign)]
+    pool += [rng.choice(FLAGGED) if rng.random() < flagged_share else rng.choice(benign)
+             for _ in range(4095)]  # fmt: skip
+    return pool
+
+
+class Bench:
+    def __init__(self, url: str, pool: list[str]):
+        self.url = url
+        self.pool = pool
+        self.client = redis.Redis.from_url(url)
+        self.last_id = "0-0"
+
+    def message(self, message_id: str, i: int) -> dict[str, object]:
+        text = self.pool[i % len(self.pool)]
+        return {"message_id": message_id, "group_id": f"g{i % 50}", "sender_id": f"u{i % 997}",
+                "text": text, "sent_at": 1714536000}  # fmt: skip
+
+    def verdict_times(self, expected: int, timeout: float = 120.0) -> dict[str, float]:
+        """message_id → verdict time for the next ``expected`` verdicts in the stream."""
+        seen: dict[str, float] = {}
+        deadline = time.monotonic() + timeout
+        while len(seen) < expected and time.monotonic() < deadline:
+            entries = self.client.xrange(STREAM, min=f"({self.last_id}", count=2000)
+            if not entries:
+                time.sleep(0.05)
+                continue
+            for entry_id, fields in entries:
+                self.last_id = entry_id.decode()
+                at = float(fields[b"t"])
+                for message_id, _decision in json.loads(fields[b"v"])["verdicts"]:
+                    seen.setdefault(message_id, at)
+        if len(seen) < expected:
+            print(f"  warning: only {len(seen)} of {expected} verdicts arrived", file=sys.stderr)
+        return seen
+
+    def max_rate(self, label: str, count: int, batch: int, linger: float) -> float:
+        with Screener(self.url, batch_size=batch, linger_ms=linger) as screener:
+            started = time.time()
+            for start in range(0, count, 500):
+                screener.submit_many(
+                    self.message(f"{label}-{i}", i) for i in range(start, min(count, start + 500))
+                )
+        times = self.verdict_times(count)
+        return len(times) / (max(times.values()) - started)
+
+    def latency(
+        self, label: str, rate: float, seconds: float, batch: int, linger: float
+    ) -> tuple[float, float, int]:
+        submitted: dict[str, float] = {}
+        tick = 0.002
+        with Screener(self.url, batch_size=batch, linger_ms=linger) as screener:
+            started = time.monotonic()
+            sent = 0
+            while (elapsed := time.monotonic() - started) < seconds:
+                due = int(elapsed * rate) - sent
+                if due > 0:
+                    now = time.time()
+                    chunk = [self.message(f"{label}-{sent + k}", sent + k) for k in range(due)]
+                    screener.submit_many(chunk)
+                    for m in chunk:
+                        submitted[m["message_id"]] = now  # type: ignore[index]
+                    sent += due
+                time.sleep(tick)
+        times = self.verdict_times(len(submitted))
+        latencies = sorted(times[m] - t for m, t in submitted.items() if m in times)
+        p50 = latencies[len(latencies) // 2]
+        p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+        return p50 * 1000, p99 * 1000, len(latencies)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=60_000, help="messages for max rate")
+    parser.add_argument("--seconds", type=float, default=8.0, help="length of latency runs")
+    parser.add_argument("--processes", type=int, default=2, help="screening processes")
+    parser.add_argument("--threads", type=int, default=1, help="threads per process")
+    parser.add_argument("--flagged", type=float, default=0.02, help="share of flagged messages")
+    args = parser.parse_args()
+
+    url, redis_process = start_redis()
+    receiver = LocalReceiver([SECRET]).start()
+    env = dict(os.environ, SCREENING_REDIS_URL=url, SCREENING_VERDICT_STREAM=STREAM,
+               SCREENING_CALLBACK_URL=receiver.url, SCREENING_CALLBACK_SECRET=SECRET)  # fmt: skip
+    command = [sys.executable, "-m", "screening.cli", "worker", "--processes"]
+    command += [str(args.processes), "--threads", str(args.threads)]
+    worker = subprocess.Popen(command, env=env, cwd=REPO, stderr=subprocess.DEVNULL)
+    bench = Bench(url, texts(args.flagged, random.Random(7)))
+    try:
+        print(f"warming up {args.processes} screening process(es) x {args.threads} thread(s)...")
+        bench.max_rate("warm", 2000, 100, 10)
+        time.sleep(2)
+        bench.verdict_times(0)
+        rows = []
+        for batch, linger, count in ((100, 10.0, args.messages), (1, 0.0, args.messages // 6)):
+            rate = bench.max_rate(f"max{batch}", count, batch, linger)
+            p50, p99, n = bench.latency(f"lat{batch}", rate / 2, args.seconds, batch, linger)
+            rows.append((batch, linger, rate, rate / 2, p50, p99, n))
+        callbacks = len(receiver.delivered)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=60)
+        receiver.stop()
+        if redis_process is not None:
+            redis_process.terminate()
+    print(f"\nend to end through Redis on {os.cpu_count()} cores "
+          f"({args.flagged:.0%} flagged; {callbacks} signed callbacks delivered)")  # fmt: skip
+    print(f"{'batch':>6} {'linger':>7} {'max msg/s':>10} {'half load':>10} {'p50 ms':>7} "
+          f"{'p99 ms':>7} {'samples':>8}")  # fmt: skip
+    for batch, linger, rate, half, p50, p99, n in rows:
+        print(f"{batch:>6} {linger:>6.0f}ms {rate:>10,.0f} {half:>10,.0f} {p50:>7.1f} "
+              f"{p99:>7.1f} {n:>8}")  # fmt: skip
+    print("targets: >= 5,000 msg/s end to end; p99 <= 100 ms at half load")
+
+
+if __name__ == "__main__":
+    main()
