@@ -18,13 +18,17 @@ from typing import IO, Any
 from screening.engine import Engine
 from screening.errors import InvalidMessage, ScreeningError
 from screening.explain import explain, render_explanation
-from screening.settings import Settings
+from screening.settings import Settings, model_path
 
 __all__ = ["main"]
 
 
 def _engine(args: argparse.Namespace, settings: Settings) -> Engine:
-    return Engine.load(args.wordlists or settings.wordlists, args.config or settings.config)
+    return Engine.load(
+        args.wordlists or settings.wordlists,
+        args.config or settings.config,
+        model=model_path(args.model, settings.model),
+    )
 
 
 def parse_scan_line(raw: bytes, *, plain_text: bool) -> tuple[Any, str]:
@@ -132,11 +136,26 @@ def cmd_wordlist_lint(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if findings else 0
 
 
+def _train(args: argparse.Namespace, settings: Settings) -> int:
+    from screening.training import cmd_train  # scikit-learn takes seconds to import
+
+    return cmd_train(args, settings)
+
+
+def _eval(args: argparse.Namespace, settings: Settings) -> int:
+    from screening.evaluate import cmd_eval
+
+    return cmd_eval(args, settings)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="screening", description=__doc__.splitlines()[0])
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--wordlists", help="wordlist directory (default: $SCREENING_WORDLISTS)")
     common.add_argument("--config", help="engine config TOML (default: $SCREENING_CONFIG)")
+    common.add_argument(
+        "--model", help="model directory or 'none' (default: $SCREENING_MODEL, else shipped)"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     scan = commands.add_parser("scan", parents=[common], help="screen JSONL messages")
@@ -162,6 +181,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="extra benign corpus (text lines or JSONL with 'text'); repeatable",
     )
     lint.set_defaults(handler=cmd_wordlist_lint)
+
+    train = commands.add_parser("train", parents=[common], help="train a classifier model")
+    train.add_argument("--data", action="append", required=True, help="labelled JSONL; repeatable")
+    train.add_argument("--out", required=True, help="model directory, e.g. models/<version>/")
+    train.add_argument("--version", help="model version (default: the --out directory name)")
+    train.add_argument("--eval", action="append", default=[], help="evaluation-only JSONL")
+    train.add_argument("--notes", help="markdown appended to MODEL.md as notes and limitations")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--max-features", type=int, default=60_000, help="vocabulary cap")
+    train.add_argument("--no-wordlists", action="store_true", help="--eval: model figures only")
+    train.set_defaults(handler=_train)
+
+    evaluate = commands.add_parser("eval", parents=[common], help="measure on labelled JSONL")
+    evaluate.add_argument("data", help="labelled JSONL (text, labels)")
+    evaluate.add_argument("--json", action="store_true", help="machine-readable output")
+    evaluate.add_argument("--worst", type=int, default=10, help="errors listed per kind")
+    evaluate.add_argument("--batch-size", type=int, default=512)
+    evaluate.set_defaults(handler=_eval)
 
     from workers.commands import add_pipeline_commands  # run, worker, callbacks replay
 

@@ -15,7 +15,14 @@ from typing import Any
 
 from screening.errors import ConfigError
 
-__all__ = ["DecisionConfig", "EngineConfig", "Thresholds", "TransformsConfig", "load_config"]
+__all__ = [
+    "DecisionConfig",
+    "EngineConfig",
+    "ModelThresholds",
+    "Thresholds",
+    "TransformsConfig",
+    "load_config",
+]
 
 DEFAULTS_PATH = Path(__file__).with_name("defaults.toml")
 SEVERITIES = ("block", "review")
@@ -52,10 +59,30 @@ class DecisionConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ModelThresholds:
+    """Config overrides of a model's own per-category thresholds (``[model.categories.X]``).
+
+    ``None`` keeps the value chosen at training time and stored in the model's manifest:
+    thresholds belong to one model's score scale, so config only overrides them on purpose.
+    """
+
+    review: float | None = None
+    block: float | None = None
+
+    def over(self, chosen: Thresholds) -> Thresholds:
+        review = chosen.review if self.review is None else self.review
+        block = chosen.block if self.block is None else self.block
+        if not 0 < review <= block:
+            raise ConfigError(f"model thresholds need 0 < review <= block, got {review}, {block}")
+        return Thresholds(review, block)
+
+
+@dataclass(frozen=True, slots=True)
 class EngineConfig:
     transforms: TransformsConfig
     tokenizer_backend: str
     decision: DecisionConfig
+    model: dict[str, ModelThresholds] = field(default_factory=dict)
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any], where: str = "") -> dict[str, Any]:
@@ -93,9 +120,23 @@ def _thresholds(table: dict[str, Any], fallback: Thresholds | None, where: str) 
     return thresholds
 
 
+def _model_overrides(raw: dict[str, Any]) -> dict[str, ModelThresholds]:
+    _check_keys(raw, {"categories"}, "model")
+    overrides = {}
+    for name, table in raw.get("categories", {}).items():
+        where = f"model.categories.{name}"
+        _check_keys(table, {"review_threshold", "block_threshold"}, where)
+        values = {k: _number(v, f"{where}.{k}") for k, v in table.items()}
+        review, block = values.get("review_threshold"), values.get("block_threshold")
+        if any(v <= 0 for v in values.values()) or (review or 0) > (block or float("inf")):
+            raise ConfigError(f"[{where}] needs 0 < review_threshold <= block_threshold")
+        overrides[name] = ModelThresholds(review, block)
+    return overrides
+
+
 def parse_config(raw: dict[str, Any]) -> EngineConfig:
     """Validate a merged configuration mapping and build the typed config."""
-    _check_keys(raw, {"transforms", "tokenizer", "decision"}, "top level")
+    _check_keys(raw, {"transforms", "tokenizer", "decision", "model"}, "top level")
     transforms_raw = raw.get("transforms", {})
     _check_keys(transforms_raw, {f.name for f in fields(TransformsConfig)}, "transforms")
     for key, value in transforms_raw.items():
@@ -124,6 +165,7 @@ def parse_config(raw: dict[str, Any]) -> EngineConfig:
         transforms=TransformsConfig(**transforms_raw),
         tokenizer_backend=backend,
         decision=DecisionConfig(weights, default, per_category),
+        model=_model_overrides(raw.get("model", {})),
     )
 
 

@@ -3,6 +3,11 @@
 Pure computation, no I/O after construction: workers, the CLI and tests all drive the
 same object. Building one is the expensive part (jieba dictionary, automata), so build
 it once per process — or once per wordlist version on hot reload — and reuse it.
+
+With a trained :class:`~screening.classify.Classifier` the engine also scores every
+message per category; the model is called once per *batch* (a sparse matrix product costs
+about the same for one message as for hundreds), so ``screen_batch`` is the fast path
+and ``screen`` is a batch of one.
 """
 
 from __future__ import annotations
@@ -10,18 +15,29 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from screening import __version__
-from screening.config import EngineConfig, load_config
-from screening.errors import InvalidMessage
+from screening.config import EngineConfig, ModelThresholds, Thresholds, load_config
+from screening.errors import ConfigError, InvalidMessage
 from screening.match import Matcher
 from screening.normalize import NormalizedText, Normalizer
 from screening.patterns import PatternMatcher
 from screening.phonetic import Phonetic
 from screening.tokenize import Tokenizer
-from screening.verdict import Hit, Verdict, category_scores, decide
+from screening.verdict import (
+    CATEGORIES,
+    Hit,
+    Verdict,
+    category_scores,
+    decide,
+    decide_model,
+    most_severe,
+)
 from screening.wordlist import Wordlist
+
+if TYPE_CHECKING:
+    from screening.classify import Classifier
 
 __all__ = ["Analysis", "Engine"]
 
@@ -38,7 +54,11 @@ class Analysis:
 
 class Engine:
     def __init__(
-        self, config: EngineConfig, wordlist: Wordlist, tokenizer: Tokenizer | None = None
+        self,
+        config: EngineConfig,
+        wordlist: Wordlist,
+        tokenizer: Tokenizer | None = None,
+        classifier: Classifier | None = None,
     ):
         self.config = config
         self.wordlist = wordlist
@@ -49,9 +69,12 @@ class Engine:
             wordlist, self.normalizer, self.tokenizer, self.phonetic, config.transforms
         )
         self.patterns = PatternMatcher(wordlist.patterns, self.normalizer)
+        self.classifier = classifier
+        self.model_thresholds = _model_thresholds(config, classifier)
         self.versions: dict[str, str | None] = {
             "engine": __version__,
             "wordlist": wordlist.version,
+            "model": classifier.version if classifier else None,
         }
 
     @classmethod
@@ -60,31 +83,69 @@ class Engine:
         wordlists: str | Path,
         config: str | Path | None = None,
         tokenizer: Tokenizer | None = None,
+        model: str | Path | None = None,
     ) -> Engine:
-        return cls(load_config(config), Wordlist.load(wordlists), tokenizer)
+        """Build from files; ``model`` is a model directory (None: wordlists only)."""
+        engine_config = load_config(config)
+        tokenizer = tokenizer or Tokenizer(engine_config.tokenizer_backend)
+        classifier = None
+        if model is not None:
+            from screening.classify import Classifier  # scikit-learn only when a model is used
+
+            classifier = Classifier.load(model, tokenizer)
+        return cls(engine_config, Wordlist.load(wordlists), tokenizer, classifier)
+
+    def analyse_batch(self, messages: Iterable[tuple[Any, str]]) -> list[Analysis]:
+        """Analyses for ``(id, text)`` pairs, in order; the model scores them in one call."""
+        items = list(messages)
+        for _, text in items:
+            if not isinstance(text, str):
+                raise InvalidMessage(f"text must be a string, got {type(text).__name__}")
+        texts = [text for _, text in items]
+        model_scores = self.classifier.predict_batch(texts) if self.classifier else None
+        analyses = []
+        for index, (message_id, text) in enumerate(items):
+            normalized = self.normalizer.normalize(text)
+            hits = self.matcher.find(normalized) + self.patterns.find(normalized)
+            hits.sort(key=lambda h: (h.start, h.end, h.category, h.term))
+            scores = category_scores(hits, self.config.decision)
+            decision = decide(scores, self.config.decision)
+            probabilities = model_scores[index] if model_scores is not None else {}
+            if probabilities:
+                decision = most_severe(decision, decide_model(probabilities, self.model_thresholds))
+            verdict = Verdict(
+                id=message_id,
+                decision=decision,
+                categories=scores,
+                hits=tuple(hits),
+                versions=self.versions,
+                model_scores=probabilities,
+            )
+            analyses.append(Analysis(normalized, tuple(hits), verdict))
+        return analyses
 
     def analyse(self, text: str, message_id: Any = None) -> Analysis:
-        if not isinstance(text, str):
-            raise InvalidMessage(f"text must be a string, got {type(text).__name__}")
-        normalized = self.normalizer.normalize(text)
-        hits = self.matcher.find(normalized) + self.patterns.find(normalized)
-        hits.sort(key=lambda h: (h.start, h.end, h.category, h.term))
-        scores = category_scores(hits, self.config.decision)
-        verdict = Verdict(
-            id=message_id,
-            decision=decide(scores, self.config.decision),
-            categories=scores,
-            hits=tuple(hits),
-            versions=self.versions,
-        )
-        return Analysis(normalized, tuple(hits), verdict)
+        return self.analyse_batch([(message_id, text)])[0]
 
     def screen(self, text: str, message_id: Any = None) -> Verdict:
         return self.analyse(text, message_id).verdict
 
     def screen_batch(self, messages: Iterable[tuple[Any, str]]) -> list[Verdict]:
         """Verdicts for ``(id, text)`` pairs, in order."""
-        return [self.screen(text, message_id) for message_id, text in messages]
+        return [analysis.verdict for analysis in self.analyse_batch(messages)]
 
     def tokenize(self, text: str) -> Sequence[str]:
         return self.tokenizer.cut(self.normalizer.normalize(text).compact)
+
+
+def _model_thresholds(config: EngineConfig, classifier: Classifier | None) -> dict[str, Thresholds]:
+    """The model's thresholds from its manifest, with ``[model.categories.*]`` laid over."""
+    unknown = set(config.model) - set(CATEGORIES)
+    if unknown:
+        raise ConfigError(f"unknown categories in [model.categories]: {', '.join(sorted(unknown))}")
+    if classifier is None:
+        return {}
+    return {
+        category: config.model.get(category, ModelThresholds()).over(chosen)
+        for category, chosen in classifier.thresholds.items()
+    }

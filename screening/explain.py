@@ -3,6 +3,8 @@
 An analyst disputing a block needs to see what the engine saw: the folded and compact
 text (so a skipped emoji or a converted traditional character is visible), the tokens,
 each hit with its span highlighted in the original, the scores and the rule that fired.
+With a model loaded, also each category's model score against its thresholds and the
+message's features that pushed that score up most.
 """
 
 from __future__ import annotations
@@ -35,8 +37,24 @@ def explain(engine: Engine, text: str) -> dict[str, Any]:
             }
             for category, score in analysis.verdict.categories.items()
         },
+        "model": _model_part(engine, text, analysis.verdict.model_scores),
         "decision": analysis.verdict.decision,
         "versions": analysis.verdict.versions,
+    }
+
+
+def _model_part(engine: Engine, text: str, scores: dict[str, float]) -> dict[str, Any] | None:
+    if engine.classifier is None:
+        return None
+    features = engine.classifier.contributions(text)
+    return {
+        category: {
+            "score": round(score, 4),
+            "review_threshold": getattr(engine.model_thresholds.get(category), "review", None),
+            "block_threshold": getattr(engine.model_thresholds.get(category), "block", None),
+            "features": [[feature, weight] for feature, weight in features.get(category, [])],
+        }
+        for category, score in scores.items()
     }
 
 
@@ -87,6 +105,17 @@ def render_explanation(explanation: dict[str, Any]) -> str:
         )
     if not explanation["categories"]:
         lines.append("  (no evidence)")
+    if explanation.get("model") is not None:
+        lines.append(f"model      {explanation['versions'].get('model')}")
+        for category, entry in explanation["model"].items():
+            if entry["review_threshold"] is None:  # `none`: reported, never decides
+                lines.append(f"  - {category}: {entry['score']:.3f}")
+                continue
+            features = ", ".join(f"{f} {w:+.2f}" for f, w in entry["features"]) or "-"
+            lines.append(
+                f"  - {category}: {entry['score']:.3f} (review ≥ {entry['review_threshold']}, "
+                f"block ≥ {entry['block_threshold']}); top features: {features}"
+            )
     versions = ", ".join(f"{k} {v}" for k, v in explanation["versions"].items())
     lines.append(f"decision   {explanation['decision'].upper()}   ({versions})")
     return "\n".join(lines)

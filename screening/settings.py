@@ -13,10 +13,23 @@ from pathlib import Path
 
 from screening.errors import ConfigError
 
-__all__ = ["Settings"]
+__all__ = ["Settings", "model_path"]
 
 #: The repository's wordlists, used when SCREENING_WORDLISTS is not set.
 DEFAULT_WORDLISTS = Path(__file__).resolve().parent.parent / "wordlists"
+#: The repository's shipped classifier, used when SCREENING_MODEL is not set (if present).
+DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "zh-chat-1"
+
+
+def _shipped_model() -> Path | None:
+    return DEFAULT_MODEL if (DEFAULT_MODEL / "manifest.json").is_file() else None
+
+
+def model_path(value: str | None, default: Path | None) -> Path | None:
+    """A model setting or flag: unset → ``default``, ``none`` → no model, else a path."""
+    if value is None or not value.strip():
+        return default
+    return None if value.strip().lower() == "none" else Path(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +38,9 @@ class Settings:
     wordlists: Path = DEFAULT_WORDLISTS
     #: SCREENING_CONFIG: engine config TOML laid over the packaged defaults (optional).
     config: Path | None = None
+    #: SCREENING_MODEL: classifier model directory; "none" disables the model (default:
+    #: the shipped models/zh-chat-1 when present).
+    model: Path | None = field(default_factory=_shipped_model)
 
     # Pipeline (docs/pipeline.md). Durations are in seconds unless the name says otherwise.
     #: SCREENING_REDIS_URL: Redis for queues, dedupe and dead letters; unset: `screening run`
@@ -79,6 +95,7 @@ class Settings:
         return cls(
             wordlists=Path(env.get("SCREENING_WORDLISTS") or DEFAULT_WORDLISTS),
             config=Path(config) if config else None,
+            model=model_path(env.get("SCREENING_MODEL"), _shipped_model()),
             **_pipeline_from_env(env),
         )
 

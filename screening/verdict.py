@@ -5,6 +5,11 @@ wordlist or pattern hit weighted by its severity — raises its
 category's score by noisy-or, ``1 - Π(1 - w)``. Noisy-or is used because independent
 weak signals should add up (two review-level hits are more telling than one) while a
 single strong one is enough, and the score stays in [0, 1] to compare with thresholds.
+
+A trained model's calibrated scores (``Verdict.model_scores``) are a second, separate
+signal with their own per-category thresholds; the verdict is the more severe of the two
+decisions, so a block-severity wordlist hit blocks whatever the model says, and a
+confident model blocks a paraphrase no wordlist knows.
 """
 
 from __future__ import annotations
@@ -13,9 +18,18 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from screening.config import DecisionConfig
+from screening.config import DecisionConfig, Thresholds
 
-__all__ = ["CATEGORIES", "DECISIONS", "Hit", "Verdict", "category_scores", "decide"]
+__all__ = [
+    "CATEGORIES",
+    "DECISIONS",
+    "Hit",
+    "Verdict",
+    "category_scores",
+    "decide",
+    "decide_model",
+    "most_severe",
+]
 
 #: The prohibited-content categories the product ships wordlists and a model for.
 CATEGORIES = (
@@ -100,3 +114,19 @@ def decide(scores: Mapping[str, float], rules: DecisionConfig) -> str:
         if score >= thresholds.review:
             decision = "review"
     return decision
+
+
+def decide_model(scores: Mapping[str, float], thresholds: Mapping[str, Thresholds]) -> str:
+    """The model's own decision: categories without thresholds (``none``) never decide."""
+    decision = "pass"
+    for category, limits in thresholds.items():
+        score = scores.get(category, 0.0)
+        if score >= limits.block:
+            return "block"
+        if score >= limits.review:
+            decision = "review"
+    return decision
+
+
+def most_severe(*decisions: str) -> str:
+    return max(decisions, key=DECISIONS.index)

@@ -1,0 +1,285 @@
+"""The trained classifier: features, per-category scores, and safe model files.
+
+Wordlists catch what an analyst thought of; paraphrase and fresh slang slip past them.
+The model scores every message for every category from the same normalised text the
+matcher sees: jieba words plus character 1–3-grams (so an unseen spelling still shares
+most of its n-grams with a known one), digits folded to ``0`` (so ``vx123456`` and
+``vx987654`` are one pattern), tf-idf weighted, one linear head per category (one-vs-rest,
+since a gambling ad with a WeChat id is two things at once), each Platt-calibrated so a
+score reads as a probability and thresholds mean the same across categories.
+
+Scoring is one sparse matrix product for a whole batch; per-message cost is dominated by
+segmentation, so callers batch (``predict_batch``). A model directory holds:
+
+- ``manifest.json`` — version, categories, thresholds, feature spec, and the SHA-256 of
+  every other file. Nothing else is read until those digests match: a tampered or mixed-up
+  file is refused with :class:`ModelError`, never half-loaded.
+- ``features.json`` — the vocabulary (plain JSON; skops would store a 60k-entry dict as
+  60k nodes and take minutes).
+- ``model.skops`` — tf-idf weights, heads and calibrators in skops format, which rebuilds
+  only known scikit-learn/numpy types and never unpickles.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zipfile
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+import sklearn
+import skops.io as sio
+from scipy.special import expit
+from sklearn.feature_extraction.text import TfidfTransformer
+from sklearn.linear_model import LogisticRegression
+
+from screening.config import Thresholds, TransformsConfig
+from screening.errors import ModelError
+from screening.normalize import Normalizer
+from screening.tokenize import Tokenizer
+
+__all__ = [
+    "FORMAT",
+    "NONE",
+    "Classifier",
+    "FeatureSpec",
+    "Featurizer",
+    "ModelParts",
+    "build_vocabulary",
+    "count_matrix",
+    "save_model",
+]
+
+FORMAT = 1
+MANIFEST, VOCABULARY, WEIGHTS = "manifest.json", "features.json", "model.skops"
+#: The extra one-vs-rest head: "none of the categories applies" (reported, never decides).
+NONE = "none"
+_DIGITS = str.maketrans("0123456789", "0000000000")
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureSpec:
+    """How text becomes features; stored in the manifest so serving matches training."""
+
+    char_ngrams: tuple[int, ...] = (1, 2, 3)
+    words: bool = True
+    fold_digits: bool = True
+
+
+class Featurizer:
+    """Feature strings for one message: ``w:<jieba token>`` and ``c<n>:<n chars>``.
+
+    It owns a :class:`Normalizer` built from the *training* transforms, so a deployment
+    that switches a transform off for the wordlists does not silently shift the model's
+    inputs; the tokenizer is shared because its dictionary is expensive.
+    """
+
+    def __init__(self, spec: FeatureSpec, transforms: TransformsConfig, tokenizer: Tokenizer):
+        self.spec = spec
+        self.normalizer = Normalizer(transforms)
+        self.tokenizer = tokenizer
+
+    def features(self, text: str) -> list[str]:
+        compact = self.normalizer.normalize(text).compact
+        if self.spec.fold_digits:
+            compact = compact.translate(_DIGITS)
+        out = (
+            [f"w:{w}" for w in self.tokenizer.cut(compact) if w.strip()] if self.spec.words else []
+        )
+        for n in self.spec.char_ngrams:
+            out.extend(f"c{n}:{compact[i : i + n]}" for i in range(len(compact) - n + 1))
+        return out
+
+
+def build_vocabulary(docs: Sequence[Sequence[str]], min_df: int, max_features: int) -> list[str]:
+    """The ``max_features`` features in most documents (at least ``min_df``), sorted.
+
+    Capping the vocabulary keeps the shipped model a few MB; ties break on the feature
+    string so the same data always gives the same vocabulary.
+    """
+    df = Counter(feature for doc in docs for feature in set(doc))
+    kept = sorted((f for f, n in df.items() if n >= min_df), key=lambda f: (-df[f], f))
+    return sorted(kept[:max_features])
+
+
+def count_matrix(docs: Sequence[Sequence[str]], index: Mapping[str, int]) -> sp.csr_matrix:
+    """Sparse term counts, one row per document; features outside ``index`` are dropped."""
+    indptr, indices, data = [0], [], []
+    for doc in docs:
+        counts = Counter(index[f] for f in doc if f in index)
+        indices.extend(counts)
+        data.extend(counts.values())
+        indptr.append(len(indices))
+    return sp.csr_matrix(
+        (np.asarray(data, np.float32), np.asarray(indices, np.int32), np.asarray(indptr)),
+        shape=(len(docs), len(index)),
+    )
+
+
+@dataclass(frozen=True)
+class ModelParts:
+    """The fitted pieces training produces and ``model.skops`` stores."""
+
+    tfidf: TfidfTransformer
+    heads: dict[str, Any]  # category → fitted linear estimator (coef_, intercept_)
+    calibrators: dict[str, LogisticRegression]  # category → Platt scaling of head scores
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def save_model(
+    directory: str | Path,
+    *,
+    version: str,
+    parts: ModelParts,
+    vocabulary: Sequence[str],
+    spec: FeatureSpec,
+    transforms: TransformsConfig,
+    thresholds: Mapping[str, Thresholds],
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Write a model directory; the manifest is written last, pinning the others' digests."""
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / VOCABULARY).write_text(json.dumps(list(vocabulary), ensure_ascii=False), "utf-8")
+    sio.dump(
+        {"tfidf": parts.tfidf, "heads": parts.heads, "calibrators": parts.calibrators},
+        out / WEIGHTS,
+        compression=zipfile.ZIP_DEFLATED,
+        compresslevel=9,
+    )
+    manifest = {
+        "format": FORMAT,
+        "version": version,
+        "categories": list(parts.heads),
+        "thresholds": {c: asdict(t) for c, t in thresholds.items()},
+        "features": asdict(spec),
+        "transforms": asdict(transforms),
+        "scikit_learn": sklearn.__version__,
+        "files": {name: _sha256(out / name) for name in (VOCABULARY, WEIGHTS)},
+        **(extra or {}),
+    }
+    (out / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", "utf-8")
+    return manifest
+
+
+def _read_manifest(directory: Path) -> dict[str, Any]:
+    try:
+        manifest = json.loads((directory / MANIFEST).read_text("utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"cannot read model manifest in {directory}: {exc}") from exc
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ModelError(f"{directory / MANIFEST}: not a format-{FORMAT} model manifest")
+    if manifest.get("scikit_learn") != sklearn.__version__:
+        raise ModelError(
+            f"model {directory} was trained with scikit-learn {manifest.get('scikit_learn')}, "
+            f"this is {sklearn.__version__}: retrain it with `screening train`"
+        )
+    files = manifest.get("files")
+    if not isinstance(files, dict) or set(files) != {VOCABULARY, WEIGHTS}:
+        raise ModelError(f"{directory / MANIFEST}: must pin exactly {VOCABULARY} and {WEIGHTS}")
+    for name, expected in files.items():
+        path = directory / name
+        if not path.is_file():
+            raise ModelError(f"model file {path} is missing")
+        if _sha256(path) != expected:
+            raise ModelError(
+                f"model file {path} does not match the SHA-256 pinned in its manifest: "
+                "refusing a tampered or mismatched model"
+            )
+    return manifest
+
+
+class Classifier:
+    """Per-category calibrated scores for batches of messages; build with :meth:`load`."""
+
+    def __init__(
+        self,
+        manifest: Mapping[str, Any],
+        vocabulary: Sequence[str],
+        parts: ModelParts,
+        tokenizer: Tokenizer,
+    ):
+        self.version: str = manifest["version"]
+        self.manifest = dict(manifest)
+        self.categories: tuple[str, ...] = tuple(parts.heads)
+        self.thresholds = {c: Thresholds(**t) for c, t in manifest["thresholds"].items()}
+        spec = FeatureSpec(**{**manifest["features"], "char_ngrams": tuple(
+            manifest["features"]["char_ngrams"])})  # fmt: skip
+        self.featurizer = Featurizer(spec, TransformsConfig(**manifest["transforms"]), tokenizer)
+        self.vocabulary = list(vocabulary)
+        self._index = {feature: i for i, feature in enumerate(self.vocabulary)}
+        self._tfidf = parts.tfidf
+        heads = [parts.heads[c] for c in self.categories]
+        calibrators = [parts.calibrators[c] for c in self.categories]
+        # One (features × categories) matrix: a batch is scored by a single sparse product.
+        self._weights = np.stack([np.ravel(h.coef_) for h in heads], axis=1).astype(np.float32)
+        self._bias = np.array([np.ravel(h.intercept_)[0] for h in heads])
+        self._slope = np.array([c.coef_[0, 0] for c in calibrators])
+        self._offset = np.array([c.intercept_[0] for c in calibrators])
+        if self._weights.shape[0] != len(self.vocabulary):
+            raise ModelError(f"model {self.version}: weights do not fit its vocabulary")
+
+    @classmethod
+    def load(cls, directory: str | Path, tokenizer: Tokenizer | None = None) -> Classifier:
+        """Load a model directory after checking every file against the manifest."""
+        path = Path(directory)
+        manifest = _read_manifest(path)
+        try:
+            vocabulary = json.loads((path / VOCABULARY).read_text("utf-8"))
+            # trusted=None: only the types skops trusts by default (scikit-learn, numpy).
+            raw = sio.load(path / WEIGHTS, trusted=None)
+            parts = ModelParts(raw["tfidf"], raw["heads"], raw["calibrators"])
+            if list(parts.heads) != manifest["categories"] or set(parts.calibrators) != set(
+                parts.heads
+            ):
+                raise ModelError(f"model {path}: categories differ from the manifest")
+            return cls(manifest, vocabulary, parts, tokenizer or Tokenizer())
+        except ModelError:
+            raise
+        except Exception as exc:  # skops refuses untrusted types; anything else is corrupt
+            raise ModelError(f"cannot load model {path}: {type(exc).__name__}: {exc}") from exc
+
+    def vectorize(self, texts: Sequence[str]) -> sp.csr_matrix:
+        docs = [self.featurizer.features(text) for text in texts]
+        return self._tfidf.transform(count_matrix(docs, self._index))
+
+    def scores(self, texts: Sequence[str]) -> np.ndarray:
+        """Calibrated probabilities, shape ``(len(texts), len(categories))``."""
+        if not texts:
+            return np.zeros((0, len(self.categories)))
+        margins = np.asarray(self.vectorize(texts) @ self._weights) + self._bias
+        return expit(margins * self._slope + self._offset)
+
+    def predict_batch(self, texts: Sequence[str]) -> list[dict[str, float]]:
+        """``{category: probability}`` per text, in order; one matrix product per call."""
+        return [
+            dict(zip(self.categories, map(float, row), strict=True)) for row in self.scores(texts)
+        ]
+
+    def contributions(self, text: str, top: int = 5) -> dict[str, list[tuple[str, float]]]:
+        """Per category, the message's features that push its score up most (tf-idf value
+        × weight, before calibration): what an analyst needs to see why the model fired."""
+        row = self.vectorize([text]).tocoo()
+        out: dict[str, list[tuple[str, float]]] = {}
+        for k, category in enumerate(self.categories):
+            pushes = row.data * self._weights[row.col, k]
+            order = np.argsort(-pushes, kind="stable")[:top]
+            out[category] = [
+                (self.vocabulary[row.col[i]], round(float(pushes[i]), 4))
+                for i in order
+                if pushes[i] > 0
+            ]
+        return out

@@ -1,0 +1,273 @@
+"""The classifier: training separates a tiny corpus, files are checked before loading, the
+engine combines model and wordlists, and batch scoring equals one-by-one scoring."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import skops.io as sio
+
+from screening.classify import MANIFEST, VOCABULARY, WEIGHTS, Classifier
+from screening.cli import main
+from screening.config import Thresholds, load_config
+from screening.engine import Engine
+from screening.errors import ConfigError, ModelError
+from screening.settings import DEFAULT_MODEL, Settings, model_path
+from screening.tokenize import Tokenizer
+from screening.training import GRID, TrainOptions, choose_threshold, train
+from screening.wordlist import Wordlist
+
+GAMBLING = [
+    f"{a}{b}"
+    for a in ("网上百家乐", "时时彩计划", "六合彩内幕", "足球外围盘口", "线上真人赌场")
+    for b in ("稳赚不赔私聊", "首充送彩金", "包赢带你飞", "今晚必中", "日入过千", "进群领红包")
+]
+DRUGS = [
+    f"{a}{b}"
+    for a in ("冰妹有货", "飞叶子", "上头的货", "K粉现货", "麻古到了")
+    for b in ("懂的来", "同城可送", "量大从优", "老客户优先", "私聊拿货", "安全发货")
+]
+BENIGN = [
+    f"{a}{b}"
+    for a in ("明天开会", "周末爬山", "孩子放学了", "晚饭吃什么", "天气预报说下雨")
+    for b in ("大家记得", "有人一起吗", "收到请回复", "好的谢谢", "哈哈哈", "别忘了带伞")
+]
+
+
+def write_corpus(path: Path) -> Path:
+    with path.open("w", encoding="utf-8") as out:
+        for texts, labels in ((GAMBLING, ["gambling"]), (DRUGS, ["drugs"]), (BENIGN, [])):
+            for text in texts:
+                out.write(json.dumps({"text": text, "labels": labels}, ensure_ascii=False) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Trained once through the CLI (the documented way to train), reused below."""
+    root = tmp_path_factory.mktemp("model")
+    corpus = write_corpus(root / "corpus.jsonl")
+    out = root / "fixture-1"
+    assert main(["train", "--data", str(corpus), "--out", str(out), "--no-wordlists"]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def classifier(model_dir: Path, tokenizer: Tokenizer) -> Classifier:
+    return Classifier.load(model_dir, tokenizer)
+
+
+def test_training_separates_the_fixture(model_dir: Path, classifier: Classifier) -> None:
+    assert classifier.version == "fixture-1"
+    assert set(classifier.categories) == {"gambling", "drugs", "none"}
+    scores = classifier.predict_batch(
+        ["六合彩内幕包赢带你飞", "K粉现货同城可送", "周末爬山好的谢谢"]
+    )
+    assert scores[0]["gambling"] > 0.5 > scores[0]["drugs"]
+    assert scores[1]["drugs"] > 0.5 > scores[1]["gambling"]
+    assert scores[2]["gambling"] < 0.5 and scores[2]["drugs"] < 0.5 and scores[2]["none"] > 0.5
+    card = json.loads((model_dir / "card.json").read_text("utf-8"))
+    for category in ("gambling", "drugs"):
+        assert card["heldout"]["per_category"][category]["f1"] >= 0.8
+        assert (
+            card["categories"][category]["chosen"]
+            in card["categories"][category]["candidates_oof_best_f1"]
+        )
+    assert card["untrained"]["porn"].startswith("only 0")
+    assert card["heldout"]["benign"]["false_positive_rate"] == 0
+    manifest = json.loads((model_dir / MANIFEST).read_text("utf-8"))
+    assert set(manifest["thresholds"]) == {"gambling", "drugs"}  # none never decides
+    assert "## Thresholds" in (model_dir / "MODEL.md").read_text("utf-8")
+
+
+def test_batch_and_single_predictions_agree(classifier: Classifier) -> None:
+    texts = [*GAMBLING[:5], *DRUGS[:5], *BENIGN[:5], "", "完全没见过的一句话😀"]
+    batch = classifier.predict_batch(texts)
+    for text, scores in zip(texts, batch, strict=True):
+        single = classifier.predict_batch([text])[0]
+        assert single.keys() == scores.keys()
+        assert np.allclose(list(single.values()), list(scores.values()), rtol=0, atol=1e-9)
+    assert classifier.predict_batch([]) == []
+
+
+def test_training_is_reproducible(model_dir: Path, tokenizer: Tokenizer, tmp_path: Path) -> None:
+    corpus = write_corpus(tmp_path / "corpus.jsonl")
+    train([corpus], tmp_path / "again", tokenizer=tokenizer)
+    again = Classifier.load(tmp_path / "again", tokenizer)
+    first = Classifier.load(model_dir, tokenizer)
+    texts = GAMBLING + DRUGS + BENIGN
+    assert np.array_equal(first.scores(texts), again.scores(texts))
+    assert first.thresholds == again.thresholds
+
+
+def test_contributions_name_the_evidence(classifier: Classifier) -> None:
+    top = classifier.contributions("六合彩内幕包赢带你飞", top=3)
+    assert len(top["gambling"]) == 3
+    assert all(weight > 0 for _, weight in top["gambling"])
+    assert any("六合" in feature or "包赢" in feature for feature, _ in top["gambling"])
+
+
+@pytest.mark.parametrize("name", [WEIGHTS, VOCABULARY])
+def test_load_refuses_a_tampered_file(model_dir: Path, tmp_path: Path, name: str) -> None:
+    copy = Path(shutil.copytree(model_dir, tmp_path / "m"))
+    data = bytearray((copy / name).read_bytes())
+    data[len(data) // 2] ^= 0x01
+    (copy / name).write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="does not match the SHA-256"):
+        Classifier.load(copy)
+
+
+class NotAModel:
+    """Any type skops does not trust by default stands for a malicious payload."""
+
+
+def test_load_refuses_untrusted_types_even_with_a_matching_digest(
+    model_dir: Path, tmp_path: Path
+) -> None:
+    copy = Path(shutil.copytree(model_dir, tmp_path / "m"))
+    sio.dump({"tfidf": NotAModel(), "heads": {}, "calibrators": {}}, copy / WEIGHTS)
+    manifest = json.loads((copy / MANIFEST).read_text("utf-8"))
+    import hashlib
+
+    manifest["files"][WEIGHTS] = hashlib.sha256((copy / WEIGHTS).read_bytes()).hexdigest()
+    (copy / MANIFEST).write_text(json.dumps(manifest), "utf-8")
+    with pytest.raises(ModelError, match="Untrusted"):
+        Classifier.load(copy)
+
+
+def test_load_refuses_missing_or_mismatched_manifests(model_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="manifest"):
+        Classifier.load(tmp_path)
+    copy = Path(shutil.copytree(model_dir, tmp_path / "m"))
+    manifest = json.loads((copy / MANIFEST).read_text("utf-8"))
+    (copy / MANIFEST).write_text(json.dumps({**manifest, "scikit_learn": "0.1"}), "utf-8")
+    with pytest.raises(ModelError, match="retrain"):
+        Classifier.load(copy)
+    (copy / MANIFEST).write_text(json.dumps({**manifest, "format": 99}), "utf-8")
+    with pytest.raises(ModelError, match="format"):
+        Classifier.load(copy)
+    (copy / MANIFEST).write_text(json.dumps(manifest), "utf-8")
+    (copy / VOCABULARY).unlink()
+    with pytest.raises(ModelError, match="missing"):
+        Classifier.load(copy)
+
+
+def test_engine_combines_model_and_wordlists(
+    classifier: Classifier, tokenizer: Tokenizer, fixture_wordlist: Wordlist
+) -> None:
+    engine = Engine(load_config(), fixture_wordlist, tokenizer, classifier)
+    paraphrase = engine.screen("六合彩内幕包赢带你飞", "m1")  # no wordlist term in it
+    assert paraphrase.hits == ()
+    assert paraphrase.decision in ("review", "block")
+    assert paraphrase.model_scores["gambling"] >= engine.model_thresholds["gambling"].review
+    assert paraphrase.versions["model"] == "fixture-1"
+    assert paraphrase.to_dict()["versions"]["model"] == "fixture-1"
+    wordlist_block = engine.screen("周末爬山去赌博")  # the model knows nothing of 赌博 here
+    assert wordlist_block.model_scores["gambling"] < engine.model_thresholds["gambling"].review
+    assert wordlist_block.decision == "block"
+    assert engine.screen("周末爬山好的谢谢").decision == "pass"
+
+
+def test_screen_batch_calls_the_model_once(
+    classifier: Classifier, tokenizer: Tokenizer, fixture_wordlist: Wordlist
+) -> None:
+    calls: list[int] = []
+
+    class Counting(Classifier):
+        def predict_batch(self, texts):  # type: ignore[no-untyped-def]
+            calls.append(len(texts))
+            return super().predict_batch(texts)
+
+    counting = object.__new__(Counting)
+    counting.__dict__.update(classifier.__dict__)
+    engine = Engine(load_config(), fixture_wordlist, tokenizer, counting)
+    verdicts = engine.screen_batch([(i, text) for i, text in enumerate(GAMBLING + BENIGN)])
+    assert calls == [len(GAMBLING) + len(BENIGN)]
+    assert [v.id for v in verdicts] == list(range(len(GAMBLING) + len(BENIGN)))
+    one = engine.screen(GAMBLING[0])
+    assert calls[-1] == 1 and one.model_scores == verdicts[0].model_scores
+
+
+def test_engine_without_a_model_is_unchanged(engine: Engine) -> None:
+    verdict = engine.screen("快来赌博")
+    assert verdict.model_scores == {} and verdict.versions["model"] is None
+    assert engine.model_thresholds == {}
+
+
+def test_config_overrides_model_thresholds(
+    classifier: Classifier, tokenizer: Tokenizer, fixture_wordlist: Wordlist, tmp_path: Path
+) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text("[model.categories.gambling]\nreview_threshold = 0.7\n", "utf-8")
+    engine = Engine(load_config(config), fixture_wordlist, tokenizer, classifier)
+    block = classifier.thresholds["gambling"].block
+    assert engine.model_thresholds["gambling"] == Thresholds(0.7, block)
+    assert engine.model_thresholds["drugs"] == classifier.thresholds["drugs"]
+    assert load_config().model["contact_diversion"].block == 1.01  # policy: never blocks
+    for bad, message in (
+        ("[model.categories.nonsense]\nreview_threshold = 0.7\n", "unknown categories"),
+        ("[model.categories.drugs]\nreview_threshold = 0.9\nblock_threshold = 0.8\n", "needs"),
+        ("[model.categories.drugs]\nreview_treshold = 0.9\n", "unknown key"),
+        ('[model.categories.drugs]\nblock_threshold = "high"\n', "number"),
+        ("[model]\nthreshold = 1\n", "unknown key"),
+    ):
+        config.write_text(bad, "utf-8")
+        with pytest.raises(ConfigError, match=message):
+            Engine(load_config(config), fixture_wordlist, tokenizer, classifier)
+
+
+def test_model_setting() -> None:
+    shipped = DEFAULT_MODEL if (DEFAULT_MODEL / MANIFEST).is_file() else None
+    assert Settings.from_env({}).model == shipped
+    assert Settings.from_env({"SCREENING_MODEL": "none"}).model is None
+    assert Settings.from_env({"SCREENING_MODEL": "/m/x"}).model == Path("/m/x")
+    assert model_path(None, Path("/d")) == Path("/d")
+    assert model_path("NONE", Path("/d")) is None
+
+
+def test_cli_model_flag_and_explain(model_dir: Path, fixture_wordlist_dir: Path, capsys) -> None:
+    args = ["--wordlists", str(fixture_wordlist_dir), "--model", str(model_dir)]
+    assert main(["explain", "六合彩内幕包赢带你飞", "--json", *args]) == 0
+    explanation = json.loads(capsys.readouterr().out)
+    assert explanation["versions"]["model"] == "fixture-1"
+    gambling = explanation["model"]["gambling"]
+    assert gambling["score"] > 0.5 and gambling["features"]
+    assert main(["explain", "六合彩内幕包赢带你飞", *args]) == 0
+    assert "model" in capsys.readouterr().out
+    assert main(["explain", "你好", "--json", *args[:2], "--model", "none"]) == 0
+    assert json.loads(capsys.readouterr().out)["model"] is None
+
+
+def test_threshold_choice_meets_targets() -> None:
+    probs = np.array([0.95, 0.9, 0.85, 0.8, 0.7, 0.6, 0.55, 0.2, 0.1, 0.05])
+    y = np.array([1, 1, 1, 1, 0, 1, 0, 0, 0, 0], dtype=bool)
+    benign = ~y
+    t, stats = choose_threshold(
+        probs, y, benign, floor=0.5, precision=0.8, benign_fpr=0.2, min_hits=3
+    )
+    # At 0.55 precision is 5/7; at 0.56-0.60 it is 5/6 ≥ 0.8 with 1 of 5 benign flagged.
+    assert t == 0.56 and stats is not None and stats["hits"] == 5
+    t, stats = choose_threshold(
+        probs, y, benign, floor=0.5, precision=1.0, benign_fpr=0.0, min_hits=3
+    )
+    assert t == 0.71 and stats["recall"] == 0.8
+    assert choose_threshold(probs, y, benign, floor=0.5, precision=1.0, benign_fpr=0, min_hits=9)[
+        0
+    ] > max(GRID)
+    assert TrainOptions().review_precision < TrainOptions().block_precision
+
+
+@pytest.mark.skipif(not (DEFAULT_MODEL / MANIFEST).is_file(), reason="no shipped model")
+def test_shipped_model_loads_and_scores(tokenizer: Tokenizer) -> None:
+    shipped = Classifier.load(DEFAULT_MODEL, tokenizer)
+    assert shipped.version == DEFAULT_MODEL.name
+    scores = shipped.predict_batch(
+        ["澳门线上赌场首充送彩金，日入过千", "明天早上八点开会，收到请回复"]
+    )
+    assert scores[0]["gambling"] >= shipped.thresholds["gambling"].review
+    assert all(scores[1][c] < t.review for c, t in shipped.thresholds.items())
+    assert sum(f.stat().st_size for f in DEFAULT_MODEL.iterdir()) < 5_000_000
