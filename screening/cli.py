@@ -203,6 +203,10 @@ def build_parser() -> argparse.ArgumentParser:
     from workers.commands import add_pipeline_commands  # run, worker, callbacks replay
 
     add_pipeline_commands(commands, common)
+
+    from screening.enforcement_cli import add_enforcement_commands  # policy, records
+
+    add_enforcement_commands(commands, common)
     return parser
 
 

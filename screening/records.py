@@ -41,6 +41,7 @@ MIN_RETENTION_DAYS = 180
 KINDS = ("verdict", "measure", "lift", "report", "delivery")
 COLUMNS = ("id", "kind", "at", "key", "group_id", "user_id", "message_id", "detail")
 _DAY = 86400.0
+DEFAULT_RECORDS_PATH = Path("var/records.sqlite3")
 _PURGE_BATCH = 10_000
 _FETCH = 2_000
 
@@ -66,7 +67,7 @@ class RecordsSettings:
     #: SCREENING_DATABASE_URL: postgresql://... ; unset: SQLite at ``path``.
     database_url: str | None = None
     #: SCREENING_RECORDS_PATH: the SQLite file (default var/records.sqlite3).
-    path: Path = Path("var/records.sqlite3")
+    path: Path = DEFAULT_RECORDS_PATH
     #: SCREENING_RECORDS_RETENTION_DAYS: >= 180, refused below.
     retention_days: int = MIN_RETENTION_DAYS
 
@@ -83,7 +84,7 @@ class RecordsSettings:
         check_retention(days)
         return cls(
             database_url=env.get("SCREENING_DATABASE_URL", "").strip() or None,
-            path=Path(env.get("SCREENING_RECORDS_PATH", "").strip() or cls.path),
+            path=Path(env.get("SCREENING_RECORDS_PATH", "").strip() or DEFAULT_RECORDS_PATH),
             retention_days=days,
         )
 
@@ -371,6 +372,7 @@ class PostgresRecordStore(RecordStore):
             conn = psycopg.connect(url)
         except psycopg.Error as exc:
             raise RecordsError(f"cannot connect to the records database: {exc}") from None
+        self.url = url
         super().__init__(conn)
 
     def _sql(self, sql: str) -> str:

@@ -78,3 +78,8 @@ __all__ = [
     "redis_url",
     "stub_pipeline",
 ]
+
+# The enforcement tests' PostgreSQL server and per-backend record store.
+from records_fixtures import postgres_url, record_store  # noqa: E402
+
+__all__ += ["postgres_url", "record_store"]

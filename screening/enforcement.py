@@ -1,0 +1,292 @@
+"""The enforcer: verdict → counters → measures → records and callback events.
+
+One object per worker process, called through the pipeline's policy hook for every
+review or block verdict. It is the only place that joins the pure policy
+(:mod:`screening.measures`), the shared counters (:mod:`screening.policy_state`) and the
+audit store (:mod:`screening.records`), so ``policy simulate`` can run the very same
+code with a memory state and no store.
+
+Order matters for crash safety: state first (idempotent), then records (idempotent by
+key), then events are returned for sending (deduplicated by event id downstream). A
+worker that dies half-way and is redelivered the same message repeats every step
+harmlessly and still sends what the first attempt did not.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from screening.callbacks import event_id, message_verdict_event
+from screening.clock import Clock, SystemClock
+from screening.measures import (
+    GROUP_CLOSURE_RECOMMENDED,
+    Measure,
+    Violation,
+    credit_penalty,
+    decide_group,
+    decide_user,
+    matched_rules,
+)
+from screening.message import Message
+from screening.policy import Policy
+from screening.policy_state import PolicyState
+from screening.records import Record, RecordStore
+from screening.verdict import Verdict
+
+__all__ = ["Enforcer", "Outcome", "lift_event", "measure_event", "verdict_record", "violation"]
+
+EVENT_MEASURE_APPLIED = "measure.applied"
+EVENT_MEASURE_LIFTED = "measure.lifted"
+EVENT_CLOSURE_RECOMMENDED = "group.closure_recommended"
+
+
+@dataclass
+class Outcome:
+    events: list[dict[str, Any]] = field(default_factory=list)
+    applied: list[Measure] = field(default_factory=list)
+    lifted: list[Measure] = field(default_factory=list)
+    records: list[Record] = field(default_factory=list)
+
+    def extend(self, other: Outcome) -> None:
+        self.events += other.events
+        self.applied += other.applied
+        self.lifted += other.lifted
+        self.records += other.records
+
+
+def violation(message: Message, verdict: Verdict) -> Violation | None:
+    """The violation a verdict amounts to; ``None`` for a pass. Role fields are read
+    with ``getattr`` because older message versions do not carry them."""
+    if verdict.decision not in ("review", "block"):
+        return None
+    categories = frozenset(c for c, score in verdict.categories.items() if score > 0)
+    return Violation(
+        message_id=message.message_id,
+        group_id=message.group_id,
+        user_id=message.sender_id,
+        decision=verdict.decision,
+        categories=categories or frozenset(h.category for h in verdict.hits),
+        group_members=message.group_member_count,
+        group_category=message.group_category,
+        user_role=getattr(message, "sender_role", None),
+        group_owner_id=getattr(message, "group_owner_id", None),
+    )
+
+
+def measure_event(measure: Measure, recipients: dict[str, Any] | None = None) -> dict[str, Any]:
+    kind = (
+        EVENT_CLOSURE_RECOMMENDED
+        if measure.kind == GROUP_CLOSURE_RECOMMENDED
+        else EVENT_MEASURE_APPLIED
+    )
+    event = {
+        "event_id": event_id(kind, measure.id),
+        "type": kind,
+        "created_at": round(measure.started_at, 3),
+        "measure": measure.to_dict(),
+    }
+    if recipients is not None:
+        event["recipients"] = recipients
+    return event
+
+
+def lift_event(measure: Measure, at: float, reason: str = "expired") -> dict[str, Any]:
+    return {
+        "event_id": event_id(EVENT_MEASURE_LIFTED, measure.id),
+        "type": EVENT_MEASURE_LIFTED,
+        "created_at": round(at, 3),
+        "lifted_at": round(at, 3),
+        "reason": reason,
+        "measure": measure.to_dict(),
+    }
+
+
+def verdict_record(
+    message: Message, verdict: Verdict, at: float, policy_rule: str | None = None
+) -> Record:
+    """The audit record of a non-pass verdict: the only record that keeps message text."""
+    return Record(
+        kind="verdict",
+        at=at,
+        key=f"verdict:{message.message_id}",
+        group_id=message.group_id,
+        user_id=message.sender_id,
+        message_id=message.message_id,
+        detail={
+            "text": message.text,
+            "sent_at": message.sent_at,
+            "reported_by": message.reported_by,
+            "group_member_count": message.group_member_count,
+            "group_category": message.group_category,
+            "policy_rule": policy_rule,
+            **json.loads(json.dumps(verdict.to_dict(), default=str)),
+        },
+    )
+
+
+def _measure_record(measure: Measure, lifted_at: float | None = None, why: str = "") -> Record:
+    kind = "measure" if lifted_at is None else "lift"
+    detail = measure.to_dict() if lifted_at is None else {**measure.to_dict(), "reason_lift": why}
+    return Record(
+        kind=kind,
+        at=measure.started_at if lifted_at is None else lifted_at,
+        key=f"{kind}:{measure.id}",
+        group_id=measure.group_id,
+        user_id=measure.subject_id if measure.subject == "user" else None,
+        message_id=measure.trigger if not measure.trigger.startswith("msr_") else None,
+        detail=detail,
+    )
+
+
+class Enforcer:
+    """The policy hook: ``enforcer(message, verdict)`` returns the callback events."""
+
+    def __init__(
+        self,
+        policy: Policy,
+        state: PolicyState,
+        records: RecordStore | None = None,
+        clock: Clock | None = None,
+        sweep_interval: float = 5.0,
+    ):
+        self.policy = policy
+        self.state = state
+        self.records = records
+        self.clock = clock or SystemClock()
+        self.sweep_interval = sweep_interval
+        self._last_sweep = float("-inf")
+        self._sweep_lock = threading.Lock()
+
+    def __call__(self, message: Message, verdict: Verdict) -> list[dict[str, Any]]:
+        return self.handle(message, verdict).events
+
+    def handle(
+        self, message: Message, verdict: Verdict, *, policy_rule: str | None = None
+    ) -> Outcome:
+        v = violation(message, verdict)
+        if v is None:
+            return Outcome()
+        now = self.clock.now()
+        outcome = self.enforce(v, now)
+        outcome.records.insert(0, verdict_record(message, verdict, now, policy_rule))
+        outcome.events.insert(0, message_verdict_event(message, verdict, policy_rule=policy_rule))
+        self.write(outcome.records)
+        return outcome
+
+    def enforce(self, v: Violation, now: float) -> Outcome:
+        """Count the violation and apply whatever measures it triggers (no verdict event,
+        no write: :meth:`handle` adds those; ``simulate`` uses this directly)."""
+        p = self.policy
+        rules = matched_rules(p, v)
+        owner = v.group_owner_id or (v.user_id if v.user_role == "owner" else None)
+        group = self.state.record_group(
+            v.group_id,
+            v.message_id,
+            {r.name: r.window for r in rules},
+            now,
+            repeat_window=p.group.repeat_window,
+            owner_id=owner,
+            admin_id=v.user_id if v.user_role == "admin" else None,
+        )
+        user = self._record_user(
+            v.user_id, v.message_id, now, credit_penalty(p.credit, v.decision, v.categories), v
+        )
+        outcome = Outcome()
+        recipients = {"owner_id": group.owner_id, "admin_ids": list(group.admin_ids)}
+        for measure in decide_group(p, v, group, now):
+            if self._apply(measure, now, outcome, recipients):
+                self._share(measure, group.owner_id, group.admin_ids, now, outcome)
+        for measure in decide_user(
+            p, v.user_id, user, now, trigger=v.message_id, group_id=v.group_id,
+            role=v.user_role, violation=v,
+        ):  # fmt: skip
+            self._apply(measure, now, outcome)
+        return outcome
+
+    def _record_user(
+        self, user_id: str, key: str, now: float, penalty: float, v: Violation | None
+    ) -> Any:
+        return self.state.record_user(
+            user_id,
+            key,
+            now,
+            penalty=penalty,
+            block=v is not None and v.decision == "block",
+            credit=self.policy.credit,
+            history=self.policy.history_window,
+            block_window=self.policy.blacklist.window,
+        )
+
+    def _share(
+        self, measure: Measure, owner: str | None, admins: Sequence[str], now: float, out: Outcome
+    ) -> None:
+        """共同责任: a group measure lowers its owner's and admins' credit, once per
+        measure, and may put measures on them in turn."""
+        gp = self.policy.group
+        people = [(owner, "owner", gp.owner_penalty)] if owner else []
+        people += [(a, "admin", gp.admin_penalty) for a in admins if a != owner]
+        for person, role, penalty in people:
+            if not penalty or person is None:
+                continue
+            snap = self._record_user(person, measure.id, now, penalty, None)
+            for m in decide_user(
+                self.policy, person, snap, now, trigger=measure.id,
+                group_id=measure.group_id, role=role,
+            ):  # fmt: skip
+                self._apply(m, now, out)
+
+    def _apply(
+        self, measure: Measure, now: float, out: Outcome, recipients: dict | None = None
+    ) -> bool:
+        applied, replaced = self.state.apply(
+            measure, now, repeat_window=self._repeat_window(measure)
+        )
+        if replaced is not None and replaced.liftable:
+            self._lifted(replaced, now, "expired", out)
+        if applied:
+            out.applied.append(measure)
+            out.records.append(_measure_record(measure))
+            out.events.append(measure_event(measure, recipients))
+        return applied
+
+    def _repeat_window(self, measure: Measure) -> float:
+        if measure.subject == "group":
+            return self.policy.group.repeat_window
+        return self.policy.credit.repeat_window
+
+    def _lifted(self, measure: Measure, at: float, why: str, out: Outcome) -> None:
+        out.lifted.append(measure)
+        out.records.append(_measure_record(measure, at, why))
+        out.events.append(lift_event(measure, at, why))
+
+    def sweep(self, *, force: bool = False) -> Outcome:
+        """Lift measures that have ended. Cheap, but throttled to one Redis call per
+        ``sweep_interval`` per process; each measure is lifted by exactly one worker."""
+        now = self.clock.now()
+        with self._sweep_lock:
+            if not force and now - self._last_sweep < self.sweep_interval:
+                return Outcome()
+            self._last_sweep = now
+        outcome = Outcome()
+        while batch := self.state.sweep(now):
+            for measure in batch:
+                self._lifted(measure, now, "expired", outcome)
+        self.write(outcome.records)
+        return outcome
+
+    def lift(self, subject: str, subject_id: str, kind: str, why: str = "lifted") -> Outcome:
+        """A person lifts a measure (a blacklist, a revoked right)."""
+        outcome = Outcome()
+        measure = self.state.lift(subject, subject_id, kind)
+        if measure is not None:
+            self._lifted(measure, self.clock.now(), why, outcome)
+            self.write(outcome.records)
+        return outcome
+
+    def write(self, records: Sequence[Record]) -> None:
+        if self.records is not None and records:
+            self.records.append(records)
