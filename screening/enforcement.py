@@ -59,8 +59,7 @@ class Outcome:
 
 
 def violation(message: Message, verdict: Verdict) -> Violation | None:
-    """The violation a verdict amounts to; ``None`` for a pass. Role fields are read
-    with ``getattr`` because older message versions do not carry them."""
+    """The violation a verdict amounts to; ``None`` for a pass."""
     if verdict.decision not in ("review", "block"):
         return None
     categories = frozenset(c for c, score in verdict.categories.items() if score > 0)
@@ -72,8 +71,8 @@ def violation(message: Message, verdict: Verdict) -> Violation | None:
         categories=categories or frozenset(h.category for h in verdict.hits),
         group_members=message.group_member_count,
         group_category=message.group_category,
-        user_role=getattr(message, "sender_role", None),
-        group_owner_id=getattr(message, "group_owner_id", None),
+        user_role=message.sender_role,
+        group_owner_id=message.group_owner_id,
     )
 
 

@@ -92,8 +92,8 @@ def _replayed(raw: dict[str, Any], engine: Any) -> tuple[float, Any]:
         categories=frozenset(c for c, s in categories.items() if s),
         group_members=message.group_member_count,
         group_category=message.group_category,
-        user_role=raw.get("sender_role"),
-        group_owner_id=raw.get("group_owner_id"),
+        user_role=message.sender_role,
+        group_owner_id=message.group_owner_id,
     )
     return message.sent_at, v
 

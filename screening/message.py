@@ -47,7 +47,15 @@ MAX_TEXT_CHARS = 20_000
 _MAX_UNIX_SECONDS = 1e11
 
 _REQUIRED = ("message_id", "group_id", "sender_id", "text", "sent_at")
-_OPTIONAL = ("group_member_count", "group_category", "reported_by")
+_OPTIONAL = (
+    "group_member_count",
+    "group_category",
+    "reported_by",
+    "sender_role",
+    "group_owner_id",
+)
+#: What ``sender_role`` may say; the enforcement policy treats owners and admins apart.
+SENDER_ROLES = ("owner", "admin", "member")
 _FIELDS = frozenset(_REQUIRED + _OPTIONAL)
 
 
@@ -104,6 +112,10 @@ class Message:
     group_category: str | None = None
     #: Set when a user reported the message; the report is screened like any message.
     reported_by: str | None = None
+    #: The sender's role in the group and the group's owner (docs/enforcement.md): group
+    #: measures also reach the owner and admins, who share responsibility for the group.
+    sender_role: str | None = None
+    group_owner_id: str | None = None
 
     @classmethod
     def from_dict(cls, data: Any, *, strict: bool = True) -> Message:
@@ -144,6 +156,9 @@ class Message:
         category = data.get("group_category")
         if category is not None and not isinstance(category, str):
             raise InvalidMessage(f"'group_category' must be a string, got {_kind(category)}")
+        role = data.get("sender_role")
+        if role is not None and role not in SENDER_ROLES:
+            raise InvalidMessage(f"'sender_role' must be one of {', '.join(SENDER_ROLES)}")
         return cls(
             message_id=_id(data["message_id"], "message_id"),  # type: ignore[arg-type]
             group_id=_id(data["group_id"], "group_id"),  # type: ignore[arg-type]
@@ -153,6 +168,8 @@ class Message:
             group_member_count=members,
             group_category=category,
             reported_by=_id(data.get("reported_by"), "reported_by", optional=True),
+            sender_role=role,
+            group_owner_id=_id(data.get("group_owner_id"), "group_owner_id", optional=True),
         )
 
     def to_wire(self) -> dict[str, Any]:
