@@ -10,6 +10,9 @@ latency runs from its `submit()` call to that moment, so it includes the linger 
 
 For each batch size (100: the default; 1: one queue message per chat message):
 - max: messages/s when submitting as fast as possible (N / first submit → last verdict);
+- CPU: microseconds of CPU per message during that run, for the workers and Redis and for
+  this process (the chat-server side) — unlike wall-clock rates, not skewed by whatever
+  else runs on the machine (the load average is printed for that reason);
 - latency: p50/p99 while submitting at half that rate for --seconds.
 Targets: ≥ 5,000 msg/s end to end, p99 ≤ 100 ms at half load.
 """
@@ -61,6 +64,28 @@ def start_redis() -> tuple[str, subprocess.Popen[bytes] | None]:
         except redis.ConnectionError:
             time.sleep(0.05)
     sys.exit("redis-server did not start")
+
+
+def cpu_seconds(root: int) -> float:
+    """User + system CPU of ``root`` and all its descendants (Linux /proc)."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid = int(stat.parent.name)
+        parents[pid] = int(fields[1])
+        times[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid, spent in times.items():
+        ancestor = pid
+        while ancestor not in (root, 0, 1) and ancestor in parents:
+            ancestor = parents[ancestor]
+        if ancestor == root:
+            total += spent
+    return total
 
 
 def texts(flagged_share: float, rng: random.Random) -> list[str]:
@@ -142,10 +167,11 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=60_000, help="messages for max rate")
     parser.add_argument("--seconds", type=float, default=8.0, help="length of latency runs")
     parser.add_argument("--processes", type=int, default=2, help="screening processes")
-    parser.add_argument("--threads", type=int, default=1, help="threads per process")
+    parser.add_argument("--threads", type=int, default=2, help="threads per process")
     parser.add_argument("--flagged", type=float, default=0.02, help="share of flagged messages")
     args = parser.parse_args()
 
+    load = os.getloadavg()[0]
     url, redis_process = start_redis()
     receiver = LocalReceiver([SECRET]).start()
     env = dict(os.environ, SCREENING_REDIS_URL=url, SCREENING_VERDICT_STREAM=STREAM,
@@ -161,9 +187,14 @@ def main() -> None:
         bench.verdict_times(0)
         rows = []
         for batch, linger, count in ((100, 10.0, args.messages), (1, 0.0, args.messages // 6)):
+            servers = [worker.pid] + ([redis_process.pid] if redis_process else [])
+            before = sum(cpu_seconds(pid) for pid in servers), time.process_time()
             rate = bench.max_rate(f"max{batch}", count, batch, linger)
+            after = sum(cpu_seconds(pid) for pid in servers), time.process_time()
+            server_us = (after[0] - before[0]) / count * 1e6
+            client_us = (after[1] - before[1]) / count * 1e6
             p50, p99, n = bench.latency(f"lat{batch}", rate / 2, args.seconds, batch, linger)
-            rows.append((batch, linger, rate, rate / 2, p50, p99, n))
+            rows.append((batch, linger, rate, server_us, client_us, rate / 2, p50, p99, n))
         callbacks = len(receiver.delivered)
     finally:
         worker.send_signal(signal.SIGTERM)
@@ -171,13 +202,14 @@ def main() -> None:
         receiver.stop()
         if redis_process is not None:
             redis_process.terminate()
-    print(f"\nend to end through Redis on {os.cpu_count()} cores "
-          f"({args.flagged:.0%} flagged; {callbacks} signed callbacks delivered)")  # fmt: skip
-    print(f"{'batch':>6} {'linger':>7} {'max msg/s':>10} {'half load':>10} {'p50 ms':>7} "
-          f"{'p99 ms':>7} {'samples':>8}")  # fmt: skip
-    for batch, linger, rate, half, p50, p99, n in rows:
-        print(f"{batch:>6} {linger:>6.0f}ms {rate:>10,.0f} {half:>10,.0f} {p50:>7.1f} "
-              f"{p99:>7.1f} {n:>8}")  # fmt: skip
+    print(f"\nend to end through Redis on {os.cpu_count()} cores, load average {load:.1f} "
+          f"at start; {args.flagged:.0%} flagged, {callbacks} callbacks delivered")  # fmt: skip
+    print(f"{'batch':>6} {'linger':>7} {'max msg/s':>10} {'server us':>10} {'client us':>10} "
+          f"{'half load':>10} {'p50 ms':>7} {'p99 ms':>7} {'samples':>8}")  # fmt: skip
+    for batch, linger, rate, server_us, client_us, half, p50, p99, n in rows:
+        print(f"{batch:>6} {linger:>6.0f}ms {rate:>10,.0f} {server_us:>10.0f} {client_us:>10.0f} "
+              f"{half:>10,.0f} {p50:>7.1f} {p99:>7.1f} {n:>8}")  # fmt: skip
+    print("server us / client us: CPU per message in workers + Redis / in the submitting process")
     print("targets: >= 5,000 msg/s end to end; p99 <= 100 ms at half load")
 
 
