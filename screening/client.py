@@ -35,12 +35,14 @@ log = logging.getLogger(__name__)
 
 
 def broker_for_url(url: str) -> Broker:
-    """A bare broker (no worker middleware) for ``redis://``/``rediss://``/``unix://`` or
-    ``amqp://``/``amqps://`` URLs."""
-    if url.startswith(("redis://", "rediss://", "unix://")):
+    """A bare broker (no worker middleware) for ``redis://``, ``rediss://``, ``unix://``,
+    ``redis+sentinel://`` (see :func:`screening.state.redis_client`) or ``amqp(s)://``."""
+    if url.startswith(("redis://", "rediss://", "unix://", "redis+sentinel://")):
         from dramatiq.brokers.redis import RedisBroker
 
-        return RedisBroker(url=url, middleware=[])
+        from screening.state import redis_client
+
+        return RedisBroker(client=redis_client(url), middleware=[])
     if url.startswith(("amqp://", "amqps://")):
         from dramatiq.brokers.rabbitmq import RabbitmqBroker
 

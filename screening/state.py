@@ -23,7 +23,14 @@ from typing import Any, Protocol
 
 import redis
 
-__all__ = ["DEAD_LETTER_KINDS", "KEY_PREFIX", "MemoryState", "RedisState", "State"]
+__all__ = [
+    "DEAD_LETTER_KINDS",
+    "KEY_PREFIX",
+    "MemoryState",
+    "RedisState",
+    "State",
+    "redis_client",
+]
 
 KEY_PREFIX = "screening:"
 #: ``messages``: rejected or crashed chat messages; ``callbacks``: undeliverable events.
@@ -34,6 +41,28 @@ if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return 1 end
 if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
 return 0
 """
+
+
+def redis_client(url: str) -> redis.Redis:
+    """A client for ``redis://``, ``rediss://``, ``unix://`` or, for high availability,
+    ``redis+sentinel://[:password@]host:port[,host:port...]/service[/db]``: the client asks
+    the Sentinels for the current master and finds the new one after a failover."""
+    if not url.startswith("redis+sentinel://"):
+        return redis.Redis.from_url(url)
+    from redis.sentinel import Sentinel
+
+    auth, _, rest = url[len("redis+sentinel://") :].rpartition("@")
+    hosts, _, path = rest.partition("/")
+    service, _, db = path.strip("/").partition("/")
+    if not hosts or not service:
+        raise ValueError("redis+sentinel URL needs host:port[,host:port]/service[/db]")
+    password = auth.partition(":")[2] or None
+    nodes = []
+    for host in hosts.split(","):
+        name, _, port = host.rpartition(":") if ":" in host else (host, "", "26379")
+        nodes.append((name, int(port)))
+    sentinel = Sentinel(nodes, socket_timeout=5)
+    return sentinel.master_for(service, db=int(db or 0), password=password, socket_timeout=30)
 
 
 class State(Protocol):
@@ -80,7 +109,7 @@ class RedisState:
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> RedisState:
-        return cls(redis.Redis.from_url(url), **kwargs)
+        return cls(redis_client(url), **kwargs)
 
     def claim(self, keys: Sequence[str], owner: str, ttl: int) -> list[bool]:
         if not keys:

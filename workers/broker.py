@@ -11,7 +11,6 @@ import time
 import uuid
 from typing import Any
 
-import redis
 from dramatiq.broker import Broker
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.encoder import JSONEncoder, MessageData
@@ -22,7 +21,7 @@ from screening.engine import Engine
 from screening.errors import ConfigError
 from screening.message import SCREEN_QUEUE
 from screening.settings import Settings
-from screening.state import MemoryState, RedisState, State
+from screening.state import MemoryState, RedisState, State, redis_client
 from workers.actors import Actors, Runtime, VerdictSink, register_actors
 from workers.middleware import DeadLetters, Metrics, Preload
 
@@ -64,7 +63,7 @@ def build_runtime(
         if not settings.redis_url:
             raise ConfigError("SCREENING_REDIS_URL is required (dedupe and dead letters)")
         state = RedisState(
-            redis.Redis.from_url(settings.redis_url),
+            redis_client(settings.redis_url),
             verdict_stream=settings.verdict_stream,
             verdict_stream_maxlen=settings.verdict_stream_maxlen,
         )
@@ -124,7 +123,7 @@ def build_broker(settings: Settings, runtime: Runtime) -> tuple[Broker, Actors]:
             raise ConfigError("SCREENING_REDIS_URL is required for the Redis broker")
         from dramatiq.brokers.redis import RedisBroker
 
-        broker = RedisBroker(url=settings.redis_url, middleware=middleware)
+        broker = RedisBroker(client=redis_client(settings.redis_url), middleware=middleware)
     return broker, _register(broker, runtime, settings.queue)
 
 

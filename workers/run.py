@@ -138,7 +138,9 @@ def run_embedded(settings: Settings, source: str | None, join_timeout: float = 6
 def _tail_verdicts(redis_url: str, stream: str, stop: threading.Event) -> None:
     import redis
 
-    client = redis.Redis.from_url(redis_url)
+    from screening.state import redis_client
+
+    client = redis_client(redis_url)
     last = "$"
     while not stop.is_set():
         try:

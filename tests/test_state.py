@@ -1,0 +1,96 @@
+"""Dedupe claims and dead-letter queues behave the same in Redis and in memory; Sentinel
+URLs reach the current master."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import redis
+
+from screening.client import broker_for_url
+from screening.state import MemoryState, RedisState, State, redis_client
+
+
+@pytest.fixture(params=["redis", "memory"])
+def state(request: pytest.FixtureRequest) -> State:
+    if request.param == "memory":
+        return MemoryState()
+    return RedisState.from_url(request.getfixturevalue("redis_url"))
+
+
+def test_claims_are_owned(state: State) -> None:
+    assert state.claim(["a", "b"], "batch-1", 60) == [True, True]
+    assert state.claim(["a", "c"], "batch-2", 60) == [False, True]  # a duplicate elsewhere
+    assert state.claim(["a"], "batch-1", 60) == [True]  # the same queue message, redelivered
+    state.mark("a", "delivered", 60)
+    assert state.claim(["a"], "batch-1", 60) == [False]  # done: nobody acts again
+
+
+def test_claims_expire(state: State) -> None:
+    assert state.claim(["k"], "one", 1) == [True]
+    time.sleep(1.1)
+    assert state.claim(["k"], "two", 1) == [True]
+
+
+def test_dead_letters_are_a_fifo_that_replay_can_put_back(state: State) -> None:
+    state.dead_letter("callbacks", [{"n": 1, "text": "赌博"}, {"n": 2}])
+    assert [r["n"] for r in state.dead_letters("callbacks")] == [1, 2]
+    first = state.pop_dead_letter("callbacks")
+    assert first == {"n": 1, "text": "赌博"}
+    state.restore_dead_letter("callbacks", first)
+    assert [r["n"] for r in state.dead_letters("callbacks", limit=1)] == [1]
+    assert state.dead_letters("messages") == []
+
+
+def test_counters_add_up(state: State) -> None:
+    state.count({"x": 2, "y": 0})
+    state.count({"x": 3})
+    assert state.counters() == {"x": 5}
+
+
+def test_sentinel_url_reaches_the_master(redis_server: str, tmp_path: Path) -> None:
+    binary = shutil.which("redis-server")
+    if binary is None or not redis_server.startswith("redis://127.0.0.1:"):
+        pytest.skip("needs a redis-server binary to run a Sentinel")
+    master_port = int(redis_server.rsplit(":", 1)[1].split("/")[0])
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = tmp_path / "sentinel.conf"
+    config.write_text(
+        f"port {port}\nbind 127.0.0.1\nsentinel monitor primary 127.0.0.1 {master_port} 1\n"
+    )
+    sentinel = subprocess.Popen([binary, str(config), "--sentinel"], stdout=subprocess.DEVNULL)
+    try:
+        url = f"redis+sentinel://127.0.0.1:{port}/primary/3"
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client = redis_client(url)
+                client.set("via-sentinel", "yes")
+                break
+            except redis.RedisError:
+                assert time.monotonic() < deadline, "sentinel did not come up"
+                time.sleep(0.1)
+        assert (
+            redis.Redis.from_url(redis_server.rsplit("/", 1)[0] + "/3").get("via-sentinel")
+            == b"yes"
+        )
+        broker = broker_for_url(url)  # the client side works through Sentinel too
+        broker.client.ping()
+        broker.close()
+    finally:
+        sentinel.terminate()
+        sentinel.wait(timeout=10)
+        redis.Redis.from_url(redis_server.rsplit("/", 1)[0] + "/3").flushdb()
+
+
+@pytest.mark.parametrize("url", ["redis+sentinel://", "redis+sentinel://h:1/"])
+def test_bad_sentinel_urls_are_refused(url: str) -> None:
+    with pytest.raises(ValueError, match="host:port"):
+        redis_client(url)
