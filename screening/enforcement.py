@@ -196,6 +196,11 @@ class Enforcer:
         )
         outcome = Outcome()
         recipients = {"owner_id": group.owner_id, "admin_ids": list(group.admin_ids)}
+        for measure in group.fired:  # a redelivery: send again what the first one fired
+            self._resend(measure, outcome, recipients)
+            self._share(measure, group.owner_id, group.admin_ids, now, outcome)
+        for measure in user.fired:
+            self._resend(measure, outcome)
         for measure in decide_group(p, v, group, now):
             if self._apply(measure, now, outcome, recipients):
                 self._share(measure, group.owner_id, group.admin_ids, now, outcome)
@@ -232,6 +237,8 @@ class Enforcer:
             if not penalty or person is None:
                 continue
             snap = self._record_user(person, measure.id, now, penalty, None)
+            for m in snap.fired:
+                self._resend(m, out)
             for m in decide_user(
                 self.policy, person, snap, now, trigger=measure.id,
                 group_id=measure.group_id, role=role,
@@ -241,16 +248,22 @@ class Enforcer:
     def _apply(
         self, measure: Measure, now: float, out: Outcome, recipients: dict | None = None
     ) -> bool:
+        if any(m.id == measure.id for m in out.applied):
+            return False  # already re-sent from the memo of this trigger
         applied, replaced = self.state.apply(
             measure, now, repeat_window=self._repeat_window(measure)
         )
         if replaced is not None and replaced.liftable:
             self._lifted(replaced, now, "expired", out)
         if applied:
-            out.applied.append(measure)
-            out.records.append(_measure_record(measure))
-            out.events.append(measure_event(measure, recipients))
+            self._resend(measure, out, recipients)
         return applied
+
+    def _resend(self, measure: Measure, out: Outcome, recipients: dict | None = None) -> None:
+        """Report an applied measure: record (idempotent by key) and event (by event id)."""
+        out.applied.append(measure)
+        out.records.append(_measure_record(measure))
+        out.events.append(measure_event(measure, recipients))
 
     def _repeat_window(self, measure: Measure) -> float:
         if measure.subject == "group":

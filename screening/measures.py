@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from screening.policy import CreditPolicy, GroupRule, Policy
 
@@ -22,6 +22,7 @@ __all__ = [
     "GROUP_KINDS",
     "LABELS",
     "USER_KINDS",
+    "Active",
     "GroupSnapshot",
     "Measure",
     "UserSnapshot",
@@ -103,21 +104,31 @@ class Measure:
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
+class Active(NamedTuple):
+    """A stored measure: its end (None: until lifted; may be past, not yet swept), its id."""
+
+    until: float | None
+    id: str
+
+
 @dataclass(frozen=True, slots=True)
 class GroupSnapshot:
     counts: Mapping[str, int]  # rule name -> count within its window, matched rules only
-    active: Mapping[str, float | None]  # kind -> until, as stored (may be past)
+    active: Mapping[str, Active]  # kind -> the stored measure of that kind
     suspensions: int = 0  # posting suspensions within the repeat window
     owner_id: str | None = None
     admin_ids: tuple[str, ...] = ()
+    #: Measures this very message already fired (it is a redelivery): sent again.
+    fired: tuple[Measure, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class UserSnapshot:
     credit: float
     blocks: int  # blocked messages within the blacklist window
-    active: Mapping[str, float | None]
+    active: Mapping[str, Active]
     suspensions: int = 0  # posting suspensions within the repeat window
+    fired: tuple[Measure, ...] = ()  # measures this trigger already fired
 
 
 def measure_id(subject: str, subject_id: str, kind: str, trigger: str) -> str:
@@ -125,11 +136,14 @@ def measure_id(subject: str, subject_id: str, kind: str, trigger: str) -> str:
     return f"msr_{digest[:24]}"
 
 
-def _active(active: Mapping[str, float | None], kind: str, now: float) -> bool:
-    if kind not in active:
+def _in_force(active: Mapping[str, Active], kind: str, now: float, candidate: str = "") -> bool:
+    """Is another measure of ``kind`` in force? One with the candidate's own id is not
+    "another": it is this very measure, applied by an earlier delivery of the trigger
+    that may have died before its events were sent, so it is decided (and sent) again."""
+    stored = active.get(kind)
+    if stored is None or stored.id == candidate:
         return False
-    until = active[kind]
-    return until is None or until > now
+    return stored.until is None or stored.until > now
 
 
 def _doubled(base: float, cap: float, repeats: int) -> float:
@@ -175,14 +189,15 @@ def decide_group(
     step, rule, count, threshold = best
     steps = {3: GROUP_CLOSURE_RECOMMENDED, 2: GROUP_SUSPEND_POSTING, 1: GROUP_WARNING}
     kinds = [steps[s] for s in range(step, 0, -1)]
+    gid, trigger = violation.group_id, violation.message_id
     for kind in kinds:
-        if not _active(snap.active, kind, now):
+        if not _in_force(snap.active, kind, now, measure_id("group", gid, kind, trigger)):
             break
         if kind != GROUP_CLOSURE_RECOMMENDED:
             return []
     else:
         return []
-    if kind == GROUP_WARNING and _active(snap.active, GROUP_SUSPEND_POSTING, now):
+    if kind == GROUP_WARNING and _in_force(snap.active, GROUP_SUSPEND_POSTING, now):
         return []
     repeat = snap.suspensions if kind == GROUP_SUSPEND_POSTING else 0
     duration = {
@@ -274,5 +289,5 @@ def decide_user(
             detail=detail,
         )
         for kind, duration, why, repeat in wanted
-        if not _active(snap.active, kind, now)
+        if not _in_force(snap.active, kind, now, measure_id("user", user_id, kind, trigger))
     ]

@@ -30,19 +30,21 @@ from typing import Any, Protocol
 
 import redis
 
-from screening.measures import GroupSnapshot, Measure, UserSnapshot, restored_credit
+from screening.measures import Active, GroupSnapshot, Measure, UserSnapshot, restored_credit
 from screening.policy import CreditPolicy
 
 __all__ = ["PREFIX", "MemoryPolicyState", "PolicyState", "RedisPolicyState"]
 
 PREFIX = "screening:policy:"
 _MAX_ADMINS = 100
+#: How long the measures a trigger fired are remembered, to re-send them on redelivery.
+MEMO_SECONDS = 2 * 86400.0
 
 _RECORD_GROUP = """
 local now = tonumber(ARGV[1])
 local counts = {}
-for i = 4, #KEYS do
-  local w = tonumber(ARGV[i + 3])
+for i = 5, #KEYS do
+  local w = tonumber(ARGV[i + 2])
   redis.call('ZADD', KEYS[i], 'NX', now, ARGV[2])
   redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', '(' .. tostring(now - w))
   counts[#counts + 1] = redis.call('ZCARD', KEYS[i])
@@ -55,7 +57,7 @@ end
 local rw = tonumber(ARGV[3])
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. tostring(now - rw))
 return {counts, redis.call('ZCARD', KEYS[3]), redis.call('HGETALL', KEYS[1]),
-        redis.call('SMEMBERS', KEYS[2])}
+        redis.call('SMEMBERS', KEYS[2]), redis.call('SMEMBERS', KEYS[4])}
 """
 
 _RECORD_USER = """
@@ -83,7 +85,8 @@ redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. tostring(now - block_w))
 redis.call('PEXPIRE', KEYS[3], math.ceil(block_w * 1000))
 redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', '(' .. tostring(now - repeat_w))
 return {string.format('%.6f', credit), redis.call('ZCARD', KEYS[3]),
-        redis.call('ZCARD', KEYS[5]), redis.call('HGETALL', KEYS[4])}
+        redis.call('ZCARD', KEYS[5]), redis.call('HGETALL', KEYS[4]),
+        redis.call('SMEMBERS', KEYS[6])}
 """
 
 _APPLY = """
@@ -107,6 +110,8 @@ if ARGV[7] ~= '' then
   redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. tostring(now - rw))
   redis.call('PEXPIRE', KEYS[3], math.ceil(rw * 1000))
 end
+redis.call('SADD', KEYS[4], ARGV[5])
+redis.call('PEXPIRE', KEYS[4], math.ceil(tonumber(ARGV[8]) * 1000))
 return {1, replaced}
 """
 
@@ -194,12 +199,12 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _active(flat: list[Any]) -> tuple[dict[str, float | None], str | None]:
+def _active(flat: list[Any]) -> tuple[dict[str, Active], str | None]:
     fields = {_text(flat[i]): _text(flat[i + 1]) for i in range(0, len(flat), 2)}
     active = {
-        name[: -len(":until")]: None if value == "inf" else float(value)
-        for name, value in fields.items()
-        if name.endswith(":until")
+        kind: Active(None if until == "inf" else float(until), fields.get(f"{kind}:id", ""))
+        for name, until in fields.items()
+        if name.endswith(":until") and (kind := name[: -len(":until")])
     }
     return active, fields.get("owner")
 
@@ -214,6 +219,11 @@ def _doc(measure: Measure) -> str:
 
 def _measure(doc: Any) -> Measure | None:
     return Measure.from_dict(json.loads(doc)) if doc else None
+
+
+def _fired(docs: list[Any]) -> tuple[Measure, ...]:
+    measures = (m for m in map(_measure, docs) if m is not None)
+    return tuple(sorted(measures, key=lambda m: (m.started_at, m.id)))
 
 
 class RedisPolicyState:
@@ -243,11 +253,11 @@ class RedisPolicyState:
     ) -> GroupSnapshot:
         base = subject_key("group", group_id)
         names = list(windows)
-        keys = [f"{base}:m", f"{base}:admins", f"{base}:hist"]
+        keys = [f"{base}:m", f"{base}:admins", f"{base}:hist", f"{base}:by:{message_id}"]
         keys += [f"{base}:rule:{name}" for name in names]
         args = [repr(now), message_id, repr(repeat_window), owner_id or "", admin_id or ""]
         args += [_MAX_ADMINS, *(repr(float(windows[n])) for n in names)]
-        counts, suspensions, flat, admins = self._record_group(keys=keys, args=args)
+        counts, suspensions, flat, admins, fired = self._record_group(keys=keys, args=args)
         active, owner = _active(flat)
         return GroupSnapshot(
             counts=dict(zip(names, (int(c) for c in counts), strict=True)),
@@ -255,6 +265,7 @@ class RedisPolicyState:
             suspensions=int(suspensions),
             owner_id=owner,
             admin_ids=tuple(sorted(_text(a) for a in admins)),
+            fired=_fired(fired),
         )
 
     def record_user(
@@ -271,24 +282,25 @@ class RedisPolicyState:
     ) -> UserSnapshot:
         base = subject_key("user", user_id)
         keys = [f"{base}:credit", f"{base}:seen", f"{base}:blocks", f"{base}:m", f"{base}:hist"]
+        keys.append(f"{base}:by:{key}")
         args = [
             repr(now), key, repr(float(penalty)), "1" if block else "0",
             repr(credit.initial), repr(credit.maximum), repr(credit.restore_after),
             repr(credit.restore_per_day / 86400.0), repr(history), repr(block_window),
             repr(credit.repeat_window),
         ]  # fmt: skip
-        score, blocks, suspensions, flat = self._record_user(keys=keys, args=args)
+        score, blocks, suspensions, flat, fired = self._record_user(keys=keys, args=args)
         active, _ = _active(flat)
-        return UserSnapshot(float(score), int(blocks), active, int(suspensions))
+        return UserSnapshot(float(score), int(blocks), active, int(suspensions), _fired(fired))
 
     def apply(self, measure: Measure, now: float, *, repeat_window: float) -> tuple[bool, Any]:
         base = subject_key(measure.subject, measure.subject_id)
         history = repr(repeat_window) if counts_suspensions(measure.kind) else ""
         applied, replaced = self._apply(
-            keys=[f"{base}:m", self.expiry_key, f"{base}:hist"],
+            keys=[f"{base}:m", self.expiry_key, f"{base}:hist", f"{base}:by:{measure.trigger}"],
             args=[
                 measure.kind, measure.id, repr(now), _until(measure), _doc(measure),
-                "1" if measure.liftable else "0", history,
+                "1" if measure.liftable else "0", history, repr(MEMO_SECONDS),
             ],
         )  # fmt: skip
         return bool(applied), _measure(replaced)
@@ -329,6 +341,10 @@ class MemoryPolicyState:
         self._credit: dict[str, tuple[float, float]] = {}
         self._expiry: dict[tuple[str, str, str], float] = {}
         self._reporters: dict[str, set[str]] = defaultdict(set)
+        self._fired: dict[str, dict[str, Measure]] = defaultdict(dict)
+
+    def _memo(self, key: str) -> tuple[Measure, ...]:
+        return tuple(sorted(self._fired[key].values(), key=lambda m: (m.started_at, m.id)))
 
     def _add(self, key: str, member: str, now: float, window: float) -> int:
         self._zsets[key].setdefault(member, now)
@@ -340,8 +356,8 @@ class MemoryPolicyState:
             del zset[old]
         return len(zset)
 
-    def _active(self, base: str) -> dict[str, float | None]:
-        return {kind: m.until for kind, m in self._measures[base].items()}
+    def _active(self, base: str) -> dict[str, Active]:
+        return {kind: Active(m.until, m.id) for kind, m in self._measures[base].items()}
 
     def record_group(
         self,
@@ -369,6 +385,7 @@ class MemoryPolicyState:
                 suspensions=self._trim(f"{base}:hist", now, repeat_window),
                 owner_id=self._owners.get(base),
                 admin_ids=tuple(sorted(self._admins[base])),
+                fired=self._memo(f"{base}:by:{message_id}"),
             )
 
     def record_user(
@@ -401,6 +418,7 @@ class MemoryPolicyState:
                 blocks=self._trim(f"{base}:blocks", now, block_window),
                 active=self._active(base),
                 suspensions=self._trim(f"{base}:hist", now, credit.repeat_window),
+                fired=self._memo(f"{base}:by:{key}"),
             )
 
     def apply(self, measure: Measure, now: float, *, repeat_window: float) -> tuple[bool, Any]:
@@ -418,6 +436,7 @@ class MemoryPolicyState:
                 self._expiry[(base, measure.kind, measure.id)] = measure.until  # type: ignore[assignment]
             if counts_suspensions(measure.kind):
                 self._add(f"{base}:hist", measure.id, now, repeat_window)
+            self._fired[f"{base}:by:{measure.trigger}"][measure.id] = measure
             return True, current
 
     def sweep(self, now: float, limit: int = 100) -> list[Measure]:

@@ -80,6 +80,7 @@ __all__ = [
 ]
 
 # The enforcement tests' PostgreSQL server and per-backend record store.
+from enforcement_fixtures import policy_state  # noqa: E402
 from records_fixtures import postgres_url, record_store  # noqa: E402
 
-__all__ += ["postgres_url", "record_store"]
+__all__ += ["policy_state", "postgres_url", "record_store"]
