@@ -15,8 +15,9 @@ harmlessly and still sends what the first attempt did not.
 from __future__ import annotations
 
 import json
+import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +39,8 @@ from screening.records import Record, RecordStore
 from screening.verdict import Verdict
 
 __all__ = ["Enforcer", "Outcome", "lift_event", "measure_event", "verdict_record", "violation"]
+
+log = logging.getLogger(__name__)
 
 EVENT_MEASURE_APPLIED = "measure.applied"
 EVENT_MEASURE_LIFTED = "measure.lifted"
@@ -298,6 +301,34 @@ class Enforcer:
             self._lifted(measure, self.clock.now(), why, outcome)
             self.write(outcome.records)
         return outcome
+
+    def record_delivery(
+        self, event: Mapping[str, Any], outcome: str, attempt: int, **detail: Any
+    ) -> None:
+        """Record one delivery attempt's outcome (``delivered``, ``failed``: retried,
+        ``dead_lettered``). Never raises: the POST has happened either way, and a failed
+        write must not make the worker retry (and re-send) a delivered callback."""
+        event_id = str(event.get("event_id", ""))
+        measure = event.get("measure")
+        group = event.get("group_id") or (measure or {}).get("group_id")
+        record = Record(
+            kind="delivery",
+            at=self.clock.now(),
+            key=f"delivery:{event_id}:{attempt}:{outcome}",
+            group_id=group,
+            message_id=event.get("message_id"),
+            detail={
+                "event_id": event_id,
+                "type": event.get("type"),
+                "outcome": outcome,
+                "attempt": attempt,
+                **detail,
+            },
+        )
+        try:
+            self.write([record])
+        except Exception:
+            log.exception("could not record the delivery of %s", event_id)
 
     def write(self, records: Sequence[Record]) -> None:
         if self.records is not None and records:

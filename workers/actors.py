@@ -71,6 +71,9 @@ class Runtime:
     retry_horizon: float = 6 * 3600.0
     backoff_min: float = 1.0
     backoff_max: float = 900.0
+    #: Enforcement (workers/enforcement.py): lifts expired measures after each batch and
+    #: records delivery outcomes. None: neither (embedded demo, pipeline tests).
+    enforcer: Any = None
     _engine: Engine | None = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
@@ -208,16 +211,20 @@ def _screen(runtime: Runtime, deliver: dramatiq.Actor, batch: Any) -> None:
         runtime.on_verdicts([m for m, _ in screened], [v for _, v in screened])
     runtime.state.append_verdicts([[m.message_id, v.decision] for m, v in screened], time.time())
 
-    flagged = [(m, events) for m, v in screened if (events := runtime.policy(m, v))]
+    # The policy runs after the claim, so a duplicate submission never reaches it (counts
+    # and measures stay exact); a redelivery of this same queue message still does.
+    flagged = [(m, v) for m, v in screened if v.decision in NOTIFY_DECISIONS]
     claims = runtime.state.claim(
         [f"msg:{m.message_id}" for m, _ in flagged], _owner(), runtime.dedupe_ttl
     )
-    enqueued = 0
-    for (_, events), claimed in zip(flagged, claims, strict=True):
-        if claimed:
-            for event in events:
-                deliver.send_with_options(kwargs={"event": event, "token": uuid.uuid4().hex})
-                enqueued += 1
+    events = [
+        e for (m, v), ok in zip(flagged, claims, strict=True) if ok for e in runtime.policy(m, v)
+    ]
+    if runtime.enforcer is not None:
+        events += runtime.enforcer.sweep().events
+    for event in events:
+        deliver.send_with_options(kwargs={"event": event, "token": uuid.uuid4().hex})
+    enqueued = len(events)
     counts = {f"messages.{d}": 0 for d in ("pass", "review", "block")}
     for _, verdict in screened:
         counts[f"messages.{verdict.decision}"] += 1
@@ -246,13 +253,16 @@ def _deliver(
     if not replay and not runtime.state.claim([key], token, runtime.event_ttl)[0]:
         runtime.state.count({"callbacks.duplicates": 1})
         return
+    audit = runtime.enforcer.record_delivery if runtime.enforcer is not None else _no_audit
     if runtime.deliverer is None:
         _dead_letter_callback(runtime, {**record, "reason": "no callback URL configured"})
+        audit(event, "dead_lettered", attempt, reason="no callback URL configured")
         return
     result = runtime.deliverer.deliver(event)
     if result.ok:
         runtime.state.mark(key, "delivered", runtime.event_ttl)
         runtime.state.count({"callbacks.delivered": 1})
+        audit(event, "delivered", attempt, status=result.status)
         return
     runtime.state.count({"callbacks.failed_attempts": 1})
     delay = backoff_delay(attempt, runtime.backoff_min, runtime.backoff_max)
@@ -264,7 +274,9 @@ def _deliver(
         _dead_letter_callback(
             runtime, {**record, "attempts": attempt + 1, "reason": reason, "last": result.status}
         )
+        audit(event, "dead_lettered", attempt, reason=reason, status=result.status)
         return
+    audit(event, "failed", attempt, reason=result.describe(), status=result.status)
     log.info(
         "callback %s failed (%s); retry %d in %.1f s",
         event["event_id"],
@@ -282,6 +294,10 @@ def _deliver(
         },
         delay=int(delay * 1000),
     )
+
+
+def _no_audit(event: Any, outcome: str, attempt: int, **detail: Any) -> None:
+    """Without enforcement, delivery outcomes are only counted, not recorded."""
 
 
 def _dead_letter_callback(runtime: Runtime, record: dict[str, Any]) -> None:

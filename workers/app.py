@@ -15,6 +15,8 @@ import dramatiq
 
 from screening.settings import Settings
 from workers.broker import TolerantEncoder, build_broker, build_runtime
+from workers.enforcement import build_enforcer
+from workers.enforcement import install as install_enforcement
 
 __all__ = ["actors", "broker", "runtime", "settings"]
 
@@ -22,6 +24,7 @@ logging.getLogger("httpx").setLevel(logging.WARNING)
 
 settings = Settings.from_env()
 runtime = build_runtime(settings)
+install_enforcement(runtime, build_enforcer(settings))
 broker, actors = build_broker(settings, runtime)
 dramatiq.set_broker(broker)
 dramatiq.set_encoder(TolerantEncoder(settings.queue))

@@ -107,7 +107,11 @@ def _register(broker: Broker, runtime: Runtime, queue: str) -> Actors:
         runtime.state.count({"messages.dead_lettered": 1})
 
     dramatiq.actor(dead_letter, broker=broker, actor_name=DEAD_LETTER_ACTOR, queue_name=queue)
-    return register_actors(broker, runtime, queue)
+    actors = register_actors(broker, runtime, queue)
+    from workers.enforcement import register_report_actor  # user reports (docs/enforcement.md)
+
+    register_report_actor(broker, runtime, actors.deliver_callback, queue)
+    return actors
 
 
 def build_broker(settings: Settings, runtime: Runtime) -> tuple[Broker, Actors]:

@@ -114,7 +114,12 @@ def spawn_workers(
     for queue, count, thread_count in groups:
         if count <= 0:
             continue
-        command = [sys.executable, "-m", "dramatiq", "workers.app", "--queues", queue]
+        queues = [queue]
+        if queue == settings.queue:  # user reports: their own queue, screened first
+            from screening.reports import report_queue
+
+            queues.append(report_queue(queue))
+        command = [sys.executable, "-m", "dramatiq", "workers.app", "--queues", *queues]
         command += ["--processes", str(count), "--threads", str(thread_count)]
         command += ["--worker-shutdown-timeout", "30000"]
         children.append(subprocess.Popen(command, env=env, start_new_session=True))
