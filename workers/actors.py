@@ -88,6 +88,11 @@ class Runtime:
                     log.info("engine loaded in %.2f s", time.perf_counter() - started)
         return self._engine
 
+    def swap_engine(self, engine: Engine) -> None:
+        """Hot reload: the next batch screens with ``engine``. A batch reads ``engine``
+        once, so it is screened entirely by one version."""
+        self._engine = engine
+
     @property
     def event_ttl(self) -> int:
         """An event's claim must outlive its retries, or a late duplicate could re-send."""
@@ -99,17 +104,26 @@ class Actors(NamedTuple):
     deliver_callback: dramatiq.Actor
 
 
+class BatchOutcome(NamedTuple):
+    """What one ``screen_batch`` did, returned for middleware (metrics, shadow testing)
+    to observe without living in the actor body."""
+
+    screened: list[tuple[Message, Verdict]]
+    events: list[dict[str, Any]]
+    dead_lettered: int
+
+
 def register_actors(broker: Broker, runtime: Runtime, queue: str = SCREEN_QUEUE) -> Actors:
     """Declare both actors on ``broker``; callbacks get their own queue and a lower
     priority so a slow endpoint never delays screening."""
 
-    def screen_batch(batch: Any = None, *extra: Any, **unexpected: Any) -> None:
+    def screen_batch(batch: Any = None, *extra: Any, **unexpected: Any) -> BatchOutcome:
         if extra or unexpected:
             reason = "screen_batch takes exactly one argument, the batch object"
             payload = {"args": [batch, *extra], "kwargs": unexpected}
             _dead_letter_messages(runtime, [Rejected(reason, payload)], "envelope")
-            return
-        _screen(runtime, actors.deliver_callback, batch)
+            return BatchOutcome([], [], 1)
+        return _screen(runtime, actors.deliver_callback, batch)
 
     def deliver_callback(
         event: Any = None,
@@ -118,8 +132,10 @@ def register_actors(broker: Broker, runtime: Runtime, queue: str = SCREEN_QUEUE)
         first_attempt_at: float | None = None,
         replay: bool = False,
         **unexpected: Any,
-    ) -> None:
-        _deliver(runtime, actors.deliver_callback, event, token, attempt, first_attempt_at, replay)
+    ) -> str:
+        return _deliver(
+            runtime, actors.deliver_callback, event, token, attempt, first_attempt_at, replay
+        )
 
     actors = Actors(
         dramatiq.actor(
@@ -191,7 +207,7 @@ def _screen_all(engine: Engine, messages: Sequence[Message]) -> list[Verdict | R
     return results
 
 
-def _screen(runtime: Runtime, deliver: dramatiq.Actor, batch: Any) -> None:
+def _screen(runtime: Runtime, deliver: dramatiq.Actor, batch: Any) -> BatchOutcome:
     messages, rejected = decode_batch(batch)
     _dead_letter_messages(runtime, rejected, "validation")
     unique: dict[str, Message] = {}
@@ -232,6 +248,7 @@ def _screen(runtime: Runtime, deliver: dramatiq.Actor, batch: Any) -> None:
     counts["messages.duplicates"] = in_batch_duplicates + claims.count(False)
     counts["callbacks.enqueued"] = enqueued
     runtime.state.count(counts)
+    return BatchOutcome(screened, events, len(rejected) + len(crashed))
 
 
 def _deliver(
@@ -242,28 +259,30 @@ def _deliver(
     attempt: int,
     first_attempt_at: float | None,
     replay: bool,
-) -> None:
+) -> str:
+    """One delivery attempt; returns the outcome (delivered, retry, duplicate,
+    dead_lettered) for the metrics middleware."""
     now = time.time()
     first = first_attempt_at or now
     record = {"event": event, "attempts": attempt, "first_attempt_at": first, "at": now}
     if not isinstance(event, dict) or not isinstance(event.get("event_id"), str):
         _dead_letter_callback(runtime, {**record, "reason": "malformed callback event"})
-        return
+        return "dead_lettered"
     key = f"evt:{event['event_id']}"
     if not replay and not runtime.state.claim([key], token, runtime.event_ttl)[0]:
         runtime.state.count({"callbacks.duplicates": 1})
-        return
+        return "duplicate"
     audit = runtime.enforcer.record_delivery if runtime.enforcer is not None else _no_audit
     if runtime.deliverer is None:
         _dead_letter_callback(runtime, {**record, "reason": "no callback URL configured"})
         audit(event, "dead_lettered", attempt, reason="no callback URL configured")
-        return
+        return "dead_lettered"
     result = runtime.deliverer.deliver(event)
     if result.ok:
         runtime.state.mark(key, "delivered", runtime.event_ttl)
         runtime.state.count({"callbacks.delivered": 1})
         audit(event, "delivered", attempt, status=result.status)
-        return
+        return "delivered"
     runtime.state.count({"callbacks.failed_attempts": 1})
     delay = backoff_delay(attempt, runtime.backoff_min, runtime.backoff_max)
     if now + delay - first > runtime.retry_horizon:
@@ -275,7 +294,7 @@ def _deliver(
             runtime, {**record, "attempts": attempt + 1, "reason": reason, "last": result.status}
         )
         audit(event, "dead_lettered", attempt, reason=reason, status=result.status)
-        return
+        return "dead_lettered"
     audit(event, "failed", attempt, reason=result.describe(), status=result.status)
     log.info(
         "callback %s failed (%s); retry %d in %.1f s",
@@ -294,6 +313,7 @@ def _deliver(
         },
         delay=int(delay * 1000),
     )
+    return "retry"
 
 
 def _no_audit(event: Any, outcome: str, attempt: int, **detail: Any) -> None:
