@@ -245,7 +245,7 @@ def test_cli_model_flag_and_explain(model_dir: Path, fixture_wordlist_dir: Path,
 def test_threshold_choice_meets_targets() -> None:
     probs = np.array([0.95, 0.9, 0.85, 0.8, 0.7, 0.6, 0.55, 0.2, 0.1, 0.05])
     y = np.array([1, 1, 1, 1, 0, 1, 0, 0, 0, 0], dtype=bool)
-    benign = ~y
+    benign = [~y]
     t, stats = choose_threshold(
         probs, y, benign, floor=0.5, precision=0.8, benign_fpr=0.2, min_hits=3
     )
@@ -271,3 +271,29 @@ def test_shipped_model_loads_and_scores(tokenizer: Tokenizer) -> None:
     assert scores[0]["gambling"] >= shipped.thresholds["gambling"].review
     assert all(scores[1][c] < t.review for c, t in shipped.thresholds.items())
     assert sum(f.stat().st_size for f in DEFAULT_MODEL.iterdir()) < 5_000_000
+
+
+def test_tfidf_matches_scikit_learn() -> None:
+    """Serving weighs features by hand (for speed); it must equal what training fitted."""
+    import scipy.sparse as sp
+    from sklearn.feature_extraction.text import TfidfTransformer
+
+    from screening.classify import tfidf
+
+    counts = sp.random(40, 25, density=0.2, random_state=1, format="csr")
+    counts.data = np.ceil(counts.data * 5)
+    counts = sp.vstack([counts, sp.csr_matrix((1, 25))]).tocsr()  # an empty message too
+    fitted = TfidfTransformer(sublinear_tf=True).fit(counts)
+    assert np.allclose(tfidf(counts, fitted.idf_).toarray(), fitted.transform(counts).toarray())
+
+
+def test_benign_groups_pool_small_sources() -> None:
+    from screening.evaluate import Example
+    from screening.training import benign_groups
+
+    rows = [Example("x", (), "big")] * 60 + [Example("x", (), "tiny")] * 5
+    rows += [Example("x", ("porn",), "big")] * 3
+    groups = benign_groups(rows, 50)
+    assert [int(g.sum()) for g in groups] == [60]  # the 5 tiny ones are too few alone
+    assert [int(g.sum()) for g in benign_groups(rows[60:], 50)] == [5]  # unless all are tiny
+    assert int(groups[0][-1]) == 0  # labelled rows are never benign
