@@ -88,6 +88,22 @@ class Settings:
     #: SCREENING_VERDICT_STREAM_MAXLEN: approximate cap on that stream's length.
     verdict_stream_maxlen: int = 1_000_000
 
+    # Operations (README "Alerts and runbook"): metrics, hot reload, shadow testing.
+    #: SCREENING_METRICS_PORT: port of each worker host's /metrics (0: no metrics).
+    metrics_port: int = 9191
+    #: SCREENING_METRICS_DIR: prometheus-client multiprocess directory (default:
+    #: $TMPDIR/screening-metrics-<port>; `screening worker` empties it at start).
+    metrics_dir: str = ""
+    #: SCREENING_METRICS_TOP_TERMS: wordlist terms with their own `term` label; others: "other".
+    metrics_top_terms: int = 50
+    #: SCREENING_SHADOW_SAMPLE: share of live messages also screened by a shadow candidate.
+    shadow_sample: float = 0.1
+    #: SCREENING_SHADOW_EXAMPLES: example messages kept per category for `shadow report`.
+    shadow_examples: int = 20
+    #: SCREENING_RELOAD_POLL: seconds between re-reads of the published version pointers
+    #: (pub/sub notices are instant; this catches a missed one).
+    reload_poll: float = 5.0
+
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
@@ -108,6 +124,13 @@ def _positive(convert: Callable[[str], float]) -> Callable[[str], float]:
         return value
 
     return parse
+
+
+def _fraction(raw: str) -> float:
+    value = float(raw)
+    if not 0 <= value <= 1:
+        raise ValueError("must be between 0 and 1")
+    return value
 
 
 def _broker(raw: str) -> str:
@@ -138,6 +161,12 @@ _PIPELINE_FIELDS: dict[str, Callable[[str], object]] = {
     "dedupe_ttl": _positive(int),
     "verdict_stream": str,
     "verdict_stream_maxlen": _positive(int),
+    "metrics_port": _positive(int),
+    "metrics_dir": str,
+    "metrics_top_terms": _positive(int),
+    "shadow_sample": _fraction,
+    "shadow_examples": _positive(int),
+    "reload_poll": _positive(float),
 }
 
 
