@@ -9,7 +9,8 @@ Dedupe is an *owned* claim: ``SET key owner NX EX ttl``, and a claim also succee
 the key already holds the same owner. The owner is the id of the queue message doing the
 work, so a redelivery of that same queue message (a worker died before acking) may finish
 its job, while any *other* queue message carrying the same id — a duplicate submission —
-is refused. Each claim is one single-key script, so it also works on Redis Cluster.
+is refused. Each claim is one ``SET key owner NX GET EX ttl`` (Redis ≥ 7.0): atomic,
+single-key (fine on Redis Cluster), and no script to load.
 """
 
 from __future__ import annotations
@@ -35,13 +36,6 @@ __all__ = [
 KEY_PREFIX = "screening:"
 #: ``messages``: rejected or crashed chat messages; ``callbacks``: undeliverable events.
 DEAD_LETTER_KINDS = ("messages", "callbacks")
-
-_CLAIM = """
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return 1 end
-if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
-return 0
-"""
-
 
 def redis_client(url: str) -> redis.Redis:
     """A client for ``redis://``, ``rediss://``, ``unix://`` or, for high availability,
@@ -105,7 +99,6 @@ class RedisState:
         self.client = client
         self.verdict_stream = verdict_stream
         self.verdict_stream_maxlen = verdict_stream_maxlen
-        self._claim = client.register_script(_CLAIM)
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> RedisState:
@@ -116,8 +109,10 @@ class RedisState:
             return []
         pipe = self.client.pipeline(transaction=False)
         for key in keys:
-            self._claim(keys=[KEY_PREFIX + "dedupe:" + key], args=[owner, ttl], client=pipe)
-        return [bool(result) for result in pipe.execute()]
+            # NX GET: sets only if absent and returns the previous value (None: we set it).
+            pipe.set(KEY_PREFIX + "dedupe:" + key, owner, nx=True, get=True, ex=ttl)
+        mine = owner.encode()
+        return [held is None or held == mine for held in pipe.execute()]
 
     def mark(self, key: str, value: str, ttl: int) -> None:
         self.client.set(KEY_PREFIX + "dedupe:" + key, value, ex=ttl)
