@@ -1,0 +1,317 @@
+"""Hot reload: build engines for published versions off the hot path and swap them in.
+
+Each worker process holds one :class:`EngineHolder`. A background thread listens for
+version notices (and re-reads the pointers every few seconds in case a notice was
+missed), builds the new engine while the worker keeps screening with the old one, then
+hands it over through ``on_swap`` — a single attribute assignment the actors read once
+per batch, so a batch is screened entirely by one version and every verdict names it.
+A version that fails to build is reported (log, metrics, the store's worker status) and
+the old engine stays; it is retried only when the pointer moves again or after a minute.
+
+What makes a 100k-term reload fast is reuse: the tokenizer (a second of jieba loading),
+the classifier when only the wordlist changed, parsed wordlist files whose content did not
+change, and the normalised form of every term (the bulk of an automaton build), kept by
+:class:`~screening.engine_parts.MemoNormalizer` across versions.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from screening.config import load_config
+from screening.engine import Engine
+from screening.engine_parts import MemoNormalizer, TimedTokenizer, WordlistCache, load_model
+from screening.errors import ScreeningError
+from screening.metrics import StageClock
+from screening.shadow import shadow_key
+from screening.tokenize import Tokenizer
+from screening.versions import KINDS, VersionStore
+from screening.wordlist import Wordlist
+
+__all__ = ["EngineHolder", "ReloadEvent", "worker_id"]
+
+log = logging.getLogger(__name__)
+RETRY_FAILED_AFTER = 60.0
+Ids = dict[str, str | None]  # kind -> store version (None: the configured files)
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadEvent:
+    """One reload attempt of one kind in one slot; ``seconds`` from start to swap.
+    ``kind`` "engine" with no version: the shadow slot was emptied."""
+
+    kind: str
+    slot: str
+    version: str | None
+    ok: bool
+    seconds: float
+    error: str | None = None
+
+
+class _BuildError(Exception):
+    def __init__(self, kind: str, version: str | None, cause: BaseException):
+        super().__init__(f"{type(cause).__name__}: {cause}")
+        self.kind, self.version = kind, version
+
+
+class EngineHolder:
+    """The live (and shadow) engine of one worker process and the thread that reloads them."""
+
+    def __init__(
+        self,
+        store: VersionStore | None,
+        *,
+        wordlists: str | Path,
+        config: str | Path | None = None,
+        model: str | Path | None = None,
+        clock: StageClock | None = None,
+        on_event: Callable[[ReloadEvent], None] | None = None,
+        poll: float = 5.0,
+        worker: str | None = None,
+    ):
+        self.store = store
+        self.wordlists, self.model_dir = Path(wordlists), model
+        self.config = load_config(config)
+        self.clock = clock
+        self.on_event = on_event
+        self.poll = poll
+        self.worker = worker or worker_id()
+        self.live: Engine | None = None
+        #: The candidate engine and its shadow key, read together by shadow testing.
+        self.shadow_slot: tuple[Engine, str] | None = None
+        self.on_swap: Callable[[Engine], None] | None = None
+        self._ids: dict[str, Ids] = {"live": {}, "shadow": {}}
+        self._shadow_key = ""
+        self._failed: dict[tuple[str, str], tuple[str | None, float, str]] = {}
+        self._tokenizer: Tokenizer | None = None
+        self._normalizer = MemoNormalizer(self.config.transforms)
+        self._wordlists = WordlistCache()
+        self._models: dict[str | None, Any] = {}
+        self._lock = threading.Lock()  # one build at a time
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- building ------------------------------------------------------------------
+
+    @property
+    def tokenizer(self) -> Tokenizer:
+        if self._tokenizer is None:
+            self._tokenizer = Tokenizer(self.config.tokenizer_backend)
+        return self._tokenizer
+
+    def _timed(self, stage: str) -> Tokenizer:
+        if self.clock is None:
+            return self.tokenizer
+        return TimedTokenizer(self.tokenizer, self.clock, f"tokenise@{stage}")
+
+    def _wordlist(self, version: str | None) -> Wordlist:
+        if version is None:
+            return Wordlist.load(self.wordlists)
+        assert self.store is not None
+        files = self.store.files("wordlist", version)
+        if files is None:
+            raise ScreeningError(f"wordlist version {version} is not in the store")
+        return self._wordlists.build({n: b.decode("utf-8") for n, b in files.items()})
+
+    def _classifier(self, version: str | None) -> Any:
+        if version in self._models:
+            return self._models[version]
+        if version is None:
+            model = (
+                None
+                if self.model_dir is None
+                else load_model(self.model_dir, self._timed("classify"))
+            )
+        else:
+            assert self.store is not None
+            files = self.store.files("model", version)
+            if files is None:
+                raise ScreeningError(f"model version {version} is not in the store")
+            model = load_model(files, self._timed("classify"))
+        self._models = {k: v for k, v in self._models.items() if k in self._in_use()}
+        self._models[version] = model
+        return model
+
+    def _in_use(self) -> set[str | None]:
+        return {ids.get("model") for ids in self._ids.values()}
+
+    def build(self, ids: Mapping[str, str | None]) -> Engine:
+        """An engine for ``{kind: store version or None}``; raises _BuildError naming the
+        kind at fault."""
+        try:
+            wordlist = self._wordlist(ids.get("wordlist"))
+        except Exception as exc:
+            raise _BuildError("wordlist", ids.get("wordlist"), exc) from exc
+        try:
+            classifier = self._classifier(ids.get("model"))
+        except Exception as exc:
+            raise _BuildError("model", ids.get("model"), exc) from exc
+        try:
+            engine = Engine(
+                self.config,
+                wordlist,
+                self._timed("match"),
+                classifier,
+                normalizer=self._normalizer,
+                timings=self.clock.add_all if self.clock is not None else None,
+            )
+        except Exception as exc:
+            raise _BuildError("wordlist", ids.get("wordlist"), exc) from exc
+        self._normalizer.retire()
+        return engine
+
+    # -- loading and swapping --------------------------------------------------------
+
+    @property
+    def shadow(self) -> Engine | None:
+        slot = self.shadow_slot
+        return slot[0] if slot is not None else None
+
+    def _wanted(self) -> dict[str, Ids]:
+        """Live ids, and the shadow engine's ids: the candidate's kinds over the live ones."""
+        if self.store is None:
+            return {"live": {k: None for k in KINDS}, "shadow": {}}
+        live = {k: self.store.pointer(k, "live") for k in KINDS}
+        shadow = {k: v for k in KINDS if (v := self.store.pointer(k, "shadow"))}
+        self._shadow_key = shadow_key(shadow)
+        return {"live": live, "shadow": {**live, **shadow} if shadow else {}}
+
+    def load(self) -> Engine:
+        """The first live engine, built now (worker boot); a store version that fails to
+        build falls back to the configured files so a worker can always start."""
+        self.refresh()
+        if self.live is None:
+            log.error("published versions failed to load; starting from the configured files")
+            self.live = self.build({})
+            self._ids["live"] = {k: None for k in KINDS}
+        return self.live
+
+    def refresh(self) -> None:
+        """Bring both slots in line with the store's pointers (no-op when they are)."""
+        with self._lock:
+            wanted = self._wanted()
+            self._refresh_slot("live", wanted["live"])
+            self._refresh_slot("shadow", wanted["shadow"])
+            self.report()
+
+    def _effective(self, slot: str, ids: Ids, fallback: Ids) -> Ids:
+        """``ids`` with each kind that failed recently replaced by what runs now."""
+        now, effective = time.monotonic(), dict(ids)
+        for kind in KINDS:
+            failed = self._failed.get((slot, kind))
+            if failed and failed[0] == ids.get(kind) and now - failed[1] < RETRY_FAILED_AFTER:
+                effective[kind] = fallback.get(kind)
+        return effective
+
+    def _refresh_slot(self, slot: str, wanted: Ids) -> None:
+        current = self._ids[slot]
+        fallback = current if slot == "live" else self._ids["live"]
+        ids = self._effective(slot, wanted, fallback) if wanted else {}
+        if slot == "shadow" and ids == self._ids["live"]:
+            ids = {}  # the candidate failed to load: nothing to compare
+        if ids == current:
+            return
+        if not ids:
+            self.shadow_slot, self._ids["shadow"] = None, {}
+            self._event(ReloadEvent("engine", slot, None, True, 0.0))
+            return
+        changed = [k for k in KINDS if ids.get(k) != current.get(k)]
+        started = time.perf_counter()
+        try:
+            engine = self.build(ids)
+        except _BuildError as exc:
+            self._failed[slot, exc.kind] = (exc.version, time.monotonic(), str(exc))
+            log.error("%s %s %s failed to load, keeping the old one: %s", slot, exc.kind,
+                      exc.version, exc)  # fmt: skip
+            self._event(ReloadEvent(exc.kind, slot, exc.version, False, 0.0, str(exc)))
+            return
+        seconds = time.perf_counter() - started
+        if slot == "live":
+            self.live = engine
+            if self.on_swap is not None:
+                self.on_swap(engine)
+        else:
+            self.shadow_slot = (engine, self._shadow_key)
+        self._ids[slot] = dict(ids)
+        for kind in changed:
+            self._failed.pop((slot, kind), None)
+            self._event(ReloadEvent(kind, slot, ids.get(kind), True, seconds))
+        log.info("%s engine now %s (built in %.2f s)", slot, engine.versions, seconds)
+
+    def _event(self, event: ReloadEvent) -> None:
+        if self.on_event is not None:
+            try:
+                self.on_event(event)
+            except Exception:
+                log.exception("reload event handler failed")
+
+    def status(self) -> dict[str, Any]:
+        engines = {"live": self.live, "shadow": self.shadow}
+        return {
+            slot: {**ids, "engine": dict(engines[slot].versions)} if engines[slot] else {}
+            for slot, ids in self._ids.items()
+        } | {
+            "failed": {
+                f"{slot}/{kind}": {"version": version, "error": error}
+                for (slot, kind), (version, _, error) in self._failed.items()
+            }
+        }
+
+    def report(self) -> None:
+        if self.store is not None:
+            try:
+                self.store.report(self.worker, self.status())
+            except Exception:
+                log.exception("could not report reload status")
+
+    # -- the listener thread ---------------------------------------------------------
+
+    def start(self) -> None:
+        if self.store is None or self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._listen, name="engine-reload", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _listen(self) -> None:
+        assert self.store is not None
+        subscription, last = None, 0.0
+        while not self._stop.is_set():
+            try:
+                if subscription is None:
+                    subscription = self.store.subscribe()
+                    self.refresh()  # whatever was published while we were not listening
+                    last = time.monotonic()
+                notice = subscription.get(timeout=min(1.0, self.poll))
+                while notice is not None and (extra := subscription.get(timeout=0)) is not None:
+                    notice = extra  # drain: one refresh covers every pending notice
+                if notice is not None or time.monotonic() - last >= self.poll:
+                    self.refresh()
+                    last = time.monotonic()
+            except Exception:
+                log.exception("version listener failed; reconnecting")
+                if subscription is not None:
+                    try:
+                        subscription.close()
+                    except Exception:
+                        pass
+                subscription = None
+                self._stop.wait(1.0)
+        if subscription is not None:
+            subscription.close()

@@ -1,0 +1,263 @@
+"""Hot reload: versions are validated before publish, stored, announced, built off the hot
+path and swapped between batches; a version that fails to load leaves the old one in
+place and says so; rollback goes back. The load test runs a real Redis pipeline."""
+
+from __future__ import annotations
+
+import argparse
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import FIXTURE_WORDLIST
+from dramatiq import Worker
+from pipeline_fixtures import SECRET
+from prometheus_client import CollectorRegistry
+
+from screening.config import load_config
+from screening.engine_parts import MemoNormalizer, WordlistCache
+from screening.errors import ScreeningError, WordlistError
+from screening.metrics import ScreeningMetrics
+from screening.publish import cmd_publish, cmd_rollback, validate_wordlist
+from screening.reload import EngineHolder, ReloadEvent
+from screening.settings import Settings
+from screening.tokenize import Tokenizer
+from screening.versions import MemoryVersionStore, RedisVersionStore
+from screening.wordlist import Wordlist
+from workers.broker import build_broker, build_runtime
+from workers.operations import install_operations
+
+NEW_TERM = "新型赌球"
+
+
+def encoded(files: dict[str, str]) -> dict[str, bytes]:
+    return {name: text.encode() for name, text in files.items()}
+
+
+def with_term(term: str = NEW_TERM) -> dict[str, str]:
+    return {
+        **FIXTURE_WORDLIST,
+        "gambling.txt": FIXTURE_WORDLIST["gambling.txt"] + f"{term} | block\n",
+    }
+
+
+def publish(store: Any, files: dict[str, str], slot: str = "live") -> str:
+    version = Wordlist.from_files(files).version
+    store.publish("wordlist", version, encoded(files), {"terms": 1}, slot)
+    return version
+
+
+def test_wordlist_cache_equals_a_full_parse_and_reuses_unchanged_files() -> None:
+    cache = WordlistCache()
+    first = cache.build(FIXTURE_WORDLIST)
+    assert first == Wordlist.from_files(FIXTURE_WORDLIST)
+    second = cache.build(with_term())
+    assert second == Wordlist.from_files(with_term())
+    reused = [t for t in second.terms if t.category == "porn"]
+    before = [t for t in first.terms if t.category == "porn"]
+    assert all(a is b for a, b in zip(reused, before, strict=True))
+
+
+def test_memo_normalizer_gives_the_base_keys(tokenizer: Tokenizer) -> None:
+    config = load_config()
+    memo, base = MemoNormalizer(config.transforms), MemoNormalizer.__mro__[1](config.transforms)
+    for term in ("賭博", "ＱＱ", "赌赌赌博博", "sb"):
+        assert memo.key(term) == base.key(term) and memo.collapsed_key(term) == base.collapsed_key(
+            term
+        )
+        memo.retire()
+        assert memo.key(term) == base.key(term)
+
+
+@pytest.fixture()
+def holder(fixture_wordlist_dir: Path, tokenizer: Tokenizer) -> Iterator[EngineHolder]:
+    events: list[ReloadEvent] = []
+    store = MemoryVersionStore()
+    h = EngineHolder(store, wordlists=fixture_wordlist_dir, on_event=events.append, worker="w1")
+    h._tokenizer = tokenizer  # the session's jieba: a second saved per test
+    h.events = events  # type: ignore[attr-defined]
+    yield h
+    h.stop()
+
+
+def test_holder_follows_publish_and_rollback(holder: EngineHolder) -> None:
+    store = holder.store
+    swapped = []
+    holder.on_swap = swapped.append
+    files_version = holder.load().versions["wordlist"]
+    assert files_version == Wordlist.from_files(FIXTURE_WORDLIST).version
+    assert holder.live.screen(f"来{NEW_TERM}").decision == "pass"  # type: ignore[union-attr]
+    v2 = publish(store, with_term())
+    holder.refresh()
+    assert swapped[-1].versions["wordlist"] == v2 == holder.live.versions["wordlist"]  # type: ignore[union-attr]
+    assert holder.live.screen(f"来{NEW_TERM}").decision == "block"  # type: ignore[union-attr]
+    v3 = publish(store, with_term("另一个词"))
+    holder.refresh()
+    assert store.rollback("wordlist") == v2
+    holder.refresh()
+    assert holder.live.versions["wordlist"] == v2  # type: ignore[union-attr]
+    assert [e.version for e in holder.events if e.ok] == [v2, v3, v2]  # type: ignore[attr-defined]
+    assert store.workers()["w1"]["live"]["wordlist"] == v2
+
+
+def test_a_version_that_fails_to_load_keeps_the_old_one_and_reports_it(
+    holder: EngineHolder,
+) -> None:
+    metrics = ScreeningMetrics(CollectorRegistry())
+    events = holder.events  # type: ignore[attr-defined]
+    holder.on_event = lambda e: (events.append(e), metrics.record_reload(e.kind, e.ok))
+    holder.load()
+    good = holder.live
+    bad = {**FIXTURE_WORDLIST, "drugs.txt": "冰毒 | deadly\n"}  # unknown severity
+    holder.store.publish("wordlist", "badbadbadbad", encoded(bad), {})  # type: ignore[union-attr]
+    holder.refresh()
+    holder.refresh()  # not retried until the pointer moves (or a minute passes)
+    assert holder.live is good
+    failures = [e for e in events if not e.ok]
+    assert len(failures) == 1 and "unknown severity 'deadly'" in (failures[0].error or "")
+    status = holder.store.workers()["w1"]  # type: ignore[union-attr]
+    assert status["failed"]["live/wordlist"]["version"] == "badbadbadbad"
+    assert metrics.reload_failing.labels("wordlist")._value.get() == 1
+    v2 = publish(holder.store, with_term())
+    holder.refresh()
+    assert holder.live.versions["wordlist"] == v2  # type: ignore[union-attr]
+    assert metrics.reload_failing.labels("wordlist")._value.get() == 0
+    assert holder.store.workers()["w1"]["failed"] == {}  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("files", "reason"),
+    [
+        ({**FIXTURE_WORDLIST, "drugs.txt": "冰毒 | block | | x | y\n"}, "at most 4 fields"),
+        ({"allow.txt": "三黄片\n"}, "no terms"),
+        ({**FIXTURE_WORDLIST, "abuse.txt": "你 | review\n"}, "benign"),
+    ],
+)
+def test_validation_refuses_bad_wordlists(
+    files: dict[str, str], reason: str, tokenizer: Tokenizer
+) -> None:
+    files = {**files, "benign.txt": "你好，明天见\n"}
+    with pytest.raises(WordlistError, match=reason):
+        validate_wordlist(encoded(files), tokenizer=tokenizer)
+
+
+def test_validation_refuses_invalid_utf8_and_a_truncated_list(tokenizer: Tokenizer) -> None:
+    with pytest.raises(WordlistError, match="not UTF-8"):
+        validate_wordlist(
+            {**encoded(FIXTURE_WORDLIST), "porn.txt": b"\xff\xfe"}, tokenizer=tokenizer
+        )
+    with pytest.raises(WordlistError, match="truncated"):
+        validate_wordlist(encoded(FIXTURE_WORDLIST), tokenizer=tokenizer, live_terms=100)
+    assert validate_wordlist(
+        encoded(FIXTURE_WORDLIST), tokenizer=tokenizer, live_terms=100, force=True
+    )
+
+
+def _args(**values: Any) -> argparse.Namespace:
+    base = {"kind": "wordlist", "directory": None, "wordlists": None, "config": None,
+            "shadow": False, "force": False, "wait": 0, "benign": [], "to": None}  # fmt: skip
+    return argparse.Namespace(**{**base, **values})
+
+
+def test_a_corrupt_publish_is_refused_and_nothing_changes(redis_url: str, tmp_path: Path) -> None:
+    settings = Settings(redis_url=redis_url)
+    good = tmp_path / "good"
+    good.mkdir()
+    for name, text in FIXTURE_WORDLIST.items():
+        (good / name).write_text(text, encoding="utf-8")
+    assert cmd_publish(_args(directory=str(good)), settings) == 0
+    store = RedisVersionStore.from_url(redis_url)
+    live = store.pointer("wordlist", "live")
+    assert live == Wordlist.from_files(FIXTURE_WORDLIST).version
+    (good / "drugs.txt").write_text("冰毒 | block | nonsense-mode\n", encoding="utf-8")
+    with pytest.raises(WordlistError, match="unknown mode"):
+        cmd_publish(_args(directory=str(good)), settings)
+    assert store.pointer("wordlist", "live") == live and store.history("wordlist") == [live]
+    with pytest.raises(ScreeningError, match="no earlier"):
+        cmd_rollback(_args(), settings)
+
+
+# -- under load, on a real Redis pipeline ------------------------------------------
+
+
+@pytest.fixture()
+def reloading_pipeline(redis_url: str, fixture_wordlist_dir: Path, engine: Any, receiver: Any):
+    settings = Settings(
+        redis_url=redis_url,
+        wordlists=fixture_wordlist_dir,
+        model=None,
+        callback_url=receiver.url,
+        callback_secret=SECRET,
+        queue=f"reload-{uuid.uuid4().hex[:8]}",
+        reload_poll=0.5,
+    )
+    runtime = build_runtime(settings)
+    batches: list[tuple[list[str], list[Any]]] = []
+    lock = threading.Lock()
+
+    def capture(messages: Any, verdicts: Any) -> None:
+        with lock:
+            batches.append(([m.message_id for m in messages], list(verdicts)))
+
+    runtime.on_verdicts = capture
+    broker, actors = build_broker(settings, runtime)
+    ops = install_operations(
+        broker, runtime, settings, metrics=ScreeningMetrics(CollectorRegistry())
+    )
+    ops.holder._tokenizer = engine.tokenizer  # share the session's jieba
+    worker = Worker(broker, worker_threads=2, worker_timeout=50)
+    worker.start()
+    yield replace(settings), actors, ops, batches
+    worker.stop(timeout=5000)
+    broker.close()
+
+
+def test_reload_under_load_loses_nothing_and_switches_between_batches(reloading_pipeline) -> None:
+    from screening.message import encode_batch
+
+    _, actors, ops, batches = reloading_pipeline
+    store = ops.holder.store
+    v1 = ops.holder.load().versions["wordlist"]
+    sent, stop = [], threading.Event()
+
+    def produce() -> None:
+        n = 0
+        while not stop.is_set():
+            ids = [f"m{n + i}" for i in range(10)]
+            messages = [{"message_id": i, "group_id": "g", "sender_id": "u",
+                         "text": f"周末来{NEW_TERM}吗", "sent_at": time.time()} for i in ids]  # fmt: skip
+            actors.screen_batch.send(encode_batch(messages))
+            sent.extend(ids)
+            n += 10
+            time.sleep(0.005)
+
+    producer = threading.Thread(target=produce)
+    producer.start()
+    time.sleep(0.5)
+    v2 = publish(store, with_term())
+    deadline = time.monotonic() + 10
+    while ops.holder.live.versions["wordlist"] != v2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.5)
+    stop.set()
+    producer.join()
+    deadline = time.monotonic() + 20
+    while sum(len(ids) for ids, _ in batches) < len(sent) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    screened = [i for ids, _ in batches for i in ids]
+    assert sorted(screened) == sorted(sent)  # nothing lost, nothing screened twice
+    versions_per_batch = [{v.versions["wordlist"] for v in verdicts} for _, verdicts in batches]
+    assert all(len(vs) == 1 for vs in versions_per_batch)  # one version per batch
+    for _, verdicts in batches:  # each verdict is what its named version decides
+        for verdict in verdicts:
+            assert verdict.decision == ("block" if verdict.versions["wordlist"] == v2 else "pass")
+    order = [vs.pop() for vs in versions_per_batch]
+    assert order[0] == v1 and order[-1] == v2 and v1 != v2
+    switch = order.index(v2)
+    assert order[switch:].count(v1) <= 1  # at most the other thread's batch already in flight

@@ -1,0 +1,269 @@
+"""Prometheus in the workers: the metrics middleware, the /metrics server, queue gauges.
+
+dramatiq runs several worker processes per group, so metrics use prometheus-client's
+multiprocess mode: every process writes its values to mmap files in one directory
+(``PROMETHEUS_MULTIPROC_DIR``) and a single exposition server — a dramatiq *fork* process
+started by the first group — sums them on each scrape, next to dramatiq's own
+``dramatiq_*`` metrics (its Prometheus middleware, wrapped here so both share the
+directory). ``screening worker`` gives both groups one fresh directory; run by hand, the
+directory defaults to ``$TMPDIR/screening-metrics-<port>``.
+
+Queue depth and lag, and the dead-letter queue lengths, are read from Redis at scrape
+time by :class:`QueueCollector`, in the server, so they exist once per host rather than
+once per process.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from dramatiq.broker import Broker
+from dramatiq.middleware import Middleware
+
+from screening.message import CALLBACK_ACTOR, SCREEN_ACTOR, callback_queue
+from screening.metrics import ScreeningMetrics, StageClock
+from screening.reload import ReloadEvent
+from screening.settings import Settings
+from workers.actors import BatchOutcome
+
+__all__ = ["QueueCollector", "Telemetry", "metrics_dir", "metrics_env", "serve_metrics"]
+
+log = logging.getLogger(__name__)
+DEAD_LETTER_ACTOR = "dead_letter"  # workers.broker.DEAD_LETTER_ACTOR (imported lazily there)
+_FORWARDED = ("before_delay_message", "after_enqueue", "after_nack", "after_skip_message")
+
+
+def metrics_dir(settings: Settings) -> Path:
+    configured = getattr(settings, "metrics_dir", "")
+    port = getattr(settings, "metrics_port", 9191)
+    return Path(configured or Path(tempfile.gettempdir()) / f"screening-metrics-{port}")
+
+
+def metrics_env(settings: Settings, *, serve: bool) -> dict[str, str]:
+    """Environment of one worker group: the shared directory, and whether this group's
+    dramatiq starts the /metrics server (only one group per host may)."""
+    directory = str(metrics_dir(settings))
+    return {
+        "PROMETHEUS_MULTIPROC_DIR": directory,
+        "dramatiq_prom_db": directory,
+        "SCREENING_METRICS_SERVE": "1" if serve else "0",
+    }
+
+
+def reset_metrics_dir(settings: Settings) -> None:
+    """A fresh directory per ``screening worker`` run: counters of a previous run's dead
+    processes would otherwise be summed into this one's."""
+    directory = metrics_dir(settings)
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True, exist_ok=True)
+
+
+class Telemetry(Middleware):
+    """Records what the actors return (:class:`BatchOutcome`, delivery outcomes) and the
+    stage timings of the batch, and forwards dramatiq's hooks to its own Prometheus
+    middleware once a dramatiq process has booted."""
+
+    def __init__(
+        self,
+        runtime: Any,
+        clock: StageClock,
+        *,
+        metrics: ScreeningMetrics | None = None,
+        settings: Settings | None = None,
+    ):
+        self.runtime = runtime
+        self.clock = clock
+        self.metrics = metrics
+        self.settings = settings or Settings()
+        self.holder: Any = None  # set by install_operations, for the version gauges
+        self._dramatiq: Any = None
+        self._shown: dict[str, dict[str, str | None]] = {"live": {}, "shadow": {}}
+        for hook in _FORWARDED:
+            setattr(self, hook, self._forward(hook))
+
+    def _forward(self, hook: str) -> Any:
+        def forward(broker: Broker, message: Any, *args: Any, **kwargs: Any) -> None:
+            if self._dramatiq is not None:
+                getattr(self._dramatiq, hook)(broker, message, *args, **kwargs)
+            if hook == "after_nack" and self.metrics is not None:
+                kind = "callbacks" if message.actor_name == CALLBACK_ACTOR else "messages"
+                self.metrics.record_dead_letters(kind, 1)  # workers.middleware.DeadLetters
+
+        return forward
+
+    @property
+    def forks(self) -> list[Any]:
+        serve = os.environ.get("SCREENING_METRICS_SERVE", "1") == "1"
+        return [serve_metrics] if serve and self._dramatiq is not None else []
+
+    def after_process_boot(self, broker: Broker) -> None:
+        """dramatiq CLI only: multiprocess mode must be set before prometheus_client is
+        first imported in this process, which is why nothing imports it earlier."""
+        directory = os.environ.setdefault(
+            "PROMETHEUS_MULTIPROC_DIR", str(metrics_dir(self.settings))
+        )
+        os.environ["dramatiq_prom_db"] = directory
+        os.makedirs(directory, exist_ok=True)
+        from dramatiq.middleware.prometheus import Prometheus
+        from prometheus_client import CollectorRegistry
+
+        self._dramatiq = Prometheus()
+        self._dramatiq.after_process_boot(broker)
+        if self.metrics is None:
+            top = getattr(self.settings, "metrics_top_terms", 50)
+            self.metrics = ScreeningMetrics(CollectorRegistry(), top_terms_n=top)
+
+    def after_worker_boot(self, broker: Broker, worker: Any) -> None:
+        policy = self.runtime.policy
+        if not getattr(policy, "timed", False):
+            self.runtime.policy = _TimedPolicy(policy, self.clock)
+
+    def after_worker_shutdown(self, broker: Broker, worker: Any) -> None:
+        if self._dramatiq is not None:
+            self._dramatiq.after_worker_shutdown(broker, worker)
+
+    def before_process_message(self, broker: Broker, message: Any) -> None:
+        if self._dramatiq is not None:
+            self._dramatiq.before_process_message(broker, message)
+        self.clock.reset()
+
+    def after_process_message(
+        self, broker: Broker, message: Any, *, result: Any = None, exception: Any = None
+    ) -> None:
+        if self._dramatiq is not None:
+            self._dramatiq.after_process_message(
+                broker, message, result=result, exception=exception
+            )
+        if self.metrics is None or exception is not None:
+            return
+        try:
+            self._record(message, result)
+        except Exception:
+            log.exception("could not record metrics")
+
+    def _record(self, message: Any, result: Any) -> None:
+        metrics = self.metrics
+        assert metrics is not None
+        if message.actor_name == SCREEN_ACTOR and isinstance(result, BatchOutcome):
+            verdicts = [verdict for _, verdict in result.screened]
+            latency = time.time() - message.message_timestamp / 1000
+            terms = metrics.tracked_terms(self.runtime.engine.wordlist) if verdicts else frozenset()
+            metrics.record_batch(verdicts, terms=terms, stages=self.clock.take(), latency=latency)
+            metrics.record_dead_letters("messages", result.dead_lettered)
+            metrics.record_measures(result.events)
+        elif message.actor_name == CALLBACK_ACTOR and isinstance(result, str):
+            metrics.record_callback(result, int(message.kwargs.get("attempt", 0)) + 1)
+            if result == "dead_lettered":
+                metrics.record_dead_letters("callbacks", 1)
+        elif message.actor_name == DEAD_LETTER_ACTOR:
+            metrics.record_dead_letters("messages", 1)
+
+    def on_reload(self, event: ReloadEvent) -> None:
+        """The engine holder's event hook: reload counters and version info gauges."""
+        if self.metrics is None:
+            return
+        if event.kind in ("wordlist", "model"):
+            self.metrics.record_reload(event.kind, event.ok, event.seconds if event.ok else None)
+        holder = self.holder
+        if holder is None:
+            return
+        for slot, engine in (("live", holder.live), ("shadow", holder.shadow)):
+            now = dict(engine.versions) if engine is not None else {}
+            self.metrics.set_versions(slot, now, self._shown[slot])
+            self._shown[slot] = now
+
+
+class _TimedPolicy:
+    """The runtime's policy hook, timed into the stage clock as ``policy``."""
+
+    timed = True
+
+    def __init__(self, policy: Any, clock: StageClock):
+        self.policy, self.clock = policy, clock
+
+    def __call__(self, message: Any, verdict: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return self.policy(message, verdict)
+        finally:
+            self.clock.add("policy", time.perf_counter() - started)
+
+
+class QueueCollector:
+    """Queue depth, delayed messages and lag (age of the oldest waiting message) of the
+    dramatiq Redis queues, and the dead-letter queue lengths, read at scrape time."""
+
+    def __init__(self, client: Any, queues: list[str], namespace: str = "dramatiq"):
+        self.client, self.queues, self.namespace = client, queues, namespace
+
+    def _oldest_age(self, queue: str, now: float) -> float:
+        head = self.client.lindex(f"{self.namespace}:{queue}", 0)
+        if head is None:
+            return 0.0
+        raw = self.client.hget(f"{self.namespace}:{queue}.msgs", head)
+        if raw is None:
+            return 0.0
+        return max(0.0, now - json.loads(raw).get("message_timestamp", now * 1000) / 1000)
+
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import GaugeMetricFamily
+
+        from screening.state import KEY_PREFIX
+
+        depth = GaugeMetricFamily(
+            "screening_queue_depth", "Messages waiting in a queue.", labels=["queue"]
+        )
+        delayed = GaugeMetricFamily(
+            "screening_queue_delayed", "Messages waiting for a retry delay.", labels=["queue"]
+        )
+        lag = GaugeMetricFamily(
+            "screening_queue_lag_seconds", "Age of the oldest waiting message.", labels=["queue"]
+        )
+        dlq = GaugeMetricFamily(
+            "screening_dead_letter_queue_length", "Records in a dead-letter queue.", labels=["kind"]
+        )
+        try:
+            now = time.time()
+            for queue in self.queues:
+                depth.add_metric([queue], self.client.llen(f"{self.namespace}:{queue}"))
+                delayed.add_metric([queue], self.client.llen(f"{self.namespace}:{queue}.DQ"))
+                lag.add_metric([queue], self._oldest_age(queue, now))
+            for kind in ("messages", "callbacks"):
+                dlq.add_metric([kind], self.client.llen(f"{KEY_PREFIX}dlq:{kind}"))
+        except Exception as exc:  # a scrape must answer even while Redis is down
+            log.warning("queue metrics unavailable: %s", exc)
+            return
+        yield from (depth, delayed, lag, dlq)
+
+
+def serve_metrics() -> int:
+    """The exposition server (a dramatiq fork process): every process's metrics from the
+    shared directory, plus the queue gauges. Blocks until the process is stopped."""
+    from prometheus_client import CollectorRegistry, start_http_server
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    from screening.reports import report_queue
+    from screening.state import redis_client
+
+    settings = Settings.from_env()
+    registry = CollectorRegistry()
+    MultiProcessCollector(
+        registry, path=os.environ.get("PROMETHEUS_MULTIPROC_DIR") or str(metrics_dir(settings))
+    )
+    if settings.redis_url and settings.broker == "redis":
+        queues = [settings.queue, callback_queue(settings.queue), report_queue(settings.queue)]
+        registry.register(QueueCollector(redis_client(settings.redis_url), queues))
+    port = getattr(settings, "metrics_port", 9191)
+    start_http_server(port, registry=registry)
+    log.info("metrics on :%d/metrics", port)
+    threading.Event().wait()
+    return 0
