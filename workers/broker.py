@@ -23,7 +23,7 @@ from screening.message import SCREEN_QUEUE
 from screening.settings import Settings
 from screening.state import MemoryState, RedisState, State, redis_client
 from workers.actors import Actors, Runtime, VerdictSink, register_actors
-from workers.middleware import DeadLetters, Metrics, Preload
+from workers.middleware import DeadLetters, Metrics, Preload, quiet_returned_values
 
 __all__ = [
     "DEAD_LETTER_ACTOR",
@@ -87,6 +87,7 @@ def build_runtime(
 
 
 def middleware_for(runtime: Runtime, queue: str = SCREEN_QUEUE) -> list[Middleware]:
+    quiet_returned_values()
     return [
         *(m() for m in default_middleware),
         CurrentMessage(),

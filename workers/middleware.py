@@ -20,7 +20,7 @@ from dramatiq.middleware import Middleware
 from screening.message import CALLBACK_ACTOR
 from screening.state import State
 
-__all__ = ["DeadLetters", "Metrics", "Preload"]
+__all__ = ["DeadLetters", "Metrics", "Preload", "quiet_returned_values"]
 
 log = logging.getLogger(__name__)
 
@@ -124,3 +124,19 @@ class Preload(Middleware):
         whitelist = getattr(worker, "consumer_whitelist", None)
         if not whitelist or self.queue in whitelist:
             self.runtime.engine  # noqa: B018 - the property loads it
+
+
+class _ReturnedValueFilter(logging.Filter):
+    """Drops dramatiq's "returned a value ... Results middleware" warning."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "returned a value that is not None" not in str(record.msg)
+
+
+def quiet_returned_values() -> None:
+    """Our actors return what they did (BatchOutcome, delivery outcome) for middleware to
+    observe in ``after_process_message``; without a result backend dramatiq would log a
+    warning for every queue message — a log line per batch. Idempotent."""
+    logger = logging.getLogger("dramatiq.worker.WorkerThread")
+    if not any(isinstance(f, _ReturnedValueFilter) for f in logger.filters):
+        logger.addFilter(_ReturnedValueFilter())
