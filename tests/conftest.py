@@ -65,8 +65,10 @@ from pipeline_fixtures import (  # noqa: E402
     rabbitmq_url,
     real_pipeline,
     receiver,
+    redis_broker,
     redis_server,
     redis_url,
+    stub_broker,
     stub_pipeline,
 )
 
@@ -74,8 +76,10 @@ __all__ = [
     "rabbitmq_url",
     "real_pipeline",
     "receiver",
+    "redis_broker",
     "redis_server",
     "redis_url",
+    "stub_broker",
     "stub_pipeline",
 ]
 

@@ -23,10 +23,12 @@ import pytest
 import redis
 from dramatiq import Worker
 from dramatiq.broker import Broker
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.brokers.stub import StubBroker
 
 from screening.client import Screener
 from screening.engine import Engine
-from screening.message import callback_queue
+from screening.message import SCREEN_QUEUE, callback_queue
 from screening.settings import Settings
 from screening.state import MemoryState, RedisState
 from workers.actors import Actors, Runtime
@@ -88,6 +90,23 @@ def redis_url(redis_server: str) -> str:
     """A Redis URL with an empty database."""
     redis.Redis.from_url(redis_server).flushdb()
     return redis_server
+
+
+@pytest.fixture()
+def stub_broker() -> Iterator[StubBroker]:
+    """A bare in-memory broker with the default screening queue declared."""
+    broker = StubBroker(middleware=[])
+    broker.declare_queue(SCREEN_QUEUE)
+    yield broker
+    broker.close()
+
+
+@pytest.fixture()
+def redis_broker(redis_url: str) -> Iterator[RedisBroker]:
+    """A bare dramatiq broker on the test Redis (empty database)."""
+    broker = RedisBroker(client=redis.Redis.from_url(redis_url), middleware=[])
+    yield broker
+    broker.close()
 
 
 @pytest.fixture(scope="session")

@@ -6,11 +6,11 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
 
 import pytest
 import redis
 from dramatiq import Message as QueueMessage
+from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 
 from screening.client import Screener
@@ -19,14 +19,6 @@ from screening.errors import InvalidMessage, SubmitError
 
 def msg(i: int) -> dict:
     return {"message_id": f"m{i}", "group_id": "g", "sender_id": "u", "text": "hi", "sent_at": 1.0}
-
-
-@pytest.fixture()
-def stub_broker() -> Iterator[StubBroker]:
-    broker = StubBroker(middleware=[])
-    broker.declare_queue("screening")
-    yield broker
-    broker.close()
 
 
 def batches(broker: StubBroker) -> list[list[str]]:
@@ -90,6 +82,17 @@ def test_flush_reports_unsent_messages_when_the_broker_is_down() -> None:
         screener.flush(timeout=0.3)
     with pytest.raises(SubmitError):
         screener.close(timeout=0.1)
+
+
+def test_batches_reach_a_real_redis_broker(redis_broker: RedisBroker, redis_url: str) -> None:
+    with Screener(redis_url, batch_size=2, linger_ms=0) as screener:
+        screener.submit_many(msg(i) for i in range(3))
+    consumer = redis_broker.consume("screening", prefetch=10, timeout=100)
+    received = []
+    while (message := next(consumer)) is not None:
+        received.append([m["message_id"] for m in message.args[0]["messages"]])
+        consumer.ack(message)
+    assert received == [["m0", "m1"], ["m2"]]
 
 
 def test_buffered_messages_are_sent_at_interpreter_exit(redis_url: str) -> None:
