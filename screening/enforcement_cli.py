@@ -20,7 +20,7 @@ from typing import IO, Any
 from screening.clock import ManualClock
 from screening.enforcement import Enforcer, Outcome
 from screening.errors import InvalidMessage, RecordsError
-from screening.measures import Violation
+from screening.measures import GROUP_KINDS, USER_KINDS, Violation
 from screening.message import Message
 from screening.policy import load_policy
 from screening.policy_state import MemoryPolicyState
@@ -148,6 +148,63 @@ def cmd_policy_simulate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+# -- policy lift / sweep (live: Redis, records, callbacks) -------------------------------
+
+
+def _send(settings: Settings, events: list[dict[str, Any]]) -> None:
+    """Enqueue events for the callback workers, as the screening workers do."""
+    if not events:
+        return
+    import uuid
+
+    import dramatiq
+
+    from screening.client import broker_for_url
+    from screening.message import CALLBACK_ACTOR, callback_queue
+
+    url = settings.rabbitmq_url if settings.broker == "rabbitmq" else settings.redis_url
+    broker = broker_for_url(url or "")
+    try:
+        for event in events:
+            kwargs = {"event": event, "token": uuid.uuid4().hex}
+            queue = callback_queue(settings.queue)
+            broker.enqueue(dramatiq.Message(queue, CALLBACK_ACTOR, (), kwargs, {}))
+    finally:
+        broker.close()
+
+
+def _print_lifted(outcome: Outcome) -> None:
+    for m in outcome.lifted:
+        print(json.dumps({"event": "lifted", **m.to_dict()}, ensure_ascii=False))
+
+
+def cmd_policy_lift(args: argparse.Namespace, settings: Settings) -> int:
+    """A person lifts a measure (a blacklist after an appeal, a revoked right)."""
+    from workers.enforcement import build_enforcer
+
+    enforcer = build_enforcer(settings)
+    subject = "group" if args.kind in GROUP_KINDS else "user"
+    outcome = enforcer.lift(subject, args.subject_id, args.kind, why=args.reason)
+    _print_lifted(outcome)
+    _send(settings, outcome.events)
+    if not outcome.lifted:
+        print(f"no {args.kind} in force on {subject} {args.subject_id}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_policy_sweep(args: argparse.Namespace, settings: Settings) -> int:
+    """Lift every measure that has ended (workers do this after each batch; run this
+    from cron where traffic can stop for long)."""
+    from workers.enforcement import build_enforcer
+
+    outcome = build_enforcer(settings).sweep(force=True)
+    _print_lifted(outcome)
+    _send(settings, outcome.events)
+    print(f"lifted {len(outcome.lifted)} measure(s)", file=sys.stderr)
+    return 0
+
+
 # -- records export / purge ------------------------------------------------------------
 
 
@@ -238,6 +295,13 @@ def add_enforcement_commands(commands: Any, common: argparse.ArgumentParser) -> 
     simulate.add_argument("data", help="JSONL: wire messages or exported verdict records")
     simulate.add_argument("--policy", help="policy TOML (default: $SCREENING_POLICY)")
     simulate.set_defaults(handler=cmd_policy_simulate)
+    lift = policy_sub.add_parser("lift", help="lift a measure in force (a person's decision)")
+    lift.add_argument("kind", choices=(*GROUP_KINDS, *USER_KINDS))
+    lift.add_argument("subject_id", help="the group id or user id")
+    lift.add_argument("--reason", required=True, help="recorded and sent with the event")
+    lift.set_defaults(handler=cmd_policy_lift)
+    sweep = policy_sub.add_parser("sweep", help="lift measures that have ended")
+    sweep.set_defaults(handler=cmd_policy_sweep)
 
     records = commands.add_parser("records", help="audit records (保存有关记录)")
     records_sub = records.add_subparsers(dest="records_command", required=True)

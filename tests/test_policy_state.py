@@ -174,3 +174,35 @@ def test_memory_state_agrees_with_redis_on_a_random_replay(redis_url: str) -> No
     assert {kind for _, _, kind in memory} >= {
         "group_warning", "group_suspend_posting", "user_blacklist", "user_suspend_posting",
     }  # fmt: skip
+
+
+def test_cli_lifts_a_blacklist_and_sweeps_ended_measures(
+    redis_url: str, tmp_path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    from screening.cli import main
+    from screening.policy import load_policy
+    from screening.records import SqliteRecordStore
+
+    for name, value in {
+        "SCREENING_REDIS_URL": redis_url,
+        "SCREENING_RECORDS_PATH": str(tmp_path / "records.sqlite3"),
+        "SCREENING_QUEUE": "q-test",
+    }.items():
+        monkeypatch.setenv(name, value)
+    for name in ("SCREENING_DATABASE_URL", "SCREENING_POLICY", "SCREENING_BROKER"):
+        monkeypatch.delenv(name, raising=False)
+    state = RedisPolicyState(redis.Redis.from_url(redis_url))
+    Enforcer(load_policy(), state).handle(
+        message("b1", sender="x"), verdict("b1", "block", "violence_terror")
+    )
+    assert main(["policy", "lift", "user_blacklist", "x", "--reason", "appeal upheld"]) == 0
+    assert '"kind": "user_blacklist"' in capsys.readouterr().out
+    assert main(["policy", "lift", "user_blacklist", "x", "--reason", "again"]) == 1
+    client = redis.Redis.from_url(redis_url)
+    assert any(b"q-test-callbacks" in key for key in client.keys("dramatiq:*"))
+    records = SqliteRecordStore(tmp_path / "records.sqlite3")
+    (lift,) = records.export(0, time.time() + 10, kinds=["lift"])
+    assert lift.detail["reason_lift"] == "appeal upheld" and lift.user_id == "x"
+    records.close()
+    assert main(["policy", "sweep"]) == 0
+    assert "lifted 0 measure(s)" in capsys.readouterr().err
