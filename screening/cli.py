@@ -207,6 +207,10 @@ def build_parser() -> argparse.ArgumentParser:
     from screening.enforcement_cli import add_enforcement_commands  # policy, records
 
     add_enforcement_commands(commands, common)
+
+    from screening.operations_cli import add_operations_commands  # publish, shadow, compare
+
+    add_operations_commands(commands, common, wordlist_commands, evaluate)
     return parser
 
 
