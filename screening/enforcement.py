@@ -65,18 +65,28 @@ def violation(message: Message, verdict: Verdict) -> Violation | None:
     """The violation a verdict amounts to; ``None`` for a pass."""
     if verdict.decision not in ("review", "block"):
         return None
-    categories = frozenset(c for c, score in verdict.categories.items() if score > 0)
     return Violation(
         message_id=message.message_id,
         group_id=message.group_id,
         user_id=message.sender_id,
         decision=verdict.decision,
-        categories=categories or frozenset(h.category for h in verdict.hits),
+        categories=violation_categories(verdict),
         group_members=message.group_member_count,
         group_category=message.group_category,
         user_role=message.sender_role,
         group_owner_id=message.group_owner_id,
     )
+
+
+def violation_categories(verdict: Verdict) -> frozenset[str]:
+    """The categories a violation counts under: those with wordlist evidence, and those
+    the classifier gives at least even odds (its calibrated probability >= 0.5); when
+    neither, the classifier's most likely category (the model alone decided)."""
+    found = {c for c, score in verdict.categories.items() if score > 0}
+    found |= {c for c, p in verdict.model_scores.items() if p >= 0.5}
+    if not found and verdict.model_scores:
+        found = {max(verdict.model_scores, key=verdict.model_scores.__getitem__)}
+    return frozenset(found)
 
 
 def measure_event(measure: Measure, recipients: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -124,6 +134,8 @@ def verdict_record(
             "reported_by": message.reported_by,
             "group_member_count": message.group_member_count,
             "group_category": message.group_category,
+            "sender_role": message.sender_role,
+            "group_owner_id": message.group_owner_id,
             "policy_rule": policy_rule,
             **json.loads(json.dumps(verdict.to_dict(), default=str)),
         },

@@ -245,3 +245,15 @@ def test_simulate_prints_measures_without_side_effects(tmp_path: Path, capsys) -
     bad.write_text("version = 1\n", "utf-8")
     assert main(["policy", "simulate", str(data), "--policy", str(bad)]) == 2
     assert "version: expected str" in capsys.readouterr().err
+
+
+def test_violation_categories_come_from_evidence_and_the_model() -> None:
+    from screening.enforcement import violation_categories
+    from screening.verdict import Verdict
+
+    def cats(categories: dict, model: dict) -> set[str]:
+        return set(violation_categories(Verdict("m", "review", categories, (), {}, model)))
+
+    assert cats({"abuse": 0.6}, {"abuse": 0.3, "porn": 0.01}) == {"abuse"}
+    assert cats({"abuse": 0.6}, {"fraud": 0.7}) == {"abuse", "fraud"}
+    assert cats({}, {"fraud": 0.4, "rumour": 0.2}) == {"fraud"}  # the model alone decided
