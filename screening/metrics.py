@@ -9,7 +9,8 @@ top-N of terms, everything else counted as ``other`` — because every distinct 
 is a time series Prometheus keeps for weeks.
 
 Recording is aggregated per batch (one ``inc`` per label set, not per message) so the
-cost stays a few microseconds per queue message, not per chat message.
+cost stays a few microseconds per queue message, not per chat message. Importing this
+module does not import prometheus-client (see :class:`ScreeningMetrics`).
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ from __future__ import annotations
 import threading
 from collections import Counter as Tally
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
-
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from typing import TYPE_CHECKING, Any
 
 from screening.verdict import CATEGORIES, DECISIONS, Verdict
 from screening.wordlist import Wordlist
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
 
 __all__ = [
     "MEASURE_KINDS",
@@ -153,6 +155,10 @@ class ScreeningMetrics:
     domain objects (verdicts, events) and turn them into bounded labels."""
 
     def __init__(self, registry: CollectorRegistry, *, top_terms_n: int = 50):
+        # Imported here, not at module level: in a dramatiq worker, prometheus-client must
+        # first be imported after PROMETHEUS_MULTIPROC_DIR is set (Telemetry does that).
+        from prometheus_client import Counter, Gauge, Histogram
+
         self.top_terms_n = top_terms_n
         self._tracked: dict[str | None, frozenset[str]] = {}
         r = registry

@@ -17,8 +17,9 @@ from screening.settings import Settings
 from workers.broker import TolerantEncoder, build_broker, build_runtime
 from workers.enforcement import build_enforcer
 from workers.enforcement import install as install_enforcement
+from workers.operations import install_operations
 
-__all__ = ["actors", "broker", "runtime", "settings"]
+__all__ = ["actors", "broker", "operations", "runtime", "settings"]
 
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
@@ -26,5 +27,6 @@ settings = Settings.from_env()
 runtime = build_runtime(settings)
 install_enforcement(runtime, build_enforcer(settings))
 broker, actors = build_broker(settings, runtime)
+operations = install_operations(broker, runtime, settings)  # metrics, hot reload, shadow
 dramatiq.set_broker(broker)
 dramatiq.set_encoder(TolerantEncoder(settings.queue))

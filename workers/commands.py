@@ -110,7 +110,11 @@ def spawn_workers(
             callback_threads or settings.callback_threads,
         ),
     ]
-    children = []
+    from workers.telemetry import metrics_env, reset_metrics_dir
+
+    if settings.metrics_port:
+        reset_metrics_dir(settings)  # one /metrics server per host, summing both groups
+    children: list[subprocess.Popen[bytes]] = []
     for queue, count, thread_count in groups:
         if count <= 0:
             continue
@@ -122,7 +126,10 @@ def spawn_workers(
         command = [sys.executable, "-m", "dramatiq", "workers.app", "--queues", *queues]
         command += ["--processes", str(count), "--threads", str(thread_count)]
         command += ["--worker-shutdown-timeout", "30000"]
-        children.append(subprocess.Popen(command, env=env, start_new_session=True))
+        group_env = dict(os.environ if env is None else env)
+        if settings.metrics_port:
+            group_env |= metrics_env(settings, serve=not children)
+        children.append(subprocess.Popen(command, env=group_env, start_new_session=True))
     return children
 
 

@@ -114,8 +114,11 @@ class Telemetry(Middleware):
         os.environ["dramatiq_prom_db"] = directory
         os.makedirs(directory, exist_ok=True)
         from dramatiq.middleware.prometheus import Prometheus
-        from prometheus_client import CollectorRegistry
+        from prometheus_client import CollectorRegistry, values
 
+        if not getattr(values.ValueClass, "_multiprocess", False):
+            log.error("prometheus-client was imported before multiprocess mode was set up: "
+                      "this process's metrics will be missing from /metrics")  # fmt: skip
         self._dramatiq = Prometheus()
         self._dramatiq.after_process_boot(broker)
         if self.metrics is None:
@@ -263,7 +266,11 @@ def serve_metrics() -> int:
         queues = [settings.queue, callback_queue(settings.queue), report_queue(settings.queue)]
         registry.register(QueueCollector(redis_client(settings.redis_url), queues))
     port = getattr(settings, "metrics_port", 9191)
-    start_http_server(port, registry=registry)
+    try:
+        start_http_server(port, registry=registry)
+    except OSError as exc:
+        log.error("cannot serve metrics on port %d: %s", port, exc)
+        return 1
     log.info("metrics on :%d/metrics", port)
     threading.Event().wait()
     return 0
