@@ -237,7 +237,7 @@ class Classifier:
         heads = [parts.heads[c] for c in self.categories]
         calibrators = [parts.calibrators[c] for c in self.categories]
         # One (features × categories) matrix: a batch is scored by a single sparse product.
-        self._weights = np.stack([np.ravel(h.coef_) for h in heads], axis=1).astype(np.float32)
+        self._weights = np.stack([np.ravel(h.coef_) for h in heads], axis=1).astype(np.float64)
         self._bias = np.array([np.ravel(h.intercept_)[0] for h in heads])
         self._slope = np.array([c.coef_[0, 0] for c in calibrators])
         self._offset = np.array([c.intercept_[0] for c in calibrators])
