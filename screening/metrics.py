@@ -72,16 +72,20 @@ def top_terms(wordlist: Wordlist, n: int) -> frozenset[str]:
     in file order, taken round-robin over categories so every category is represented.
     Analysts list a category's core terms first; pattern names are always included (a
     handful, and the contact-diversion dashboard needs them)."""
-    queues: dict[str, list[str]] = {}
+    chosen: dict[str, None] = {}
     for severity in ("block", "review"):
+        queues: dict[str, list[str]] = {}
         for term in wordlist.terms:
             if term.severity == severity:
                 queues.setdefault(term.category, []).append(term.text)
-    chosen: dict[str, None] = {}
-    while len(chosen) < n and any(queues.values()):
-        for terms in queues.values():
-            if terms and len(chosen) < n:
-                chosen[terms.pop(0)] = None
+        rounds = [iter(terms) for terms in queues.values()]
+        while len(chosen) < n and rounds:
+            for terms in list(rounds):
+                term = next(terms, None)
+                if term is None:
+                    rounds.remove(terms)
+                elif len(chosen) < n:
+                    chosen[term] = None
     return frozenset(chosen) | {p.name for p in wordlist.patterns}
 
 

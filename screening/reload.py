@@ -50,7 +50,8 @@ def worker_id() -> str:
 @dataclass(frozen=True, slots=True)
 class ReloadEvent:
     """One reload attempt of one kind in one slot; ``seconds`` from start to swap.
-    ``kind`` "engine" with no version: the shadow slot was emptied."""
+    Kind ``engine`` (no version) follows every change of a slot's engine, the first
+    build and an emptied shadow slot included: it is what version gauges listen to."""
 
     kind: str
     slot: str
@@ -248,6 +249,7 @@ class EngineHolder:
         for kind in changed:
             self._failed.pop((slot, kind), None)
             self._event(ReloadEvent(kind, slot, ids.get(kind), True, seconds))
+        self._event(ReloadEvent("engine", slot, None, True, seconds))  # version gauges
         log.info("%s engine now %s (built in %.2f s)", slot, engine.versions, seconds)
 
     def _event(self, event: ReloadEvent) -> None:
