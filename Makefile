@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint bench clean rules
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,9 +19,20 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/screening run
 
-test: $(STAMP)
+test: $(STAMP) rules
 	$(BIN)/ruff check screening workers tests bench
 	$(BIN)/python -m pytest
+
+# Alert rules: validated and unit-tested with promtool (Debian package `prometheus`, which
+# .ci/run installs); skipped with the reason when promtool is missing, except under CI=true.
+rules:
+	@if command -v promtool >/dev/null 2>&1; then \
+		cd deploy/prometheus && promtool check rules alerts.yml && promtool test rules alerts_test.yml; \
+	elif [ "$$CI" = "true" ]; then \
+		echo "promtool not found: install the Debian package prometheus (CI=true)" >&2; exit 1; \
+	else \
+		echo "SKIPPED alert rule checks: promtool not on PATH (apt-get install prometheus)"; \
+	fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check screening workers tests bench
