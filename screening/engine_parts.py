@@ -25,7 +25,7 @@ from screening.config import TransformsConfig
 from screening.metrics import StageClock
 from screening.normalize import Normalizer
 from screening.tokenize import Token, Tokenizer
-from screening.wordlist import ALLOW_FILE, BENIGN_FILE, PATTERNS_FILE, Wordlist
+from screening.wordlist import ALLOW_FILE, BENIGN_FILE, PATTERNS_FILE, Term, Wordlist
 
 if TYPE_CHECKING:
     from screening.classify import Classifier
@@ -44,9 +44,10 @@ def files_digest(files: Mapping[str, bytes]) -> str:
 class MemoNormalizer(Normalizer):
     """A normaliser that remembers term keys across engine builds.
 
-    Keys are a pure function of the term and the transforms, so caching them is safe;
-    two generations are kept (the last build's and the current one's) so memory stays at
-    about one wordlist's worth of keys however many versions go by. Messages are
+    Keys are a pure function of the term and the transforms, so caching them is safe.
+    One dictionary serves while it holds mostly live terms; when removed terms pile up
+    (over half of it) a new generation starts, pulling still-used keys from the old one,
+    so memory stays near one wordlist's worth however many versions go by. Messages are
     normalised exactly as by the base class.
     """
 
@@ -56,8 +57,10 @@ class MemoNormalizer(Normalizer):
         self._collapsed: dict[str, str] = {}
         self._old_keys: dict[str, str] = {}
         self._old_collapsed: dict[str, str] = {}
+        self._used = 0
 
     def key(self, term: str) -> str:
+        self._used += 1
         found = self._keys.get(term)
         if found is None:
             found = self._old_keys.get(term)
@@ -76,9 +79,13 @@ class MemoNormalizer(Normalizer):
         return found
 
     def retire(self) -> None:
-        """End of a build: keys not used since the previous build may be forgotten."""
-        self._old_keys, self._keys = self._keys, {}
-        self._old_collapsed, self._collapsed = self._collapsed, {}
+        """End of a build: start a new generation if the current one is mostly stale."""
+        if len(self._keys) > 2 * self._used + 1024:
+            self._old_keys, self._keys = self._keys, {}
+            self._old_collapsed, self._collapsed = self._collapsed, {}
+        else:
+            self._old_keys, self._old_collapsed = {}, {}
+        self._used = 0
 
 
 class TimedTokenizer(Tokenizer):
@@ -107,20 +114,39 @@ class WordlistCache:
 
     The result equals ``Wordlist.from_files(files)`` — same terms in the same order, same
     version hash (tests hold it to that) — but a one-line edit to a small category file
-    no longer re-parses the 100k-term file next to it.
+    no longer re-parses the 100k-term file next to it, and terms appended to the big file
+    are the only ones parsed.
     """
 
     def __init__(self) -> None:
         self._parts: dict[tuple[str, str], Wordlist] = {}
         self._old_parts: dict[tuple[str, str], Wordlist] = {}
+        self._latest: dict[str, tuple[str, Wordlist]] = {}
 
     def _part(self, name: str, text: str) -> Wordlist:
         key = (name, text)
         part = self._parts.get(key) or self._old_parts.get(key)
         if part is None:
-            part = Wordlist.from_files({name: text})
+            part = self._appended(name, text) or Wordlist.from_files({name: text})
         self._parts[key] = part
+        self._latest[name] = (text, part)
         return part
+
+    def _appended(self, name: str, text: str) -> Wordlist | None:
+        """The commonest edit — lines added at the end of a category file — parses only
+        the new lines (numbered as in the whole file); any other edit re-parses it all."""
+        if name in (ALLOW_FILE, PATTERNS_FILE, BENIGN_FILE) or name not in self._latest:
+            return None
+        before, part = self._latest[name]
+        if not before.endswith("\n") or not text.startswith(before):
+            return None
+        offset = before.count("\n")
+        tail = Wordlist.from_files({name: text[len(before) :]})
+        added = tuple(
+            Term(t.text, t.category, t.severity, t.modes, t.note, t.path, t.line + offset)
+            for t in tail.terms
+        )
+        return Wordlist(part.terms + added, (), (), "", ())
 
     def build(self, files: Mapping[str, str]) -> Wordlist:
         self._old_parts, self._parts = self._parts, {}

@@ -61,6 +61,10 @@ def test_wordlist_cache_equals_a_full_parse_and_reuses_unchanged_files() -> None
     reused = [t for t in second.terms if t.category == "porn"]
     before = [t for t in first.terms if t.category == "porn"]
     assert all(a is b for a, b in zip(reused, before, strict=True))
+    appended = next(t for t in second.terms if t.text == NEW_TERM)
+    assert (appended.path, appended.line) == ("gambling.txt", 3)
+    inserted = {**FIXTURE_WORDLIST, "gambling.txt": "# a comment\n" + with_term()["gambling.txt"]}
+    assert cache.build(inserted) == Wordlist.from_files(inserted)  # not an append: full parse
 
 
 def test_memo_normalizer_gives_the_base_keys(tokenizer: Tokenizer) -> None:
