@@ -4,7 +4,8 @@ One object per worker process, called through the pipeline's policy hook for eve
 review or block verdict. It is the only place that joins the pure policy
 (:mod:`screening.measures`), the shared counters (:mod:`screening.policy_state`) and the
 audit store (:mod:`screening.records`), so ``policy simulate`` can run the very same
-code with a memory state and no store.
+code with a memory state and no store. The events and records it emits are built by the
+pure functions of :mod:`screening.enforcement_events` (re-exported here).
 
 Order matters for crash safety: state first (idempotent), then records (idempotent by
 key), then events are returned for sending (deduplicated by event id downstream). A
@@ -14,17 +15,23 @@ harmlessly and still sends what the first attempt did not.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from screening.callbacks import event_id, message_verdict_event
+from screening.callbacks import message_verdict_event
 from screening.clock import Clock, SystemClock
+from screening.enforcement_events import (
+    lift_event,
+    measure_event,
+    measure_record,
+    verdict_record,
+    violation,
+    violation_categories,
+)
 from screening.measures import (
-    GROUP_CLOSURE_RECOMMENDED,
     Measure,
     Violation,
     credit_penalty,
@@ -38,13 +45,17 @@ from screening.policy_state import PolicyState
 from screening.records import Record, RecordStore
 from screening.verdict import Verdict
 
-__all__ = ["Enforcer", "Outcome", "lift_event", "measure_event", "verdict_record", "violation"]
+__all__ = [
+    "Enforcer",
+    "Outcome",
+    "lift_event",
+    "measure_event",
+    "verdict_record",
+    "violation",
+    "violation_categories",
+]
 
 log = logging.getLogger(__name__)
-
-EVENT_MEASURE_APPLIED = "measure.applied"
-EVENT_MEASURE_LIFTED = "measure.lifted"
-EVENT_CLOSURE_RECOMMENDED = "group.closure_recommended"
 
 
 @dataclass
@@ -59,101 +70,6 @@ class Outcome:
         self.applied += other.applied
         self.lifted += other.lifted
         self.records += other.records
-
-
-def violation(message: Message, verdict: Verdict) -> Violation | None:
-    """The violation a verdict amounts to; ``None`` for a pass."""
-    if verdict.decision not in ("review", "block"):
-        return None
-    return Violation(
-        message_id=message.message_id,
-        group_id=message.group_id,
-        user_id=message.sender_id,
-        decision=verdict.decision,
-        categories=violation_categories(verdict),
-        group_members=message.group_member_count,
-        group_category=message.group_category,
-        user_role=message.sender_role,
-        group_owner_id=message.group_owner_id,
-    )
-
-
-def violation_categories(verdict: Verdict) -> frozenset[str]:
-    """The categories a violation counts under: those with wordlist evidence, and those
-    the classifier gives at least even odds (its calibrated probability >= 0.5); when
-    neither, the classifier's most likely category (the model alone decided)."""
-    found = {c for c, score in verdict.categories.items() if score > 0}
-    found |= {c for c, p in verdict.model_scores.items() if p >= 0.5}
-    if not found and verdict.model_scores:
-        found = {max(verdict.model_scores, key=verdict.model_scores.__getitem__)}
-    return frozenset(found)
-
-
-def measure_event(measure: Measure, recipients: dict[str, Any] | None = None) -> dict[str, Any]:
-    kind = (
-        EVENT_CLOSURE_RECOMMENDED
-        if measure.kind == GROUP_CLOSURE_RECOMMENDED
-        else EVENT_MEASURE_APPLIED
-    )
-    event = {
-        "event_id": event_id(kind, measure.id),
-        "type": kind,
-        "created_at": round(measure.started_at, 3),
-        "measure": measure.to_dict(),
-    }
-    if recipients is not None:
-        event["recipients"] = recipients
-    return event
-
-
-def lift_event(measure: Measure, at: float, reason: str = "expired") -> dict[str, Any]:
-    return {
-        "event_id": event_id(EVENT_MEASURE_LIFTED, measure.id),
-        "type": EVENT_MEASURE_LIFTED,
-        "created_at": round(at, 3),
-        "lifted_at": round(at, 3),
-        "reason": reason,
-        "measure": measure.to_dict(),
-    }
-
-
-def verdict_record(
-    message: Message, verdict: Verdict, at: float, policy_rule: str | None = None
-) -> Record:
-    """The audit record of a non-pass verdict: the only record that keeps message text."""
-    return Record(
-        kind="verdict",
-        at=at,
-        key=f"verdict:{message.message_id}",
-        group_id=message.group_id,
-        user_id=message.sender_id,
-        message_id=message.message_id,
-        detail={
-            "text": message.text,
-            "sent_at": message.sent_at,
-            "reported_by": message.reported_by,
-            "group_member_count": message.group_member_count,
-            "group_category": message.group_category,
-            "sender_role": message.sender_role,
-            "group_owner_id": message.group_owner_id,
-            "policy_rule": policy_rule,
-            **json.loads(json.dumps(verdict.to_dict(), default=str)),
-        },
-    )
-
-
-def _measure_record(measure: Measure, lifted_at: float | None = None, why: str = "") -> Record:
-    kind = "measure" if lifted_at is None else "lift"
-    detail = measure.to_dict() if lifted_at is None else {**measure.to_dict(), "reason_lift": why}
-    return Record(
-        kind=kind,
-        at=measure.started_at if lifted_at is None else lifted_at,
-        key=f"{kind}:{measure.id}",
-        group_id=measure.group_id,
-        user_id=measure.subject_id if measure.subject == "user" else None,
-        message_id=measure.trigger if not measure.trigger.startswith("msr_") else None,
-        detail=detail,
-    )
 
 
 class Enforcer:
@@ -277,7 +193,7 @@ class Enforcer:
     def _resend(self, measure: Measure, out: Outcome, recipients: dict | None = None) -> None:
         """Report an applied measure: record (idempotent by key) and event (by event id)."""
         out.applied.append(measure)
-        out.records.append(_measure_record(measure))
+        out.records.append(measure_record(measure))
         out.events.append(measure_event(measure, recipients))
 
     def _repeat_window(self, measure: Measure) -> float:
@@ -287,7 +203,7 @@ class Enforcer:
 
     def _lifted(self, measure: Measure, at: float, why: str, out: Outcome) -> None:
         out.lifted.append(measure)
-        out.records.append(_measure_record(measure, at, why))
+        out.records.append(measure_record(measure, at, why))
         out.events.append(lift_event(measure, at, why))
 
     def sweep(self, *, force: bool = False) -> Outcome:

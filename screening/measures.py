@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, NamedTuple
 
-from screening.policy import CreditPolicy, GroupRule, Policy
+from screening.policy_model import CreditPolicy, GroupRule, Policy
 
 __all__ = [
     "GROUP_KINDS",

@@ -1,9 +1,10 @@
 """The enforcement policy: a TOML file analysts read and edit, validated at load.
 
-Pure data and validation, no I/O beyond reading the file: which violations count, in which
+Reading and validation, no I/O beyond reading the file: which violations count, in which
 windows, how many trigger each step of the group ladder (警示整改 → 暂停发布 → 关闭群组
 recommended), how user credit (信用等级) falls and recovers, when a user is blacklisted,
-and when user reports force a review. The decisions themselves live in
+and when user reports force a review. The validated policy is plain data
+(:mod:`screening.policy_model`, re-exported here); the decisions themselves live in
 :mod:`screening.measures`; the counters in :mod:`screening.policy_state`.
 
 Validation is strict and names the offending key (``group.rules[2].window: ...``),
@@ -16,11 +17,21 @@ import math
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from screening.errors import PolicyError
+from screening.policy_model import (
+    COUNTED_DECISIONS,
+    BlacklistPolicy,
+    CreditPolicy,
+    GroupClass,
+    GroupPolicy,
+    GroupRule,
+    Policy,
+    ReportPolicy,
+    Thresholds,
+)
 from screening.verdict import CATEGORIES
 
 __all__ = [
@@ -39,7 +50,6 @@ __all__ = [
 ]
 
 DEFAULT_POLICY_PATH = Path(__file__).with_name("policy.toml")
-COUNTED_DECISIONS = ("review", "block")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
 
@@ -58,129 +68,6 @@ def parse_duration(value: Any, where: str, *, allow_zero: bool = False) -> float
     if not math.isfinite(seconds) or seconds < 0 or (seconds == 0 and not allow_zero):
         raise PolicyError(f"{where}: duration must be {'>= 0' if allow_zero else '> 0'}")
     return seconds
-
-
-@dataclass(frozen=True, slots=True)
-class Thresholds:
-    """Counts that trigger each ladder step; 0 turns a step off."""
-
-    warn: int
-    suspend: int
-    recommend_close: int
-
-    def scaled(self, factor: float) -> Thresholds:
-        def one(n: int) -> int:
-            return 0 if n == 0 else max(1, math.ceil(n * factor))
-
-        return Thresholds(one(self.warn), one(self.suspend), one(self.recommend_close))
-
-
-@dataclass(frozen=True, slots=True)
-class GroupRule:
-    name: str
-    categories: frozenset[str] | None  # None: every category
-    decisions: frozenset[str]
-    window: float
-    thresholds: Thresholds
-
-    def counts(self, decision: str, categories: frozenset[str]) -> bool:
-        if decision not in self.decisions:
-            return False
-        return self.categories is None or bool(self.categories & categories)
-
-
-@dataclass(frozen=True, slots=True)
-class GroupClass:
-    """分级分类: a band of group sizes and/or a set of group categories."""
-
-    name: str
-    min_members: int | None
-    max_members: int | None
-    group_categories: frozenset[str] | None
-    scale: float
-    overrides: Mapping[str, Thresholds]
-
-    def matches(self, members: int | None, category: str | None) -> bool:
-        if self.min_members is not None and (members is None or members < self.min_members):
-            return False
-        if self.max_members is not None and (members is None or members > self.max_members):
-            return False
-        return self.group_categories is None or category in self.group_categories
-
-
-@dataclass(frozen=True, slots=True)
-class GroupPolicy:
-    rules: tuple[GroupRule, ...]
-    classes: tuple[GroupClass, ...]
-    warning_period: float
-    suspension: float
-    suspension_max: float
-    repeat_window: float
-    closure_cooldown: float
-    owner_penalty: float
-    admin_penalty: float
-
-    def group_class(self, members: int | None, category: str | None) -> GroupClass | None:
-        return next((c for c in self.classes if c.matches(members, category)), None)
-
-    def thresholds(self, rule: GroupRule, group_class: GroupClass | None) -> Thresholds:
-        if group_class is None:
-            return rule.thresholds
-        if rule.name in group_class.overrides:
-            return group_class.overrides[rule.name]
-        return rule.thresholds.scaled(group_class.scale)
-
-
-@dataclass(frozen=True, slots=True)
-class CreditPolicy:
-    initial: float
-    maximum: float
-    penalties: Mapping[str, float]
-    category_weights: Mapping[str, float]
-    restore_after: float
-    restore_per_day: float
-    levels: tuple[tuple[str, float], ...]  # highest minimum first
-    suspend_posting_below: float
-    posting_suspension: float
-    posting_suspension_max: float
-    suspend_admin_below: float
-    admin_suspension: float
-    revoke_group_creation_below: float
-    group_creation_revocation: float
-    repeat_window: float
-
-    def level(self, credit: float) -> str:
-        return next((name for name, low in self.levels if credit >= low), self.levels[-1][0])
-
-
-@dataclass(frozen=True, slots=True)
-class BlacklistPolicy:
-    categories: frozenset[str]
-    blocks: int  # 0: off
-    window: float
-    duration: float  # 0: until a person lifts it
-
-
-@dataclass(frozen=True, slots=True)
-class ReportPolicy:
-    review_reporters: int
-    window: float
-    notify_reporter: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Policy:
-    version: str
-    group: GroupPolicy
-    credit: CreditPolicy
-    blacklist: BlacklistPolicy
-    reports: ReportPolicy
-    source: str = "<defaults>"
-
-    @property
-    def history_window(self) -> float:
-        """How long a user's violations are remembered for dedupe and block counting."""
-        return max(self.blacklist.window, *(r.window for r in self.group.rules), 86400.0)
 
 
 def load_policy(path: str | Path | None = None) -> Policy:

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from screening.cli import main
-from screening.enforcement_cli import parse_time
 from screening.errors import RecordsError
 from screening.records import (
     MIN_RETENTION_DAYS,
@@ -24,6 +23,7 @@ from screening.records import (
     SqliteRecordStore,
     open_store,
 )
+from screening.records_cli import parse_time
 
 DAY = 86400.0
 

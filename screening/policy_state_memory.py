@@ -1,0 +1,161 @@
+"""The policy state in one process: ``policy simulate``, the embedded ``screening run``
+and unit tests. The same semantics as the Redis state (tested on a random replay), not
+shared between processes; thread-safe within one."""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from collections.abc import Mapping
+from typing import Any
+
+from screening.measures import Active, GroupSnapshot, Measure, UserSnapshot, restored_credit
+from screening.policy_codec import MAX_ADMINS, counts_suspensions, subject_key
+from screening.policy_model import CreditPolicy
+
+__all__ = ["MemoryPolicyState"]
+
+
+class MemoryPolicyState:
+    """The same semantics in one process: ``policy simulate`` and unit tests. Not shared
+    between processes; thread-safe within one."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._zsets: dict[str, dict[str, float]] = defaultdict(dict)
+        self._measures: dict[str, dict[str, Measure]] = defaultdict(dict)
+        self._owners: dict[str, str] = {}
+        self._admins: dict[str, set[str]] = defaultdict(set)
+        self._credit: dict[str, tuple[float, float]] = {}
+        self._expiry: dict[tuple[str, str, str], float] = {}
+        self._reporters: dict[str, set[str]] = defaultdict(set)
+        self._fired: dict[str, dict[str, Measure]] = defaultdict(dict)
+
+    def _memo(self, key: str) -> tuple[Measure, ...]:
+        return tuple(sorted(self._fired[key].values(), key=lambda m: (m.started_at, m.id)))
+
+    def _add(self, key: str, member: str, now: float, window: float) -> int:
+        self._zsets[key].setdefault(member, now)
+        return self._trim(key, now, window)
+
+    def _trim(self, key: str, now: float, window: float) -> int:
+        zset = self._zsets[key]
+        for old in [m for m, at in zset.items() if at < now - window]:
+            del zset[old]
+        return len(zset)
+
+    def _active(self, base: str) -> dict[str, Active]:
+        return {kind: Active(m.until, m.id) for kind, m in self._measures[base].items()}
+
+    def record_group(
+        self,
+        group_id: str,
+        message_id: str,
+        windows: Mapping[str, float],
+        now: float,
+        *,
+        repeat_window: float,
+        owner_id: str | None = None,
+        admin_id: str | None = None,
+    ) -> GroupSnapshot:
+        base = subject_key("group", group_id)
+        with self._lock:
+            counts = {
+                n: self._add(f"{base}:rule:{n}", message_id, now, w) for n, w in windows.items()
+            }
+            if owner_id:
+                self._owners[base] = owner_id
+            if admin_id and len(self._admins[base]) < MAX_ADMINS:
+                self._admins[base].add(admin_id)
+            return GroupSnapshot(
+                counts=counts,
+                active=self._active(base),
+                suspensions=self._trim(f"{base}:hist", now, repeat_window),
+                owner_id=self._owners.get(base),
+                admin_ids=tuple(sorted(self._admins[base])),
+                fired=self._memo(f"{base}:by:{message_id}"),
+            )
+
+    def record_user(
+        self,
+        user_id: str,
+        key: str,
+        now: float,
+        *,
+        penalty: float,
+        block: bool,
+        credit: CreditPolicy,
+        history: float,
+        block_window: float,
+    ) -> UserSnapshot:
+        base = subject_key("user", user_id)
+        with self._lock:
+            score, since = self._credit.get(base, (credit.initial, now))
+            current = restored_credit(credit, score, since, now)
+            seen = self._zsets[f"{base}:seen"]
+            if key not in seen:
+                seen[key] = now
+                if penalty > 0:
+                    current = max(0.0, current - penalty)
+                    self._credit[base] = (current, now)
+                if block:
+                    self._zsets[f"{base}:blocks"][key] = now
+            self._add(f"{base}:seen", key, now, history)
+            return UserSnapshot(
+                credit=current,
+                blocks=self._trim(f"{base}:blocks", now, block_window),
+                active=self._active(base),
+                suspensions=self._trim(f"{base}:hist", now, credit.repeat_window),
+                fired=self._memo(f"{base}:by:{key}"),
+            )
+
+    def apply(self, measure: Measure, now: float, *, repeat_window: float) -> tuple[bool, Any]:
+        base = subject_key(measure.subject, measure.subject_id)
+        with self._lock:
+            current = self._measures[base].get(measure.kind)
+            if current is not None and current.id == measure.id:
+                return True, None
+            if current is not None and (current.until is None or current.until > now):
+                return False, None
+            if current is not None:
+                self._expiry.pop((base, current.kind, current.id), None)
+            self._measures[base][measure.kind] = measure
+            if measure.liftable:
+                self._expiry[(base, measure.kind, measure.id)] = measure.until  # type: ignore[assignment]
+            if counts_suspensions(measure.kind):
+                self._add(f"{base}:hist", measure.id, now, repeat_window)
+            self._fired[f"{base}:by:{measure.trigger}"][measure.id] = measure
+            return True, current
+
+    def sweep(self, now: float, limit: int = 100) -> list[Measure]:
+        with self._lock:
+            due = sorted((until, key) for key, until in self._expiry.items() if until <= now)
+            lifted = []
+            for _, key in due[:limit]:
+                del self._expiry[key]
+                base, kind, mid = key
+                current = self._measures[base].get(kind)
+                if current is not None and current.id == mid:
+                    lifted.append(self._measures[base].pop(kind))
+            return lifted
+
+    def lift(self, subject: str, subject_id: str, kind: str) -> Measure | None:
+        base = subject_key(subject, subject_id)
+        with self._lock:
+            measure = self._measures[base].pop(kind, None)
+            if measure is not None:
+                self._expiry.pop((base, kind, measure.id), None)
+            return measure
+
+    def credit(self, user_id: str, credit: CreditPolicy, now: float) -> float:
+        with self._lock:
+            stored = self._credit.get(subject_key("user", user_id))
+        if stored is None:
+            return min(credit.initial, credit.maximum)
+        return restored_credit(credit, stored[0], stored[1], now)
+
+    def report(self, message_id: str, reporter_id: str, window: float) -> int:
+        with self._lock:
+            reporters = self._reporters[message_id]
+            reporters.add(reporter_id)
+            return len(reporters)
