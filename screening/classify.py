@@ -46,7 +46,10 @@ from screening.tokenize import Tokenizer
 
 __all__ = [
     "FORMAT",
+    "MANIFEST",
     "NONE",
+    "VOCABULARY",
+    "WEIGHTS",
     "Classifier",
     "FeatureSpec",
     "Featurizer",

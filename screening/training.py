@@ -41,6 +41,7 @@ from sklearn.metrics import precision_recall_curve
 from sklearn.model_selection import StratifiedKFold, cross_val_predict, train_test_split
 
 from screening.classify import (
+    MANIFEST,
     NONE,
     Classifier,
     FeatureSpec,
@@ -304,10 +305,11 @@ def train(
         },
         "categories": {c: _category_card(f) for c, f in fits.items()},
         "untrained": skipped,
-        "heldout": metrics(model_rows(heldout, scores, thresholds)),
+        # No example texts in the card: it is committed, and shared data must not be copied.
+        "heldout": metrics(model_rows(heldout, scores, thresholds), worst=0),
         "heldout_at_block": metrics(model_rows(heldout, scores, block_only), worst=0),
         "vocabulary": len(vocabulary),
-        "size_bytes": sum(p.stat().st_size for p in out.iterdir() if p.is_file()),
+        "size_bytes": sum((out / name).stat().st_size for name in (*manifest["files"], MANIFEST)),
         "files": manifest["files"],
     }
     if evals:
@@ -349,7 +351,7 @@ def _external(
     engine = Engine(load_config(config), wordlist, classifier.featurizer.tokenizer, classifier)
     results = {}
     for path in evals:
-        report = evaluate_engine(engine, read_examples(path))
+        report = evaluate_engine(engine, read_examples(path), worst=0)
         if not wordlists:
             report["systems"] = {"model": report["systems"]["model"]}
         results[str(path)] = report

@@ -266,7 +266,7 @@ def test_shipped_model_loads_and_scores(tokenizer: Tokenizer) -> None:
     shipped = Classifier.load(DEFAULT_MODEL, tokenizer)
     assert shipped.version == DEFAULT_MODEL.name
     scores = shipped.predict_batch(
-        ["澳门线上赌场首充送彩金，日入过千", "明天早上八点开会，收到请回复"]
+        ["北京赛车稳定计划，带你上岸，进群", "明天早上八点开会，收到请回复"]
     )
     assert scores[0]["gambling"] >= shipped.thresholds["gambling"].review
     assert all(scores[1][c] < t.review for c, t in shipped.thresholds.items())
