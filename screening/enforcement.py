@@ -10,7 +10,9 @@ pure functions of :mod:`screening.enforcement_events` (re-exported here).
 Order matters for crash safety: state first (idempotent), then records (idempotent by
 key), then events are returned for sending (deduplicated by event id downstream). A
 worker that dies half-way and is redelivered the same message repeats every step
-harmlessly and still sends what the first attempt did not.
+harmlessly and still sends what the first attempt did not. Lifts have no message to be
+redelivered: the state keeps each one pending until the sender calls :meth:`Enforcer.sent`,
+and a later sweep sends again whatever a dead worker left (at-least-once).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 from screening.callbacks import message_verdict_event
 from screening.clock import Clock, SystemClock
 from screening.enforcement_events import (
+    EVENT_MEASURE_LIFTED,
     lift_event,
     measure_event,
     measure_record,
@@ -207,8 +210,11 @@ class Enforcer:
         out.events.append(lift_event(measure, at, why))
 
     def sweep(self, *, force: bool = False) -> Outcome:
-        """Lift measures that have ended. Cheap, but throttled to one Redis call per
-        ``sweep_interval`` per process; each measure is lifted by exactly one worker."""
+        """Lift measures that have ended, and send again the lifts another worker took
+        but never confirmed (it died before enqueueing their events). Cheap, but
+        throttled to one pass per ``sweep_interval`` per process; each measure is taken
+        out of force by exactly one worker. Call :meth:`sent` once the events are
+        enqueued."""
         now = self.clock.now()
         with self._sweep_lock:
             if not force and now - self._last_sweep < self.sweep_interval:
@@ -218,17 +224,39 @@ class Enforcer:
         while batch := self.state.sweep(now):
             for measure in batch:
                 self._lifted(measure, now, "expired", outcome)
+        while unconfirmed := self.state.claim_lifts(now):
+            for lift in unconfirmed:  # same time and reason: the same event again
+                self._lifted(lift.measure, lift.at, lift.reason, outcome)
         self.write(outcome.records)
         return outcome
 
     def lift(self, subject: str, subject_id: str, kind: str, why: str = "lifted") -> Outcome:
-        """A person lifts a measure (a blacklist, a revoked right)."""
+        """A person lifts a measure (a blacklist, a revoked right). Call :meth:`sent`
+        once the events are enqueued."""
         outcome = Outcome()
-        measure = self.state.lift(subject, subject_id, kind)
+        now = self.clock.now()
+        measure = self.state.lift(subject, subject_id, kind, now=now, reason=why)
         if measure is not None:
-            self._lifted(measure, self.clock.now(), why, outcome)
+            self._lifted(measure, now, why, outcome)
             self.write(outcome.records)
         return outcome
+
+    def sent(self, events: Sequence[Mapping[str, Any]]) -> None:
+        """``events`` are enqueued for delivery: the lifts among them are done. Until
+        then a lift stays pending, and a sweep after the state's lease sends it again
+        (at-least-once; the event id is the same, so the receiver drops the copy).
+        Never raises: the events are out, and a lift left pending is only sent twice."""
+        ids = [
+            e["measure"]["id"]
+            for e in events
+            if e.get("type") == EVENT_MEASURE_LIFTED and isinstance(e.get("measure"), Mapping)
+        ]
+        if not ids:
+            return
+        try:
+            self.state.ack_lifts(ids)
+        except Exception:
+            log.exception("could not confirm %d lift(s); they will be sent again", len(ids))
 
     def record_delivery(
         self, event: Mapping[str, Any], outcome: str, attempt: int, **detail: Any

@@ -74,6 +74,15 @@ def _print_outcome(outcome: Outcome, out: IO[str], counts: Counter[str]) -> None
             out.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
+def _replay_step(enforcer: Enforcer, v: Any, now: float, counts: Counter[str]) -> list[Outcome]:
+    """What one replayed message does: the lifts due by its time, then its violation."""
+    outcomes = [enforcer.sweep(force=True)]
+    if v is not None:
+        counts["violations"] += 1
+        outcomes.append(enforcer.enforce(v, now))
+    return outcomes
+
+
 def cmd_policy_simulate(args: argparse.Namespace, settings: Settings) -> int:
     """Replay messages through the policy with a memory state: no Redis, no records, no
     callbacks. The clock follows each message's ``sent_at``."""
@@ -105,10 +114,9 @@ def cmd_policy_simulate(args: argparse.Namespace, settings: Settings) -> int:
                 continue
             counts["messages"] += 1
             clock.set(at)
-            _print_outcome(enforcer.sweep(force=True), out, counts)
-            if v is not None:
-                counts["violations"] += 1
-                _print_outcome(enforcer.enforce(v, clock.now()), out, counts)
+            for outcome in _replay_step(enforcer, v, clock.now(), counts):
+                _print_outcome(outcome, out, counts)
+                enforcer.sent(outcome.events)  # printed is as good as sent here
     out.flush()
     summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
     print(f"policy {policy.version} ({policy.source}): {summary or 'no input'}", file=sys.stderr)
@@ -154,6 +162,7 @@ def cmd_policy_lift(args: argparse.Namespace, settings: Settings) -> int:
     outcome = enforcer.lift(subject, args.subject_id, args.kind, why=args.reason)
     _print_lifted(outcome)
     _send(settings, outcome.events)
+    enforcer.sent(outcome.events)
     if not outcome.lifted:
         print(f"no {args.kind} in force on {subject} {args.subject_id}", file=sys.stderr)
         return 1
@@ -161,13 +170,16 @@ def cmd_policy_lift(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_policy_sweep(args: argparse.Namespace, settings: Settings) -> int:
-    """Lift every measure that has ended (workers do this after each batch; run this
-    from cron where traffic can stop for long)."""
+    """Lift every measure that has ended, and send again lifts a dead worker left
+    unconfirmed (workers do this after each batch; run this from cron where traffic can
+    stop for long)."""
     from workers.enforcement import build_enforcer
 
-    outcome = build_enforcer(settings).sweep(force=True)
+    enforcer = build_enforcer(settings)
+    outcome = enforcer.sweep(force=True)
     _print_lifted(outcome)
     _send(settings, outcome.events)
+    enforcer.sent(outcome.events)
     print(f"lifted {len(outcome.lifted)} measure(s)", file=sys.stderr)
     return 0
 

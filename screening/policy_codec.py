@@ -4,19 +4,22 @@ states so both store and return exactly the same measures."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, NamedTuple
 
 from screening.measures import Active, Measure
 
 __all__ = [
+    "LIFT_LEASE",
     "MAX_ADMINS",
     "MEMO_SECONDS",
     "PREFIX",
+    "PendingLift",
     "active_measures",
     "counts_suspensions",
     "fired_measures",
     "measure_doc",
     "measure_from_doc",
+    "pending_lift",
     "subject_key",
     "text",
     "until_text",
@@ -27,6 +30,18 @@ PREFIX = "screening:policy:"
 MAX_ADMINS = 100
 #: How long the measures a trigger fired are remembered, to re-send them on redelivery.
 MEMO_SECONDS = 2 * 86400.0
+#: Seconds a sweeper holds the lifts it took before another may send them again: a lift
+#: whose event was not confirmed enqueued within this goes out again (same event id).
+LIFT_LEASE = 60.0
+
+
+class PendingLift(NamedTuple):
+    """A measure taken out of force whose ``measure.lifted`` event is not yet confirmed
+    enqueued: when and why it was lifted, kept so every copy of the event is the same."""
+
+    measure: Measure
+    at: float
+    reason: str
 
 
 def subject_key(subject: str, subject_id: str) -> str:
@@ -67,3 +82,9 @@ def measure_from_doc(doc: Any) -> Measure | None:
 def fired_measures(docs: list[Any]) -> tuple[Measure, ...]:
     measures = (m for m in map(measure_from_doc, docs) if m is not None)
     return tuple(sorted(measures, key=lambda m: (m.started_at, m.id)))
+
+
+def pending_lift(entry: Any) -> PendingLift:
+    """An entry of the ``lifts`` hash (``{"at": …, "reason": …, "measure": …}``)."""
+    data = json.loads(entry)
+    return PendingLift(Measure.from_dict(data["measure"]), float(data["at"]), data["reason"])

@@ -3,11 +3,18 @@
 Each runs atomically in Redis: that is what makes counting exact and measures
 compare-and-set under many workers (see :mod:`screening.policy_state`). Keys and
 arguments are documented by the Python method that calls each script.
+
+Every script that takes a measure out of force (SWEEP, LIFT, and APPLY when it replaces
+an ended measure) writes its pending lift in the same step: an entry in the ``lifts`` hash
+(``{"at": …, "reason": …, "measure": …}``, built by concatenation so the measure's JSON
+is kept byte for byte) and the measure id in ``lifts:due``, scored with the end of the
+caller's lease. CLAIM_LIFTS takes entries whose lease ran out (their sender died) and
+leases them again; the sender deletes an entry once its event is enqueued.
 """
 
 from __future__ import annotations
 
-__all__ = ["APPLY", "LIFT", "RECORD_GROUP", "RECORD_USER", "SWEEP"]
+__all__ = ["APPLY", "CLAIM_LIFTS", "LIFT", "RECORD_GROUP", "RECORD_USER", "SWEEP"]
 
 RECORD_GROUP = """
 local now = tonumber(ARGV[1])
@@ -58,7 +65,16 @@ return {string.format('%.6f', credit), redis.call('ZCARD', KEYS[3]),
         redis.call('SMEMBERS', KEYS[6])}
 """
 
-APPLY = """
+#: Writes a pending lift: ``at`` and ``lease`` are numbers as text, ``reason`` JSON text.
+_PEND = """
+local function pend(lifts, due, id, at, reason, doc, lease)
+  local entry = '{"at":' .. at .. ',"reason":' .. reason .. ',"measure":' .. doc .. '}'
+  redis.call('HSET', lifts, id, entry)
+  redis.call('ZADD', due, lease, id)
+end
+"""
+
+_APPLY = """
 local kind, id, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local current = redis.call('HGET', KEYS[1], kind .. ':id')
 if current == id then return {1, ''} end
@@ -67,7 +83,10 @@ if current then
   local untl = redis.call('HGET', KEYS[1], kind .. ':until')
   if untl == 'inf' or tonumber(untl) > now then return {0, ''} end
   replaced = redis.call('HGET', KEYS[1], kind .. ':doc') or ''
-  redis.call('ZREM', KEYS[2], KEYS[1] .. '\\n' .. kind .. '\\n' .. current)
+  local liftable = redis.call('ZREM', KEYS[2], KEYS[1] .. '\\n' .. kind .. '\\n' .. current)
+  if liftable == 1 and replaced ~= '' then
+    pend(KEYS[5], KEYS[6], current, ARGV[3], '"expired"', replaced, ARGV[9])
+  end
 end
 redis.call('HSET', KEYS[1], kind .. ':id', id, kind .. ':until', ARGV[4], kind .. ':doc', ARGV[5])
 if ARGV[6] == '1' then
@@ -84,25 +103,48 @@ redis.call('PEXPIRE', KEYS[4], math.ceil(tonumber(ARGV[8]) * 1000))
 return {1, replaced}
 """
 
-SWEEP = """
+_SWEEP = """
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
 local out = {}
 for _, member in ipairs(due) do
   redis.call('ZREM', KEYS[1], member)
   local hash, kind, id = string.match(member, '^(.*)\\n([^\\n]*)\\n([^\\n]*)$')
   if hash and redis.call('HGET', hash, kind .. ':id') == id then
-    out[#out + 1] = redis.call('HGET', hash, kind .. ':doc')
+    local doc = redis.call('HGET', hash, kind .. ':doc')
     redis.call('HDEL', hash, kind .. ':id', kind .. ':until', kind .. ':doc')
+    pend(KEYS[2], KEYS[3], id, ARGV[1], '"expired"', doc, ARGV[3])
+    out[#out + 1] = doc
   end
 end
 return out
 """
 
-LIFT = """
+_LIFT = """
 local doc = redis.call('HGET', KEYS[1], ARGV[1] .. ':doc')
 if not doc then return false end
 local id = redis.call('HGET', KEYS[1], ARGV[1] .. ':id')
 redis.call('ZREM', KEYS[2], KEYS[1] .. '\\n' .. ARGV[1] .. '\\n' .. id)
 redis.call('HDEL', KEYS[1], ARGV[1] .. ':id', ARGV[1] .. ':until', ARGV[1] .. ':doc')
+pend(KEYS[3], KEYS[4], id, ARGV[2], ARGV[3], doc, ARGV[4])
 return doc
 """
+
+CLAIM_LIFTS = """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+local out = {}
+for _, id in ipairs(ids) do
+  local entry = redis.call('HGET', KEYS[1], id)
+  if entry then
+    redis.call('ZADD', KEYS[2], ARGV[3], id)
+    out[#out + 1] = entry
+  else
+    redis.call('ZREM', KEYS[2], id)
+  end
+end
+return out
+"""
+
+# The scripts that take a measure out of force write its pending lift with ``pend``.
+APPLY = _PEND + _APPLY
+SWEEP = _PEND + _SWEEP
+LIFT = _PEND + _LIFT

@@ -10,13 +10,21 @@ deliveries comes from two rules, identical in both:
 * **Applying a measure is compare-and-set.** A measure takes effect only if none of its
   kind is in force for that subject (or the one in force has the same id — a redelivery
   re-applying its own measure). Two workers that both cross a threshold race; one wins.
+* **Lifting is at-least-once.** Taking a measure out of force (it ended, a person lifted
+  it, or a new measure replaced an ended one) and writing its *pending lift* are one
+  atomic step. The caller holds the pending lift for a lease (:data:`LIFT_LEASE`) and
+  deletes it (:meth:`PolicyState.ack_lifts`) once its event is enqueued; if it dies
+  first, the next sweep after the lease takes it (:meth:`PolicyState.claim_lifts`) and
+  sends the same event again — event ids derive from measure ids, so a duplicate is
+  dropped downstream.
 
 Redis layout (prefix ``screening:policy:``; ``{g:ID}``/``{u:ID}`` keep a subject's keys
 together): ``{g:ID}:rule:NAME`` zset, ``{g:ID}:m`` hash of measures and the owner id,
 ``{g:ID}:admins`` set, ``{g:ID}:hist`` zset of suspensions (for doubling);
 ``{u:ID}:credit`` hash, ``{u:ID}:seen``/``:blocks``/``:hist`` zsets, ``{u:ID}:m``;
-``expiry`` zset of liftable measures by end time; ``{r:MSG}:reporters`` set. The scripts
-touch keys of more than one subject (``expiry``), so Redis Cluster is not supported here.
+``expiry`` zset of liftable measures by end time; ``lifts`` hash of pending lifts and
+``lifts:due`` zset of their lease ends; ``{r:MSG}:reporters`` set. The scripts
+touch keys of more than one subject (``expiry``, ``lifts``), so Redis Cluster is not supported here.
 
 Modules: this one (the interface), :mod:`screening.policy_state_redis` and its Lua
 (:mod:`screening.policy_scripts`), :mod:`screening.policy_state_memory`, and the keys and
@@ -25,19 +33,28 @@ serialisation both share (:mod:`screening.policy_codec`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 from screening.measures import GroupSnapshot, Measure, UserSnapshot
-from screening.policy_codec import MEMO_SECONDS, PREFIX, counts_suspensions, subject_key
+from screening.policy_codec import (
+    LIFT_LEASE,
+    MEMO_SECONDS,
+    PREFIX,
+    PendingLift,
+    counts_suspensions,
+    subject_key,
+)
 from screening.policy_model import CreditPolicy
 from screening.policy_state_memory import MemoryPolicyState
 from screening.policy_state_redis import RedisPolicyState
 
 __all__ = [
+    "LIFT_LEASE",
     "MEMO_SECONDS",
     "PREFIX",
     "MemoryPolicyState",
+    "PendingLift",
     "PolicyState",
     "RedisPolicyState",
     "counts_suspensions",
@@ -77,14 +94,32 @@ class PolicyState(Protocol):
 
     def apply(self, measure: Measure, now: float, *, repeat_window: float) -> tuple[bool, Any]:
         """Compare-and-set: ``(applied, replaced)`` where ``replaced`` is the expired
-        measure of the same kind this one displaced (not yet swept), if any."""
+        measure of the same kind this one displaced (not yet swept), if any; a liftable
+        ``replaced`` is left pending (leased to the caller) like a swept one."""
 
     def sweep(self, now: float, limit: int = 100) -> list[Measure]:
         """Remove and return liftable measures that ended by ``now``, each exactly once
-        across all workers."""
+        across all workers, and leave each pending (leased to the caller, lifted at
+        ``now``, reason "expired") until :meth:`ack_lifts`."""
 
-    def lift(self, subject: str, subject_id: str, kind: str) -> Measure | None:
-        """A person lifts a measure (e.g. takes a user off the blacklist)."""
+    def lift(
+        self,
+        subject: str,
+        subject_id: str,
+        kind: str,
+        *,
+        now: float | None = None,
+        reason: str = "lifted",
+    ) -> Measure | None:
+        """A person lifts a measure (e.g. takes a user off the blacklist); pending (leased
+        to the caller, lifted at ``now`` for ``reason``) until :meth:`ack_lifts`."""
+
+    def claim_lifts(self, now: float, limit: int = 100) -> list[PendingLift]:
+        """Pending lifts whose lease ended by ``now`` (their sender died or failed before
+        confirming), leased again to the caller."""
+
+    def ack_lifts(self, measure_ids: Iterable[str]) -> None:
+        """These lifts' events are enqueued: forget them."""
 
     def credit(self, user_id: str, credit: CreditPolicy, now: float) -> float: ...
 

@@ -5,12 +5,19 @@ shared between processes; thread-safe within one."""
 from __future__ import annotations
 
 import threading
+import time
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from screening.measures import Active, GroupSnapshot, Measure, UserSnapshot, restored_credit
-from screening.policy_codec import MAX_ADMINS, counts_suspensions, subject_key
+from screening.policy_codec import (
+    LIFT_LEASE,
+    MAX_ADMINS,
+    PendingLift,
+    counts_suspensions,
+    subject_key,
+)
 from screening.policy_model import CreditPolicy
 
 __all__ = ["MemoryPolicyState"]
@@ -20,7 +27,10 @@ class MemoryPolicyState:
     """The same semantics in one process: ``policy simulate`` and unit tests. Not shared
     between processes; thread-safe within one."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, lift_lease: float = LIFT_LEASE) -> None:
+        if not lift_lease > 0:
+            raise ValueError("lift_lease must be > 0")
+        self.lift_lease = lift_lease
         self._lock = threading.Lock()
         self._zsets: dict[str, dict[str, float]] = defaultdict(dict)
         self._measures: dict[str, dict[str, Measure]] = defaultdict(dict)
@@ -30,6 +40,11 @@ class MemoryPolicyState:
         self._expiry: dict[tuple[str, str, str], float] = {}
         self._reporters: dict[str, set[str]] = defaultdict(set)
         self._fired: dict[str, dict[str, Measure]] = defaultdict(dict)
+        #: measure id -> (pending lift, when another sweeper may take it)
+        self._lifts: dict[str, tuple[PendingLift, float]] = {}
+
+    def _pending(self, measure: Measure, at: float, reason: str) -> None:
+        self._lifts[measure.id] = (PendingLift(measure, at, reason), at + self.lift_lease)
 
     def _memo(self, key: str) -> tuple[Measure, ...]:
         return tuple(sorted(self._fired[key].values(), key=lambda m: (m.started_at, m.id)))
@@ -118,7 +133,8 @@ class MemoryPolicyState:
             if current is not None and (current.until is None or current.until > now):
                 return False, None
             if current is not None:
-                self._expiry.pop((base, current.kind, current.id), None)
+                if self._expiry.pop((base, current.kind, current.id), None) is not None:
+                    self._pending(current, now, "expired")
             self._measures[base][measure.kind] = measure
             if measure.liftable:
                 self._expiry[(base, measure.kind, measure.id)] = measure.until  # type: ignore[assignment]
@@ -137,15 +153,40 @@ class MemoryPolicyState:
                 current = self._measures[base].get(kind)
                 if current is not None and current.id == mid:
                     lifted.append(self._measures[base].pop(kind))
+                    self._pending(current, now, "expired")
             return lifted
 
-    def lift(self, subject: str, subject_id: str, kind: str) -> Measure | None:
+    def lift(
+        self,
+        subject: str,
+        subject_id: str,
+        kind: str,
+        *,
+        now: float | None = None,
+        reason: str = "lifted",
+    ) -> Measure | None:
         base = subject_key(subject, subject_id)
         with self._lock:
             measure = self._measures[base].pop(kind, None)
             if measure is not None:
                 self._expiry.pop((base, kind, measure.id), None)
+                self._pending(measure, time.time() if now is None else now, reason)
             return measure
+
+    def claim_lifts(self, now: float, limit: int = 100) -> list[PendingLift]:
+        with self._lock:
+            due = sorted((at, mid) for mid, (_, at) in self._lifts.items() if at <= now)
+            claimed = []
+            for _, mid in due[:limit]:
+                entry = self._lifts[mid][0]
+                self._lifts[mid] = (entry, now + self.lift_lease)
+                claimed.append(entry)
+            return claimed
+
+    def ack_lifts(self, measure_ids: Iterable[str]) -> None:
+        with self._lock:
+            for mid in measure_ids:
+                self._lifts.pop(mid, None)
 
     def credit(self, user_id: str, credit: CreditPolicy, now: float) -> float:
         with self._lock:

@@ -1,14 +1,16 @@
 """The policy state in Redis: what the workers share (see :mod:`screening.policy_state`).
 
 Every write is one Lua script (:mod:`screening.policy_scripts`) over one subject's keys
-and the global ``expiry`` set, so counting and compare-and-set are atomic however many
-workers run.
+and the global ``expiry`` set and pending ``lifts``, so counting, compare-and-set and
+"out of force, with its lift pending" are atomic however many workers run.
 """
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Mapping
+import time
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import redis
@@ -16,14 +18,17 @@ import redis
 from screening import policy_scripts as scripts
 from screening.measures import GroupSnapshot, Measure, UserSnapshot, restored_credit
 from screening.policy_codec import (
+    LIFT_LEASE,
     MAX_ADMINS,
     MEMO_SECONDS,
     PREFIX,
+    PendingLift,
     active_measures,
     counts_suspensions,
     fired_measures,
     measure_doc,
     measure_from_doc,
+    pending_lift,
     subject_key,
     text,
     until_text,
@@ -34,14 +39,20 @@ __all__ = ["RedisPolicyState"]
 
 
 class RedisPolicyState:
-    def __init__(self, client: redis.Redis):
+    def __init__(self, client: redis.Redis, *, lift_lease: float = LIFT_LEASE):
+        if not lift_lease > 0:
+            raise ValueError("lift_lease must be > 0")
         self.client = client
+        self.lift_lease = lift_lease
         self._record_group = client.register_script(scripts.RECORD_GROUP)
         self._record_user = client.register_script(scripts.RECORD_USER)
         self._apply = client.register_script(scripts.APPLY)
         self._sweep = client.register_script(scripts.SWEEP)
         self._lift = client.register_script(scripts.LIFT)
+        self._claim_lifts = client.register_script(scripts.CLAIM_LIFTS)
         self.expiry_key = PREFIX + "expiry"
+        self.lifts_key = PREFIX + "lifts"
+        self.lifts_due_key = PREFIX + "lifts:due"
 
     @classmethod
     def from_url(cls, url: str) -> RedisPolicyState:
@@ -105,21 +116,54 @@ class RedisPolicyState:
         base = subject_key(measure.subject, measure.subject_id)
         history = repr(repeat_window) if counts_suspensions(measure.kind) else ""
         applied, replaced = self._apply(
-            keys=[f"{base}:m", self.expiry_key, f"{base}:hist", f"{base}:by:{measure.trigger}"],
+            keys=[f"{base}:m", self.expiry_key, f"{base}:hist", f"{base}:by:{measure.trigger}",
+                  self.lifts_key, self.lifts_due_key],
             args=[
                 measure.kind, measure.id, repr(now), until_text(measure), measure_doc(measure),
                 "1" if measure.liftable else "0", history, repr(MEMO_SECONDS),
+                repr(now + self.lift_lease),
             ],
         )  # fmt: skip
         return bool(applied), measure_from_doc(replaced)
 
     def sweep(self, now: float, limit: int = 100) -> list[Measure]:
-        docs = self._sweep(keys=[self.expiry_key], args=[repr(now), limit])
+        docs = self._sweep(
+            keys=[self.expiry_key, self.lifts_key, self.lifts_due_key],
+            args=[repr(now), limit, repr(now + self.lift_lease)],
+        )
         return [m for m in map(measure_from_doc, docs) if m is not None]
 
-    def lift(self, subject: str, subject_id: str, kind: str) -> Measure | None:
+    def lift(
+        self,
+        subject: str,
+        subject_id: str,
+        kind: str,
+        *,
+        now: float | None = None,
+        reason: str = "lifted",
+    ) -> Measure | None:
+        at = time.time() if now is None else now
         base = subject_key(subject, subject_id)
-        return measure_from_doc(self._lift(keys=[f"{base}:m", self.expiry_key], args=[kind]))
+        doc = self._lift(
+            keys=[f"{base}:m", self.expiry_key, self.lifts_key, self.lifts_due_key],
+            args=[kind, repr(at), json.dumps(reason), repr(at + self.lift_lease)],
+        )
+        return measure_from_doc(doc)
+
+    def claim_lifts(self, now: float, limit: int = 100) -> list[PendingLift]:
+        entries = self._claim_lifts(
+            keys=[self.lifts_key, self.lifts_due_key],
+            args=[repr(now), limit, repr(now + self.lift_lease)],
+        )
+        return [pending_lift(entry) for entry in entries]
+
+    def ack_lifts(self, measure_ids: Iterable[str]) -> None:
+        ids = list(measure_ids)
+        if ids:
+            pipe = self.client.pipeline(transaction=True)
+            pipe.hdel(self.lifts_key, *ids)
+            pipe.zrem(self.lifts_due_key, *ids)
+            pipe.execute()
 
     def credit(self, user_id: str, credit: CreditPolicy, now: float) -> float:
         score, since = self.client.hmget(f"{subject_key('user', user_id)}:credit", "score", "since")

@@ -140,6 +140,7 @@ def test_escalation_ladder_step_by_step(policy_state: PolicyState) -> None:
     assert [(m.kind, e["type"]) for m, e in zip(lifted.lifted, lifted.events, strict=True)] == [
         ("group_suspend_posting", "measure.lifted")
     ]
+    enforcer.sent(lifted.events)  # enqueued: unconfirmed, it would go out again after the lease
     outcome = enforcer.handle(message("m5", sender="u5"), verdict("m5"))
     assert _kinds(outcome) == ["group_closure_recommended"]
     assert outcome.events[1]["type"] == "group.closure_recommended"

@@ -164,6 +164,7 @@ def test_memory_state_agrees_with_redis_on_a_random_replay(redis_url: str) -> No
                     verdict(mid, decision, category),
                 ),
             ):
+                enforcer.sent(outcome.events)  # as a worker does once they are enqueued
                 fired += [("lift", m.id, m.kind) for m in outcome.lifted]
                 fired += [("apply", m.id, m.kind) for m in outcome.applied]
         return fired

@@ -71,8 +71,9 @@ class Runtime:
     retry_horizon: float = 6 * 3600.0
     backoff_min: float = 1.0
     backoff_max: float = 900.0
-    #: Enforcement (workers/enforcement.py): lifts expired measures after each batch and
-    #: records delivery outcomes. None: neither (embedded demo, pipeline tests).
+    #: Enforcement (workers/enforcement.py): lifts expired measures after each batch
+    #: (confirming them once their events are enqueued) and records delivery outcomes.
+    #: None: neither (embedded demo, pipeline tests).
     enforcer: Any = None
     _engine: Engine | None = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
@@ -240,6 +241,8 @@ def _screen(runtime: Runtime, deliver: dramatiq.Actor, batch: Any) -> BatchOutco
         events += runtime.enforcer.sweep().events
     for event in events:
         deliver.send_with_options(kwargs={"event": event, "token": uuid.uuid4().hex})
+    if runtime.enforcer is not None:
+        runtime.enforcer.sent(events)  # lifts are pending until their events are enqueued
     enqueued = len(events)
     counts = {f"messages.{d}": 0 for d in ("pass", "review", "block")}
     for _, verdict in screened:

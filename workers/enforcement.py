@@ -1,8 +1,9 @@
 """Enforcement in the workers: the enforcer as the policy hook, the report actor, and
 records of callback deliveries.
 
-Kept out of :mod:`workers.actors` so the pipeline's actors only know three small hooks
-(``runtime.policy``, ``runtime.enforcer.sweep``, ``runtime.enforcer.record_delivery``)
+Kept out of :mod:`workers.actors` so the pipeline's actors only know four small hooks
+(``runtime.policy``, ``runtime.enforcer.sweep``, ``runtime.enforcer.sent``,
+``runtime.enforcer.record_delivery``)
 and work unchanged without enforcement (embedded demo, pipeline tests).
 """
 
@@ -73,6 +74,7 @@ def register_report_actor(
         outcome = handle_report(enforcer, parsed, verdict)
         for event in outcome.events:
             deliver.send_with_options(kwargs={"event": event, "token": uuid.uuid4().hex})
+        enforcer.sent(outcome.events)
         runtime.state.count({"reports.screened": 1, "callbacks.enqueued": len(outcome.events)})
 
     return dramatiq.actor(
