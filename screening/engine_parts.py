@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from screening.config import TransformsConfig
-from screening.metrics import StageClock
 from screening.normalize import Normalizer
+from screening.timing import StageClock
 from screening.tokenize import Token, Tokenizer
 from screening.wordlist import ALLOW_FILE, BENIGN_FILE, PATTERNS_FILE, Term, Wordlist
 

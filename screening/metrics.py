@@ -8,18 +8,19 @@ categories, stages, outcomes, measure kinds) or from the wordlist itself — a b
 top-N of terms, everything else counted as ``other`` — because every distinct label value
 is a time series Prometheus keeps for weeks.
 
-Recording is aggregated per batch (one ``inc`` per label set, not per message) so the
-cost stays a few microseconds per queue message, not per chat message. Importing this
-module does not import prometheus-client (see :class:`ScreeningMetrics`).
+Recording is gathered in plain dictionaries and applied to the metric values at most once
+a second (:mod:`screening.metrics_buffer`): well under 1 % of a worker's screening time.
+Importing this module does not import prometheus-client (see :class:`ScreeningMetrics`).
 """
 
 from __future__ import annotations
 
-import threading
+import functools
 from collections import Counter as Tally
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from screening.metrics_buffer import Pending
 from screening.verdict import CATEGORIES, DECISIONS, Verdict
 from screening.wordlist import Wordlist
 
@@ -30,8 +31,6 @@ __all__ = [
     "MEASURE_KINDS",
     "STAGES",
     "ScreeningMetrics",
-    "StageClock",
-    "observe_many",
     "top_terms",
 ]
 
@@ -89,183 +88,110 @@ def top_terms(wordlist: Wordlist, n: int) -> frozenset[str]:
     return frozenset(chosen) | {p.name for p in wordlist.patterns}
 
 
-def observe_many(histogram: Any, value: float, count: int) -> None:
-    """``count`` observations of the same ``value`` in one update (a batch's messages all
-    share one enqueue time). Uses prometheus-client's histogram internals, which are
-    pinned in pyproject.toml; falls back to a loop if they ever change shape."""
-    if count <= 0:
-        return
-    bounds = getattr(histogram, "_upper_bounds", None)
-    buckets = getattr(histogram, "_buckets", None)
-    total = getattr(histogram, "_sum", None)
-    if bounds is None or buckets is None or total is None:
-        for _ in range(count):
-            histogram.observe(value)
-        return
-    total.inc(value * count)
-    for index, bound in enumerate(bounds):
-        if value <= bound:
-            buckets[index].inc(count)
-            break
-
-
-class StageClock:
-    """Seconds per stage for the batch the current thread is processing.
-
-    The engine's timing hook and the timed tokenizer add to it; the metrics middleware
-    resets it before a queue message and takes it after — both on the dramatiq worker
-    thread that runs the actor, hence a thread-local. Adding is a dict update, no I/O.
-    """
-
-    def __init__(self) -> None:
-        self._local = threading.local()
-
-    def _stages(self) -> dict[str, float]:
-        stages = getattr(self._local, "stages", None)
-        if stages is None:
-            stages = self._local.stages = {}
-        return stages
-
-    def reset(self) -> None:
-        self._local.stages = {}
-
-    def add(self, stage: str, seconds: float) -> None:
-        stages = self._stages()
-        stages[stage] = stages.get(stage, 0.0) + seconds
-
-    def add_all(self, durations: Mapping[str, float]) -> None:
-        """The engine's hook: ``{stage: seconds}`` once per ``analyse_batch``."""
-        stages = self._stages()
-        for stage, seconds in durations.items():
-            stages[stage] = stages.get(stage, 0.0) + seconds
-
-    def take(self) -> dict[str, float]:
-        """The stages of the finished batch, with tokenisation moved out of the stages it
-        ran inside (``tokenise@match`` and ``tokenise@classify`` from the timed tokenizers)."""
-        stages = self._stages()
-        self._local.stages = {}
-        result = {k: v for k, v in stages.items() if "@" not in k}
-        for key, seconds in stages.items():
-            if "@" in key:
-                stage, inside = key.split("@", 1)
-                result[stage] = result.get(stage, 0.0) + seconds
-                if inside in result:
-                    result[inside] = max(0.0, result[inside] - seconds)
-        return result
-
-
 class ScreeningMetrics:
     """All ``screening_*`` metrics on one registry, with recording methods that take
     domain objects (verdicts, events) and turn them into bounded labels."""
 
-    def __init__(self, registry: CollectorRegistry, *, top_terms_n: int = 50):
+    def __init__(
+        self, registry: CollectorRegistry, *, top_terms_n: int = 50, flush_interval: float = 1.0
+    ):
         # Imported here, not at module level: in a dramatiq worker, prometheus-client must
         # first be imported after PROMETHEUS_MULTIPROC_DIR is set (Telemetry does that).
         from prometheus_client import Counter, Gauge, Histogram
 
+        counter = functools.partial(Counter, registry=registry)
+        gauge = functools.partial(Gauge, registry=registry)
+        histogram = functools.partial(Histogram, registry=registry)
+
         self.top_terms_n = top_terms_n
         self._tracked: dict[str | None, frozenset[str]] = {}
-        r = registry
-        self.messages = Counter(
-            "screening_messages", "Chat messages screened, by decision.", ["decision"], registry=r
+        self._children: dict[tuple[str, tuple[str, ...]], Any] = {}
+        self._hit_cache: dict[tuple[Any, ...], tuple[Any, Any]] = {}
+        self._pending = Pending(flush_interval, lambda key: self._child(*key))
+        self.flush_interval = flush_interval
+        self.messages = counter(
+            "screening_messages", "Chat messages screened, by decision.", ["decision"]
         )
-        self.categories = Counter(
+        self.categories = counter(
             "screening_category_messages",
             "Screened messages with evidence in a category, by category and message decision.",
             ["category", "decision"],
-            registry=r,
         )
-        self.hits = Counter(
+        self.hits = counter(
             "screening_hits",
             "Wordlist and pattern hits, by category and source (wordlist or pattern).",
             ["category", "source"],
-            registry=r,
         )
-        self.term_hits = Counter(
+        self.term_hits = counter(
             "screening_term_hits",
             "Hits of the wordlist's top terms (term='other' for all the rest).",
             ["category", "term"],
-            registry=r,
         )
-        self.stage_seconds = Histogram(
+        self.stage_seconds = histogram(
             "screening_stage_duration_seconds",
             "Time a batch spent in each screening stage.",
             ["stage"],
             buckets=_STAGE_BUCKETS,
-            registry=r,
         )
-        self.end_to_end = Histogram(
+        self.end_to_end = histogram(
             "screening_end_to_end_seconds",
             "Per chat message: enqueue (queue message timestamp) to verdict.",
             buckets=_LATENCY_BUCKETS,
-            registry=r,
         )
-        self.batch_size = Histogram(
+        self.batch_size = histogram(
             "screening_batch_size",
             "Chat messages per queue message.",
             buckets=_BATCH_BUCKETS,
-            registry=r,
         )
-        self.callbacks = Counter(
+        self.callbacks = counter(
             "screening_callbacks",
             "Callback deliveries by outcome (delivered, retry, dead_lettered, duplicate).",
             ["outcome"],
-            registry=r,
         )
-        self.callback_attempts = Histogram(
+        self.callback_attempts = histogram(
             "screening_callback_attempts",
             "Attempts a callback took until it was delivered or dead-lettered.",
             ["outcome"],
             buckets=_ATTEMPT_BUCKETS,
-            registry=r,
         )
-        self.dead_letters = Counter(
+        self.dead_letters = counter(
             "screening_dead_letters",
             "Records written to the dead-letter queues, by kind (messages or callbacks).",
             ["kind"],
-            registry=r,
         )
-        self.measures = Counter(
-            "screening_measures", "Measures issued, by type.", ["type"], registry=r
-        )
-        self.version_info = Gauge(
+        self.measures = counter("screening_measures", "Measures issued, by type.", ["type"])
+        self.version_info = gauge(
             "screening_version_info",
             "1 for each wordlist/model version a worker process screens with (slot: live or "
             "shadow); two live versions at once means workers disagree.",
             ["kind", "slot", "version"],
             multiprocess_mode="livemax",
-            registry=r,
         )
-        self.reloads = Counter(
+        self.reloads = counter(
             "screening_reloads",
             "Hot reloads by kind (wordlist, model) and outcome (ok, failed).",
             ["kind", "outcome"],
-            registry=r,
         )
-        self.reload_failing = Gauge(
+        self.reload_failing = gauge(
             "screening_reload_failing",
             "1 while a worker's last reload of this kind failed (it keeps the old version).",
             ["kind"],
             multiprocess_mode="livemax",
-            registry=r,
         )
-        self.reload_seconds = Histogram(
+        self.reload_seconds = histogram(
             "screening_reload_duration_seconds",
             "Time from noticing a new version to swapping it in.",
             ["kind"],
             buckets=_RELOAD_BUCKETS,
-            registry=r,
         )
-        self.shadow_compared = Counter(
+        self.shadow_compared = counter(
             "screening_shadow_compared",
             "Messages screened by both the live and the shadow (candidate) engine.",
-            registry=r,
         )
-        self.shadow_changed = Counter(
+        self.shadow_changed = counter(
             "screening_shadow_changed",
             "Shadow comparisons whose decision differs, by live and candidate decision.",
             ["live", "candidate"],
-            registry=r,
         )
 
     def tracked_terms(self, wordlist: Wordlist) -> frozenset[str]:
@@ -277,30 +203,66 @@ class ScreeningMetrics:
             terms = self._tracked[wordlist.version] = top_terms(wordlist, self.top_terms_n)
         return terms
 
+    def _child(self, metric: Any, labels: tuple[str, ...]) -> Any:
+        """``metric.labels(*labels)``, cached: the lookup costs more than the increment."""
+        key = (metric._name, labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels) if labels else metric
+        return child
+
+    def _count(self, metric: Any, labels: tuple[str, ...], n: float = 1) -> None:
+        if n:
+            with self._pending.lock:
+                self._pending.counts[metric, labels] += n
+
+    def _observe(self, metric: Any, labels: tuple[str, ...], value: float, n: int = 1) -> None:
+        child = self._child(metric, labels)
+        with self._pending.lock:
+            self._pending.observe(child, value, n)
+
+    def flush(self) -> None:
+        """Apply what was gathered (the worker calls it at shutdown; recording calls it at
+        most once per flush interval)."""
+        self._pending.flush()
+
+    def _maybe_flush(self) -> None:
+        if self._pending.due():
+            self._pending.flush()
+
+    def _hit_keys(self, hit: Any, terms: frozenset[str]) -> tuple[Any, Any]:
+        """The two counter keys a hit increments, cached per (term, category, source)."""
+        key = (hit.term, hit.category, hit.source, terms)
+        found = self._hit_cache.get(key)
+        if found is None:
+            if len(self._hit_cache) > 100_000:
+                self._hit_cache.clear()
+            category = _label(hit.category, _CATEGORY_LABELS)
+            source = "pattern" if hit.source.startswith("pattern") else "wordlist"
+            term = hit.term if hit.term in terms else OTHER
+            found = self._hit_cache[key] = (
+                (self.hits, (category, source)),
+                (self.term_hits, (category, term)),
+            )
+        return found
+
     def record_verdicts(self, verdicts: Sequence[Verdict], terms: frozenset[str]) -> None:
-        decisions: Tally[str] = Tally()
-        categories: Tally[tuple[str, str]] = Tally()
-        hits: Tally[tuple[str, str]] = Tally()
-        term_hits: Tally[tuple[str, str]] = Tally()
-        for verdict in verdicts:
-            decision = _label(verdict.decision, _DECISION_LABELS)
-            decisions[decision] += 1
-            for category, score in verdict.categories.items():
-                if score > 0:
-                    categories[_label(category, _CATEGORY_LABELS), decision] += 1
-            for hit in verdict.hits:
-                category = _label(hit.category, _CATEGORY_LABELS)
-                source = "pattern" if hit.source.startswith("pattern") else "wordlist"
-                hits[category, source] += 1
-                term_hits[category, hit.term if hit.term in terms else OTHER] += 1
-        for decision, n in decisions.items():
-            self.messages.labels(decision).inc(n)
-        for labels, n in categories.items():
-            self.categories.labels(*labels).inc(n)
-        for labels, n in hits.items():
-            self.hits.labels(*labels).inc(n)
-        for labels, n in term_hits.items():
-            self.term_hits.labels(*labels).inc(n)
+        decisions = Tally([v.decision for v in verdicts])
+        flagged = [v for v in verdicts if v.hits or v.categories]  # a few per batch
+        with self._pending.lock:
+            counts = self._pending.counts
+            for decision, n in decisions.items():
+                counts[self.messages, (_label(decision, _DECISION_LABELS),)] += n
+            for verdict in flagged:
+                decision = _label(verdict.decision, _DECISION_LABELS)
+                for category, score in verdict.categories.items():
+                    if score > 0:
+                        counts[self.categories, (_label(category, _CATEGORY_LABELS), decision)] += 1
+                for hit in verdict.hits:
+                    hit_key, term_key = self._hit_keys(hit, terms)
+                    counts[hit_key] += 1
+                    counts[term_key] += 1
+        self._maybe_flush()
 
     def record_batch(
         self,
@@ -310,31 +272,34 @@ class ScreeningMetrics:
         stages: Mapping[str, float],
         latency: float | None,
     ) -> None:
-        """One screened queue message: ``latency`` is enqueue → verdict in seconds."""
-        self.batch_size.observe(len(verdicts))
-        self.record_verdicts(verdicts, terms)
+        """One screened queue message: ``latency`` is enqueue → verdict in seconds, the
+        same for every message of the batch (one weighted observation)."""
+        self._observe(self.batch_size, (), len(verdicts))
         for stage, seconds in stages.items():
             if stage in STAGES:
-                self.stage_seconds.labels(stage).observe(seconds)
+                self._observe(self.stage_seconds, (stage,), seconds)
         if latency is not None and verdicts:
-            observe_many(self.end_to_end, max(0.0, latency), len(verdicts))
+            self._observe(self.end_to_end, (), max(0.0, latency), len(verdicts))
+        self.record_verdicts(verdicts, terms)
 
     def record_callback(self, outcome: str, attempts: int) -> None:
         outcome = _label(outcome, CALLBACK_OUTCOMES)
-        self.callbacks.labels(outcome).inc()
+        self._count(self.callbacks, (outcome,))
         if outcome in ("delivered", "dead_lettered"):
-            self.callback_attempts.labels(outcome).observe(attempts)
+            self._observe(self.callback_attempts, (outcome,), attempts)
+        self._maybe_flush()
 
     def record_dead_letters(self, kind: str, n: int) -> None:
-        if n:
-            self.dead_letters.labels(_label(kind, DEAD_LETTER_KINDS)).inc(n)
+        self._count(self.dead_letters, (_label(kind, DEAD_LETTER_KINDS),), n)
+        self._maybe_flush()
 
     def record_measures(self, events: Iterable[Mapping[str, Any]]) -> None:
         """Count measure events (``measure.applied`` and friends) by measure kind."""
         for event in events:
             measure = event.get("measure")
             if isinstance(measure, Mapping) and event.get("type") != "measure.lifted":
-                self.measures.labels(_label(measure.get("kind"), MEASURE_KINDS)).inc()
+                self._count(self.measures, (_label(measure.get("kind"), MEASURE_KINDS),))
+        self._maybe_flush()
 
     def set_versions(self, slot: str, now: Mapping[str, str | None], before: Mapping) -> None:
         """Flip the version info gauges of one slot from ``before`` to ``now``."""
@@ -346,12 +311,14 @@ class ScreeningMetrics:
                 self.version_info.labels(kind, slot, new).set(1)
 
     def record_reload(self, kind: str, ok: bool, seconds: float | None = None) -> None:
+        """Rare and urgent: applied at once, not gathered."""
         self.reloads.labels(kind, "ok" if ok else "failed").inc()
         self.reload_failing.labels(kind).set(0 if ok else 1)
         if ok and seconds is not None:
             self.reload_seconds.labels(kind).observe(seconds)
 
     def record_shadow(self, compared: int, changes: Iterable[tuple[str, str]]) -> None:
-        self.shadow_compared.inc(compared)
+        self._count(self.shadow_compared, (), compared)
         for (live, candidate), n in Tally(changes).items():
-            self.shadow_changed.labels(live, candidate).inc(n)
+            self._count(self.shadow_changed, (live, candidate), n)
+        self._maybe_flush()

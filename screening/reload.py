@@ -31,8 +31,8 @@ from screening.config import load_config
 from screening.engine import Engine
 from screening.engine_parts import MemoNormalizer, TimedTokenizer, WordlistCache, load_model
 from screening.errors import ScreeningError
-from screening.metrics import StageClock
 from screening.shadow import shadow_key
+from screening.timing import StageClock
 from screening.tokenize import Tokenizer
 from screening.versions import KINDS, VersionStore
 from screening.wordlist import Wordlist

@@ -71,7 +71,7 @@ def ops_pipeline(
     runtime = build_runtime(settings, state=MemoryState())
     broker, _ = build_stub_broker(runtime, settings.queue)
     registry = CollectorRegistry()
-    metrics = ScreeningMetrics(registry, top_terms_n=settings.metrics_top_terms)
+    metrics = ScreeningMetrics(registry, top_terms_n=settings.metrics_top_terms, flush_interval=0)
     versions, shadows = MemoryVersionStore(), MemoryShadowStore()
     operations = install_operations(
         broker, runtime, settings, metrics=metrics, versions=versions, shadows=shadows

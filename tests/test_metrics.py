@@ -13,7 +13,9 @@ from operations_fixtures import OpsPipeline, ops_pipeline  # noqa: F401
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from screening.metrics import StageClock, observe_many, top_terms
+from screening.metrics import ScreeningMetrics, top_terms
+from screening.metrics_buffer import Pending
+from screening.timing import StageClock
 from screening.verdict import Hit, Verdict
 from screening.wordlist import Wordlist
 
@@ -82,10 +84,8 @@ def test_term_labels_are_a_bounded_top_set(fixture_wordlist: Wordlist) -> None:
 
 
 def test_unknown_categories_and_terms_fall_into_other() -> None:
-    from screening.metrics import ScreeningMetrics
-
     registry = CollectorRegistry()
-    metrics = ScreeningMetrics(registry)
+    metrics = ScreeningMetrics(registry, flush_interval=0)
     hit = Hit("某用户的原话", "made_up_category", "block", 0, 2, "某用", (), "wordlist")
     metrics.record_verdicts(
         [Verdict("m1", "block", {"made_up_category": 1.0}, (hit,))], frozenset()
@@ -97,18 +97,28 @@ def test_unknown_categories_and_terms_fall_into_other() -> None:
     )
 
 
-def test_observe_many_equals_repeated_observations() -> None:
+def test_gathered_updates_equal_direct_ones_once_flushed() -> None:
     registry = CollectorRegistry()
-    one = Histogram("one", "", buckets=(0.1, 1, 10), registry=registry)
-    many = Histogram("many", "", buckets=(0.1, 1, 10), registry=registry)
-    for value_, count in ((0.05, 3), (0.5, 7), (50.0, 2)):
+    direct = Histogram("direct", "", ["stage"], buckets=(0.1, 1, 10), registry=registry)
+    gathered = Histogram("gathered", "", ["stage"], buckets=(0.1, 1, 10), registry=registry)
+    pending = Pending(interval=3600)
+    for seconds, count in ((0.05, 3), (0.1, 1), (0.5, 7), (50.0, 2)):
+        pending.observe(gathered.labels("match"), seconds, count)
         for _ in range(count):
-            one.observe(value_)
-        observe_many(many, value_, count)
+            direct.labels("match").observe(seconds)
+    assert value(samples(registry), "gathered_count", stage="match") == 0
+    pending.flush()
     found = samples(registry)
-    for (name, labels), v in found.items():
-        if name.startswith("one") and not name.endswith("_created"):
-            assert found[("many" + name[3:], labels)] == v, name
+    compared = [(n, labels) for n, labels in found if n.startswith("direct") and "created" not in n]
+    assert len(compared) == 6  # 4 buckets, sum, count
+    for name, labels in compared:
+        assert found[(name.replace("direct", "gathered"), labels)] == found[(name, labels)], name
+
+    metrics = ScreeningMetrics(CollectorRegistry(), flush_interval=3600)
+    metrics.record_verdicts([Verdict("m1", "pass", {}, ())], frozenset())
+    assert metrics.messages.labels("pass")._value.get() == 0
+    metrics.flush()
+    assert metrics.messages.labels("pass")._value.get() == 1
 
 
 def test_stage_clock_moves_tokenisation_out_of_match_and_classify() -> None:
@@ -131,7 +141,7 @@ def test_worker_processes_add_up_in_multiprocess_mode(tmp_path: Path) -> None:
         from prometheus_client import CollectorRegistry
         from screening.metrics import ScreeningMetrics
         from screening.verdict import Verdict
-        m = ScreeningMetrics(CollectorRegistry())
+        m = ScreeningMetrics(CollectorRegistry(), flush_interval=0)
         m.record_verdicts([Verdict("x", "block", {}, ())], frozenset())
         m.set_versions("live", {"wordlist": sys.argv[1]}, {})
     """)

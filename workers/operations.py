@@ -18,10 +18,11 @@ from typing import Any
 from dramatiq.broker import Broker
 from dramatiq.middleware import Middleware
 
-from screening.metrics import ScreeningMetrics, StageClock
+from screening.metrics import ScreeningMetrics
 from screening.reload import EngineHolder
 from screening.settings import Settings
 from screening.shadow import RedisShadowStore, ShadowStore, compare, sampled
+from screening.timing import StageClock
 from screening.versions import RedisVersionStore, VersionStore
 from workers.actors import BatchOutcome, Runtime
 from workers.middleware import Preload

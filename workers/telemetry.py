@@ -30,9 +30,10 @@ from dramatiq.broker import Broker
 from dramatiq.middleware import Middleware
 
 from screening.message import CALLBACK_ACTOR, SCREEN_ACTOR, callback_queue
-from screening.metrics import ScreeningMetrics, StageClock
+from screening.metrics import ScreeningMetrics
 from screening.reload import ReloadEvent
 from screening.settings import Settings
+from screening.timing import StageClock
 from workers.actors import BatchOutcome
 
 __all__ = ["QueueCollector", "Telemetry", "metrics_dir", "metrics_env", "serve_metrics"]
@@ -86,6 +87,8 @@ class Telemetry(Middleware):
         self.settings = settings or Settings()
         self.holder: Any = None  # set by install_operations, for the version gauges
         self._dramatiq: Any = None
+        self._flusher: threading.Thread | None = None
+        self._stopping = threading.Event()
         self._shown: dict[str, dict[str, str | None]] = {"live": {}, "shadow": {}}
         for hook in _FORWARDED:
             setattr(self, hook, self._forward(hook))
@@ -129,6 +132,21 @@ class Telemetry(Middleware):
         policy = self.runtime.policy
         if not getattr(policy, "timed", False):
             self.runtime.policy = _TimedPolicy(policy, self.clock)
+        if self.metrics is not None and self._flusher is None:
+            self._flusher = threading.Thread(target=self._flush_loop, name="metrics-flush")
+            self._flusher.daemon = True
+            self._flusher.start()
+
+    def _flush_loop(self) -> None:
+        """Apply gathered updates even when no batch comes to do it (an idle worker)."""
+        assert self.metrics is not None
+        while not self._stopping.wait(self.metrics.flush_interval or 1.0):
+            self.metrics.flush()
+
+    def before_worker_shutdown(self, broker: Broker, worker: Any) -> None:
+        self._stopping.set()
+        if self.metrics is not None:
+            self.metrics.flush()
 
     def after_worker_shutdown(self, broker: Broker, worker: Any) -> None:
         if self._dramatiq is not None:
