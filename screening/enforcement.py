@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,12 +85,16 @@ class Enforcer:
         records: RecordStore | None = None,
         clock: Clock | None = None,
         sweep_interval: float = 5.0,
+        observer: Callable[[Outcome], None] | None = None,
     ):
         self.policy = policy
         self.state = state
         self.records = records
         self.clock = clock or SystemClock()
         self.sweep_interval = sweep_interval
+        #: Sees every outcome that applied or lifted a measure, once written (the embedded
+        #: ``screening run`` prints them).
+        self.observer = observer
         self._last_sweep = float("-inf")
         self._sweep_lock = threading.Lock()
 
@@ -108,6 +112,7 @@ class Enforcer:
         outcome.records.insert(0, verdict_record(message, verdict, now, policy_rule))
         outcome.events.insert(0, message_verdict_event(message, verdict, policy_rule=policy_rule))
         self.write(outcome.records)
+        self._observe(outcome)
         return outcome
 
     def enforce(self, v: Violation, now: float) -> Outcome:
@@ -228,6 +233,7 @@ class Enforcer:
             for lift in unconfirmed:  # same time and reason: the same event again
                 self._lifted(lift.measure, lift.at, lift.reason, outcome)
         self.write(outcome.records)
+        self._observe(outcome)
         return outcome
 
     def lift(self, subject: str, subject_id: str, kind: str, why: str = "lifted") -> Outcome:
@@ -239,7 +245,12 @@ class Enforcer:
         if measure is not None:
             self._lifted(measure, now, why, outcome)
             self.write(outcome.records)
+            self._observe(outcome)
         return outcome
+
+    def _observe(self, outcome: Outcome) -> None:
+        if self.observer is not None and (outcome.applied or outcome.lifted):
+            self.observer(outcome)
 
     def sent(self, events: Sequence[Mapping[str, Any]]) -> None:
         """``events`` are enqueued for delivery: the lifts among them are done. Until

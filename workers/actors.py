@@ -73,7 +73,7 @@ class Runtime:
     backoff_max: float = 900.0
     #: Enforcement (workers/enforcement.py): lifts expired measures after each batch
     #: (confirming them once their events are enqueued) and records delivery outcomes.
-    #: None: neither (embedded demo, pipeline tests).
+    #: None: neither (pipeline tests).
     enforcer: Any = None
     _engine: Engine | None = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)

@@ -4,7 +4,7 @@ records of callback deliveries.
 Kept out of :mod:`workers.actors` so the pipeline's actors only know four small hooks
 (``runtime.policy``, ``runtime.enforcer.sweep``, ``runtime.enforcer.sent``,
 ``runtime.enforcer.record_delivery``)
-and work unchanged without enforcement (embedded demo, pipeline tests).
+and work unchanged without enforcement (pipeline tests).
 """
 
 from __future__ import annotations
@@ -13,17 +13,17 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import dramatiq
 from dramatiq.broker import Broker
 
-from screening.enforcement import Enforcer
+from screening.enforcement import Enforcer, Outcome
 from screening.errors import ConfigError, InvalidMessage
 from screening.message import SCREEN_QUEUE
 from screening.policy import load_policy
-from screening.policy_state import RedisPolicyState
+from screening.policy_state import PolicyState, RedisPolicyState
 from screening.records import RecordsSettings, open_store
 from screening.reports import REPORT_ACTOR, REPORT_PRIORITY, Report, handle_report, report_queue
 from screening.settings import Settings
@@ -34,18 +34,26 @@ __all__ = ["build_enforcer", "install", "register_report_actor"]
 log = logging.getLogger(__name__)
 
 
-def build_enforcer(settings: Settings, environ: Mapping[str, str] | None = None) -> Enforcer:
+def build_enforcer(
+    settings: Settings,
+    environ: Mapping[str, str] | None = None,
+    *,
+    state: PolicyState | None = None,
+    observer: Callable[[Outcome], None] | None = None,
+) -> Enforcer:
     """The production enforcer: policy from SCREENING_POLICY (or the packaged one), state
-    in the pipeline's Redis, records in SCREENING_DATABASE_URL (or SQLite). Fails at
-    start-up on an invalid policy or an unreachable database, not at the first message."""
+    in the pipeline's Redis (or ``state``: the embedded ``screening run`` passes a memory
+    state), records in SCREENING_DATABASE_URL (or SQLite at SCREENING_RECORDS_PATH). Fails
+    at start-up on an invalid policy or an unreachable database, not at the first message."""
     env = os.environ if environ is None else environ
-    if not settings.redis_url:
-        raise ConfigError("enforcement needs SCREENING_REDIS_URL")
+    if state is None:
+        if not settings.redis_url:
+            raise ConfigError("enforcement needs SCREENING_REDIS_URL")
+        state = RedisPolicyState(redis_client(settings.redis_url))
     policy = load_policy(env.get("SCREENING_POLICY") or None)
-    state = RedisPolicyState(redis_client(settings.redis_url))
     records = open_store(RecordsSettings.from_env(env))
     log.info("enforcement policy %s from %s", policy.version, policy.source)
-    return Enforcer(policy, state, records)
+    return Enforcer(policy, state, records, observer=observer)
 
 
 def install(runtime: Any, enforcer: Enforcer) -> None:

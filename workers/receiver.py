@@ -100,9 +100,15 @@ class LocalReceiver:
                 self._log(f"callback REJECTED ({attempt.error})")
             else:
                 e = attempt.event
+                m = e.get("measure")
+                what = (
+                    f"{m.get('kind')} on {m.get('subject')} {m.get('subject_id')}"
+                    if isinstance(m, dict)
+                    else f"{e.get('message_id')} -> {e.get('decision')} "
+                    f"[{', '.join(sorted(e.get('categories', {})))}]"
+                )
                 self._log(
-                    f"callback {e.get('type')} {e.get('message_id')} -> {e.get('decision')} "
-                    f"[{', '.join(sorted(e.get('categories', {})))}] signature ok, "
+                    f"callback {e.get('type')} {what} signature ok, "
                     f"answered {attempt.status} ({e.get('event_id')})"
                 )
 

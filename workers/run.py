@@ -1,10 +1,13 @@
 """``screening run``: the whole pipeline from one command, with or without Redis.
 
 Without SCREENING_REDIS_URL everything runs in this process — an in-memory broker, a
-worker, and (unless SCREENING_CALLBACK_URL is set) a local receiver that verifies and
-logs the signed callbacks — so ``make run`` on a fresh machine shows messages going in and
-verdicts and callbacks coming out. It feeds the demo file (or a JSONL file, or ``-`` for
-stdin), waits for every verdict and callback, prints a summary and exits.
+worker, enforcement (the policy on an in-memory state, records in the SQLite store at
+SCREENING_RECORDS_PATH, default var/records.sqlite3, or SCREENING_DATABASE_URL), and
+(unless SCREENING_CALLBACK_URL is set) a local receiver that verifies and logs the signed
+callbacks — so ``make run`` on a fresh machine shows messages going in and verdicts,
+measures and callbacks coming out. It feeds the demo file (or a JSONL file, or ``-`` for
+stdin), waits for every verdict and callback, prints a summary and exits. Measure state
+lives as long as the process; the records stay.
 
 With SCREENING_REDIS_URL set, the same command starts the real worker processes (as
 ``screening worker``), feeds the input if one is given, and prints verdicts from the
@@ -41,6 +44,22 @@ def print_verdicts(messages: Sequence[Any], verdicts: Sequence[Any]) -> None:
         evidence = ", ".join(f"{h.term}@{h.start}-{h.end}" for h in verdict.hits[:4])
         scores = " ".join(f"{c}={s:.2f}" for c, s in sorted(verdict.categories.items()))
         say(f"verdict  {message.message_id:<12} {verdict.decision:<6} {scores} {evidence}".rstrip())
+
+
+def _duration(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
+
+
+def print_measures(outcome: Any) -> None:
+    """One line per measure applied or lifted (the embedded enforcer's observer)."""
+    for event, measures in (("applied", outcome.applied), ("lifted", outcome.lifted)):
+        for m in measures:
+            span = "until lifted" if m.until is None else f"for {_duration(m.until - m.started_at)}"
+            detail = f"{span}: {m.reason}" if event == "applied" else f"after {span[4:]}"
+            say(f"measure  {event:<7} {m.kind} ({m.label}) on {m.subject} {m.subject_id} {detail}")
 
 
 def _records(source: str | None) -> Iterator[tuple[int, str]]:
@@ -91,10 +110,13 @@ def run_embedded(settings: Settings, source: str | None, join_timeout: float = 6
     from screening.client import Screener
     from screening.message import callback_queue
     from workers.broker import build_stub_broker, memory_runtime
+    from workers.enforcement import install
 
     say("embedded mode: in-process broker and worker (set SCREENING_REDIS_URL for Redis)")
     settings, receiver = _local_receiver(settings)
     runtime = memory_runtime(settings, on_verdicts=print_verdicts)
+    enforcer, where = _embedded_enforcement(settings, runtime)
+    install(runtime, enforcer)
     broker, _ = build_stub_broker(runtime, settings.queue)
     worker = Worker(broker, worker_threads=4, worker_timeout=settings.poll_ms)
     worker.start()
@@ -122,6 +144,7 @@ def run_embedded(settings: Settings, source: str | None, join_timeout: float = 6
     counters = runtime.state.counters()
     for record in runtime.state.dead_letters("messages") + runtime.state.dead_letters("callbacks"):
         say(f"dead letter: {record.get('reason')}")
+    kept = _close_records(enforcer)
     say(
         f"done: {submitted} submitted, {rejected} rejected at the edge, "
         f"{counters.get('messages.screened', 0)} screened "
@@ -132,7 +155,46 @@ def run_embedded(settings: Settings, source: str | None, join_timeout: float = 6
         f"{counters.get('messages.dead_lettered', 0) + counters.get('callbacks.dead_lettered', 0)}"
         f" dead-lettered{pending}"
     )
+    say(
+        f"enforcement: {counters.get('measures.applied', 0)} measure(s) applied, "
+        f"{counters.get('measures.lifted', 0)} lifted; {where} holds {kept}"
+    )
     return 1 if pending else 0
+
+
+def _embedded_enforcement(settings: Settings, runtime: Any) -> tuple[Any, str]:
+    """The enforcer of the embedded mode: the configured policy on an in-memory state
+    (measures last as long as this process), records in the configured store; it prints
+    and counts every measure. Returns it and where its records go (no credentials)."""
+    from screening.policy_state import MemoryPolicyState
+    from screening.records import RecordsSettings
+    from workers.enforcement import build_enforcer
+
+    def observe(outcome: Any) -> None:
+        print_measures(outcome)
+        runtime.state.count(
+            {"measures.applied": len(outcome.applied), "measures.lifted": len(outcome.lifted)}
+        )
+
+    records = RecordsSettings.from_env()
+    where = "PostgreSQL" if records.database_url else str(records.path)
+    enforcer = build_enforcer(settings, state=MemoryPolicyState(), observer=observe)
+    say(
+        f"enforcement: policy {enforcer.policy.version} on an in-memory state; "
+        f"records in {where} (SCREENING_RECORDS_PATH / SCREENING_DATABASE_URL)"
+    )
+    return enforcer, where
+
+
+def _close_records(enforcer: Any) -> str:
+    """Count what the store holds by kind (earlier runs included), then close it."""
+    from screening.records import KINDS
+
+    try:
+        counts = [f"{enforcer.records.count(kind)} {kind}" for kind in KINDS]
+    finally:
+        enforcer.records.close()
+    return ", ".join(counts) + " record(s)"
 
 
 def _tail_verdicts(redis_url: str, stream: str, stop: threading.Event) -> None:
