@@ -297,3 +297,18 @@ def test_benign_groups_pool_small_sources() -> None:
     assert [int(g.sum()) for g in groups] == [60]  # the 5 tiny ones are too few alone
     assert [int(g.sum()) for g in benign_groups(rows[60:], 50)] == [5]  # unless all are tiny
     assert int(groups[0][-1]) == 0  # labelled rows are never benign
+
+
+def test_benign_clauses_are_short_benign_examples() -> None:
+    from screening.evaluate import Example
+    from screening.training import benign_clauses
+
+    rows = [
+        Example("今天天气不错，我们去公园散步吧！好不好", (), "chat"),
+        Example("网上赌场，首充送彩金", ("gambling",), "ads"),  # never from labelled rows
+        Example("一句话没有标点", (), "chat"),  # nothing to cut
+    ]
+    clauses = benign_clauses(rows, TrainOptions())
+    assert sorted(c.text for c in clauses) == ["今天天气不错", "我们去公园散步吧"]  # ≥ 4 chars
+    assert {(c.labels, c.source) for c in clauses} == {((), "chat-clauses")}
+    assert len(benign_clauses(rows, TrainOptions(benign_clauses=1))) == 1
