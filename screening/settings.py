@@ -87,6 +87,8 @@ class Settings:
     verdict_stream: str = ""
     #: SCREENING_VERDICT_STREAM_MAXLEN: approximate cap on that stream's length.
     verdict_stream_maxlen: int = 1_000_000
+    #: SCREENING_DEADLETTER_MAX: records kept per dead-letter list, the newest (0: all).
+    deadletter_max: int = 100_000
 
     # Operations (README "Alerts and runbook"): metrics, hot reload, shadow testing.
     #: SCREENING_METRICS_PORT: port of each worker host's /metrics (0: no metrics).
@@ -161,6 +163,7 @@ _PIPELINE_FIELDS: dict[str, Callable[[str], object]] = {
     "dedupe_ttl": _positive(int),
     "verdict_stream": str,
     "verdict_stream_maxlen": _positive(int),
+    "deadletter_max": _positive(int),
     "metrics_port": _positive(int),
     "metrics_dir": str,
     "metrics_top_terms": _positive(int),

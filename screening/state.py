@@ -26,6 +26,7 @@ import redis
 
 __all__ = [
     "DEAD_LETTER_KINDS",
+    "DEAD_LETTER_MAX",
     "KEY_PREFIX",
     "MemoryState",
     "RedisState",
@@ -36,6 +37,10 @@ __all__ = [
 KEY_PREFIX = "screening:"
 #: ``messages``: rejected or crashed chat messages; ``callbacks``: undeliverable events.
 DEAD_LETTER_KINDS = ("messages", "callbacks")
+#: Records kept per dead-letter list (SCREENING_DEADLETTER_MAX): the newest; 0 keeps all.
+#: A flood of bad input must not fill Redis, whose queues stop when memory runs out.
+DEAD_LETTER_MAX = 100_000
+
 
 def redis_client(url: str) -> redis.Redis:
     """A client for ``redis://``, ``rediss://``, ``unix://`` or, for high availability,
@@ -95,10 +100,12 @@ class RedisState:
         *,
         verdict_stream: str = "",
         verdict_stream_maxlen: int = 1_000_000,
+        dead_letter_max: int = DEAD_LETTER_MAX,
     ):
         self.client = client
         self.verdict_stream = verdict_stream
         self.verdict_stream_maxlen = verdict_stream_maxlen
+        self.dead_letter_max = dead_letter_max
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> RedisState:
@@ -118,8 +125,16 @@ class RedisState:
         self.client.set(KEY_PREFIX + "dedupe:" + key, value, ex=ttl)
 
     def dead_letter(self, kind: str, records: Sequence[Mapping[str, Any]]) -> None:
-        if records:
-            self.client.rpush(KEY_PREFIX + "dlq:" + kind, *(_dumps(r) for r in records))
+        """Append ``records``; the list then keeps only its newest ``dead_letter_max``
+        (one transaction, so it never holds more)."""
+        if not records:
+            return
+        key = KEY_PREFIX + "dlq:" + kind
+        pipe = self.client.pipeline(transaction=True)
+        pipe.rpush(key, *(_dumps(r) for r in records))
+        if self.dead_letter_max:
+            pipe.ltrim(key, -self.dead_letter_max, -1)
+        pipe.execute()
 
     def dead_letters(self, kind: str, limit: int = 100) -> list[dict[str, Any]]:
         raw = self.client.lrange(KEY_PREFIX + "dlq:" + kind, 0, limit - 1)
@@ -158,7 +173,8 @@ class RedisState:
 class MemoryState:
     """In-process state for embedded mode and tests; same semantics, one process only."""
 
-    def __init__(self, *, keep_verdicts: int = 100_000):
+    def __init__(self, *, keep_verdicts: int = 100_000, dead_letter_max: int = DEAD_LETTER_MAX):
+        self.dead_letter_max = dead_letter_max
         self._lock = threading.Lock()
         self._claims: dict[str, tuple[str, float]] = {}
         self._dlq: dict[str, deque[dict[str, Any]]] = {k: deque() for k in DEAD_LETTER_KINDS}
@@ -184,7 +200,10 @@ class MemoryState:
 
     def dead_letter(self, kind: str, records: Sequence[Mapping[str, Any]]) -> None:
         with self._lock:
-            self._dlq[kind].extend(json.loads(_dumps(r)) for r in records)
+            queue = self._dlq[kind]
+            queue.extend(json.loads(_dumps(r)) for r in records)
+            while self.dead_letter_max and len(queue) > self.dead_letter_max:
+                queue.popleft()
 
     def dead_letters(self, kind: str, limit: int = 100) -> list[dict[str, Any]]:
         with self._lock:

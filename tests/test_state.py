@@ -13,6 +13,7 @@ import pytest
 import redis
 
 from screening.client import broker_for_url
+from screening.errors import ConfigError
 from screening.state import MemoryState, RedisState, State, redis_client
 
 
@@ -45,6 +46,45 @@ def test_dead_letters_are_a_fifo_that_replay_can_put_back(state: State) -> None:
     state.restore_dead_letter("callbacks", first)
     assert [r["n"] for r in state.dead_letters("callbacks", limit=1)] == [1]
     assert state.dead_letters("messages") == []
+
+
+@pytest.mark.parametrize("backend", ["redis", "memory"])
+def test_dead_letter_lists_keep_the_newest_up_to_the_cap(
+    backend: str, request: pytest.FixtureRequest
+) -> None:
+    if backend == "memory":
+        state: State = MemoryState(dead_letter_max=5)
+    else:
+        url = request.getfixturevalue("redis_url")
+        state = RedisState.from_url(url, dead_letter_max=5)
+    for n in range(12):
+        state.dead_letter("messages", [{"n": n}])
+    assert [r["n"] for r in state.dead_letters("messages", 100)] == [7, 8, 9, 10, 11]
+    state.dead_letter("messages", [{"n": n} for n in range(12, 20)])  # one push over the cap
+    assert [r["n"] for r in state.dead_letters("messages", 100)] == [15, 16, 17, 18, 19]
+    assert state.dead_letters("callbacks") == []  # each list has its own cap
+    if backend == "redis":
+        assert redis.Redis.from_url(url).llen("screening:dlq:messages") == 5
+
+
+def test_the_cap_comes_from_the_settings_and_zero_keeps_all(redis_url: str) -> None:
+    from screening.settings import Settings
+    from workers.broker import build_runtime, memory_runtime
+
+    assert Settings().deadletter_max == 100_000
+    settings = Settings.from_env(
+        {"SCREENING_REDIS_URL": redis_url, "SCREENING_DEADLETTER_MAX": "3"}
+    )
+    runtime = build_runtime(settings)
+    for n in range(5):
+        runtime.state.dead_letter("callbacks", [{"n": n}])
+    assert [r["n"] for r in runtime.state.dead_letters("callbacks")] == [2, 3, 4]
+    assert memory_runtime(settings).state.dead_letter_max == 3  # type: ignore[attr-defined]
+    unlimited = RedisState.from_url(redis_url, dead_letter_max=0)
+    unlimited.dead_letter("messages", [{"n": n} for n in range(200)])
+    assert len(unlimited.dead_letters("messages", 1000)) == 200
+    with pytest.raises(ConfigError, match="SCREENING_DEADLETTER_MAX"):
+        Settings.from_env({"SCREENING_DEADLETTER_MAX": "-1"})
 
 
 def test_counters_add_up(state: State) -> None:

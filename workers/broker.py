@@ -66,6 +66,7 @@ def build_runtime(
             redis_client(settings.redis_url),
             verdict_stream=settings.verdict_stream,
             verdict_stream_maxlen=settings.verdict_stream_maxlen,
+            dead_letter_max=settings.deadletter_max,
         )
     deliverer = None
     if settings.callback_url:
@@ -139,7 +140,8 @@ def build_stub_broker(runtime: Runtime, queue: str = SCREEN_QUEUE) -> tuple[Stub
 
 
 def memory_runtime(settings: Settings, on_verdicts: VerdictSink | None = None) -> Runtime:
-    return build_runtime(settings, state=MemoryState(), on_verdicts=on_verdicts)
+    state = MemoryState(dead_letter_max=settings.deadletter_max)
+    return build_runtime(settings, state=state, on_verdicts=on_verdicts)
 
 
 class TolerantEncoder(JSONEncoder):

@@ -196,7 +196,10 @@ def cmd_callbacks_replay(args: argparse.Namespace, settings: Settings) -> int:
     from screening.state import RedisState
 
     _require_broker(settings)
-    state = RedisState.from_url(settings.redis_url)  # type: ignore[arg-type]
+    state = RedisState.from_url(
+        settings.redis_url,  # type: ignore[arg-type]
+        dead_letter_max=settings.deadletter_max,
+    )
     if args.dry_run:
         for record in state.dead_letters("callbacks", args.limit):
             print(json.dumps(record, ensure_ascii=False))
