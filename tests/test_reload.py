@@ -5,6 +5,7 @@ place and says so; rollback goes back. The load test runs a real Redis pipeline.
 from __future__ import annotations
 
 import argparse
+import shutil
 import threading
 import time
 import uuid
@@ -23,7 +24,13 @@ from screening.config import load_config
 from screening.engine_parts import MemoNormalizer, WordlistCache
 from screening.errors import ScreeningError, WordlistError
 from screening.metrics import ScreeningMetrics
-from screening.publish import cmd_publish, cmd_rollback, validate_wordlist
+from screening.publish import (
+    cmd_publish,
+    cmd_rollback,
+    read_directory,
+    validate_model,
+    validate_wordlist,
+)
 from screening.reload import EngineHolder, ReloadEvent
 from screening.settings import Settings
 from screening.tokenize import Tokenizer
@@ -265,3 +272,37 @@ def test_reload_under_load_loses_nothing_and_switches_between_batches(reloading_
     assert order[0] == v1 and order[-1] == v2 and v1 != v2
     switch = order.index(v2)
     assert order[switch:].count(v1) <= 1  # at most the other thread's batch already in flight
+
+
+def test_a_model_is_validated_published_and_loaded(
+    redis_url: str, fixture_wordlist_dir: Path, tmp_path: Path, tokenizer: Tokenizer
+) -> None:
+    from screening.errors import ModelError
+
+    shipped = Path(__file__).resolve().parent.parent / "models" / "zh-chat-1"
+    if not (shipped / "manifest.json").is_file():
+        pytest.skip("no shipped model")
+    settings = Settings(redis_url=redis_url, wordlists=fixture_wordlist_dir)
+    tampered = tmp_path / "tampered"
+    shutil.copytree(shipped, tampered)
+    (tampered / "features.json").write_text("[]", encoding="utf-8")
+    with pytest.raises(ModelError, match="SHA-256"):
+        validate_model(
+            read_directory(tampered, "*"), wordlist=Wordlist.load(fixture_wordlist_dir),
+            tokenizer=tokenizer,
+        )  # fmt: skip
+    store = RedisVersionStore.from_url(redis_url)
+    assert store.pointer("model", "live") is None
+
+    assert cmd_publish(_args(kind="model", directory=str(shipped)), settings) == 0
+    version = store.pointer("model", "live")
+    assert store.meta("model", version)["model_version"] == "zh-chat-1"  # type: ignore[index]
+    holder = EngineHolder(store, wordlists=fixture_wordlist_dir, model=None, worker="w")
+    holder._tokenizer = tokenizer
+    engine = holder.load()
+    assert engine.versions["model"] == "zh-chat-1" and engine.classifier is not None
+    assert store.workers()["w"]["live"] == {
+        "wordlist": None,
+        "model": version,
+        "engine": dict(engine.versions),
+    }
