@@ -27,6 +27,7 @@ from screening.callbacks import message_verdict_event
 from screening.clock import Clock, SystemClock
 from screening.enforcement_events import (
     EVENT_MEASURE_LIFTED,
+    delivery_record,
     lift_event,
     measure_event,
     measure_record,
@@ -275,27 +276,11 @@ class Enforcer:
         """Record one delivery attempt's outcome (``delivered``, ``failed``: retried,
         ``dead_lettered``). Never raises: the POST has happened either way, and a failed
         write must not make the worker retry (and re-send) a delivered callback."""
-        event_id = str(event.get("event_id", ""))
-        measure = event.get("measure")
-        group = event.get("group_id") or (measure or {}).get("group_id")
-        record = Record(
-            kind="delivery",
-            at=self.clock.now(),
-            key=f"delivery:{event_id}:{attempt}:{outcome}",
-            group_id=group,
-            message_id=event.get("message_id"),
-            detail={
-                "event_id": event_id,
-                "type": event.get("type"),
-                "outcome": outcome,
-                "attempt": attempt,
-                **detail,
-            },
-        )
+        record = delivery_record(event, outcome, attempt, self.clock.now(), detail)
         try:
             self.write([record])
         except Exception:
-            log.exception("could not record the delivery of %s", event_id)
+            log.exception("could not record the delivery of %s", record.detail["event_id"])
 
     def write(self, records: Sequence[Record]) -> None:
         if self.records is not None and records:

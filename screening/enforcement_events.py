@@ -9,6 +9,7 @@ derive from measure ids so every copy of an event carries the same id.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from screening.callbacks import event_id
@@ -21,6 +22,7 @@ __all__ = [
     "EVENT_CLOSURE_RECOMMENDED",
     "EVENT_MEASURE_APPLIED",
     "EVENT_MEASURE_LIFTED",
+    "delivery_record",
     "lift_event",
     "measure_event",
     "measure_record",
@@ -126,4 +128,27 @@ def measure_record(measure: Measure, lifted_at: float | None = None, why: str = 
         user_id=measure.subject_id if measure.subject == "user" else None,
         message_id=measure.trigger if not measure.trigger.startswith("msr_") else None,
         detail=detail,
+    )
+
+
+def delivery_record(
+    event: Mapping[str, Any], outcome: str, attempt: int, at: float, detail: Mapping[str, Any]
+) -> Record:
+    """The audit record of one delivery attempt's outcome (one per attempt and outcome)."""
+    event_id = str(event.get("event_id", ""))
+    measure = event.get("measure")
+    group = event.get("group_id") or (measure or {}).get("group_id")
+    return Record(
+        kind="delivery",
+        at=at,
+        key=f"delivery:{event_id}:{attempt}:{outcome}",
+        group_id=group,
+        message_id=event.get("message_id"),
+        detail={
+            "event_id": event_id,
+            "type": event.get("type"),
+            "outcome": outcome,
+            "attempt": attempt,
+            **detail,
+        },
     )
