@@ -169,13 +169,13 @@ class ScreeningMetrics:
         )
         self.reloads = counter(
             "screening_reloads",
-            "Hot reloads by kind (wordlist, model) and outcome (ok, failed).",
-            ["kind", "outcome"],
+            "Hot reloads by kind (wordlist, model), slot (live, shadow) and outcome (ok, failed).",
+            ["kind", "slot", "outcome"],
         )
         self.reload_failing = gauge(
             "screening_reload_failing",
-            "1 while a worker's last reload of this kind failed (it keeps the old version).",
-            ["kind"],
+            "1 while a worker's last reload of this kind and slot failed (it keeps the old one).",
+            ["kind", "slot"],
             multiprocess_mode="livemax",
         )
         self.reload_seconds = histogram(
@@ -310,10 +310,12 @@ class ScreeningMetrics:
             if new:
                 self.version_info.labels(kind, slot, new).set(1)
 
-    def record_reload(self, kind: str, ok: bool, seconds: float | None = None) -> None:
+    def record_reload(
+        self, kind: str, ok: bool, seconds: float | None = None, slot: str = "live"
+    ) -> None:
         """Rare and urgent: applied at once, not gathered."""
-        self.reloads.labels(kind, "ok" if ok else "failed").inc()
-        self.reload_failing.labels(kind).set(0 if ok else 1)
+        self.reloads.labels(kind, slot, "ok" if ok else "failed").inc()
+        self.reload_failing.labels(kind, slot).set(0 if ok else 1)
         if ok and seconds is not None:
             self.reload_seconds.labels(kind).observe(seconds)
 

@@ -215,9 +215,20 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
             at = time.strftime("%Y-%m-%d %H:%M", time.localtime(meta.get("published_at", 0)))
             print(f"  {version}  {at}  {meta.get('terms') or meta.get('model_version') or ''}")
     for worker, status in sorted(store.workers().items()):
-        live = status.get("live", {})
-        failed = "; FAILED " + ", ".join(status["failed"]) if status.get("failed") else ""
-        print(
-            f"worker {worker}: wordlist {live.get('wordlist')}, model {live.get('model')}{failed}"
-        )
+        line = f"worker {worker}: {_engine_line(status.get('live', {}))}"
+        if status.get("shadow"):
+            line += f"; shadow {_engine_line(status['shadow'])}"
+        for slot, failed in status.get("failed", {}).items():
+            line += f"; FAILED {slot} {failed['version']}: {failed['error']}"
+        print(line)
     return 0
+
+
+def _engine_line(slot: Mapping[str, Any]) -> str:
+    """``wordlist <hash>, model <name>``, marking versions loaded from configured files."""
+    engine = slot.get("engine", {})
+    parts = []
+    for kind in ("wordlist", "model"):
+        name = engine.get(kind) or "none"
+        parts.append(f"{kind} {name}" + ("" if slot.get(kind) else " (files)"))
+    return ", ".join(parts)

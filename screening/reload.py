@@ -60,6 +60,8 @@ class ReloadEvent:
     ok: bool
     seconds: float
     error: str | None = None
+    #: False when nothing was built: a failed version's pointer moved away (failure over).
+    loaded: bool = True
 
 
 class _BuildError(Exception):
@@ -211,10 +213,15 @@ class EngineHolder:
             self._retired.clear()  # freeing an old engine takes ~0.3 s: after the report
 
     def _effective(self, slot: str, ids: Ids, fallback: Ids) -> Ids:
-        """``ids`` with each kind that failed recently replaced by what runs now."""
+        """``ids`` with each kind that failed recently replaced by what runs now. A failure
+        is forgotten once its pointer moves elsewhere (rolled back, fixed, cleared)."""
         now, effective = time.monotonic(), dict(ids)
         for kind in KINDS:
             failed = self._failed.get((slot, kind))
+            if failed and failed[0] != ids.get(kind):
+                del self._failed[slot, kind]
+                self._event(ReloadEvent(kind, slot, ids.get(kind), True, 0.0, loaded=False))
+                continue
             if failed and failed[0] == ids.get(kind) and now - failed[1] < RETRY_FAILED_AFTER:
                 effective[kind] = fallback.get(kind)
         return effective
@@ -222,7 +229,7 @@ class EngineHolder:
     def _refresh_slot(self, slot: str, wanted: Ids) -> None:
         current = self._ids[slot]
         fallback = current if slot == "live" else self._ids["live"]
-        ids = self._effective(slot, wanted, fallback) if wanted else {}
+        ids = self._effective(slot, wanted, fallback)
         if slot == "shadow" and ids == self._ids["live"]:
             ids = {}  # the candidate failed to load: nothing to compare
         if ids == current:

@@ -30,6 +30,12 @@ def current_key(versions: VersionStore, shadows: ShadowStore) -> str | None:
     return recent[0] if recent else None
 
 
+def describe(key: str) -> str:
+    """``model=-,wordlist=ab12`` → ``wordlist ab12``: the kinds the candidate replaces."""
+    parts = [part.split("=", 1) for part in key.split(",") if "=" in part]
+    return ", ".join(f"{kind} {version}" for kind, version in parts if version != "-") or key
+
+
 def _pct(part: int, whole: int) -> str:
     return f"{100 * part / whole:.2f}%" if whole else "n/a"
 
@@ -42,12 +48,13 @@ def render(key: str, summary: Mapping[str, Any] | None, sample: float | None = N
     if summary is None:
         rate = f" (sample rate {sample:g})" if sample is not None else ""
         return (
-            f"candidate {key}: no comparisons recorded yet{rate}. Workers compare only "
+            f"candidate {describe(key)}: no comparisons recorded yet{rate}. Workers compare "
+            "only "
             "while the candidate is in the shadow slot and messages are flowing."
         )
     compared, changed = summary["compared"], summary["changed"]
     lines = [
-        f"candidate {key}",
+        f"candidate {describe(key)}",
         f"  compared {compared} live message(s), {_when(summary['first_at'])} → "
         f"{_when(summary['last_at'])}; live versions: "
         + ", ".join(f"{v} ({n})" for v, n in summary["live_versions"].items()),

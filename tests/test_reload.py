@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -33,11 +34,13 @@ from screening.publish import (
 )
 from screening.reload import EngineHolder, ReloadEvent
 from screening.settings import Settings
+from screening.timing import StageClock
 from screening.tokenize import Tokenizer
 from screening.versions import MemoryVersionStore, RedisVersionStore
 from screening.wordlist import Wordlist
 from workers.broker import build_broker, build_runtime
 from workers.operations import install_operations
+from workers.telemetry import Telemetry
 
 NEW_TERM = "新型赌球"
 
@@ -119,9 +122,12 @@ def test_holder_follows_publish_and_rollback(holder: EngineHolder) -> None:
 def test_a_version_that_fails_to_load_keeps_the_old_one_and_reports_it(
     holder: EngineHolder,
 ) -> None:
-    metrics = ScreeningMetrics(CollectorRegistry())
+    metrics = ScreeningMetrics(CollectorRegistry(), flush_interval=0)
+    telemetry = Telemetry(SimpleNamespace(), StageClock(), metrics=metrics)
+    telemetry.holder = holder
     events = holder.events  # type: ignore[attr-defined]
-    holder.on_event = lambda e: (events.append(e), metrics.record_reload(e.kind, e.ok))
+    holder.on_event = lambda e: (events.append(e), telemetry.on_reload(e))
+    failing = metrics.reload_failing.labels("wordlist", "live")._value.get
     holder.load()
     good = holder.live
     bad = {**FIXTURE_WORDLIST, "drugs.txt": "冰毒 | deadly\n"}  # unknown severity
@@ -133,12 +139,21 @@ def test_a_version_that_fails_to_load_keeps_the_old_one_and_reports_it(
     assert len(failures) == 1 and "unknown severity 'deadly'" in (failures[0].error or "")
     status = holder.store.workers()["w1"]  # type: ignore[union-attr]
     assert status["failed"]["live/wordlist"]["version"] == "badbadbadbad"
-    assert metrics.reload_failing.labels("wordlist")._value.get() == 1
+    assert failing() == 1
+    assert metrics.reloads.labels("wordlist", "live", "failed")._value.get() == 1
     v2 = publish(holder.store, with_term())
     holder.refresh()
     assert holder.live.versions["wordlist"] == v2  # type: ignore[union-attr]
-    assert metrics.reload_failing.labels("wordlist")._value.get() == 0
-    assert holder.store.workers()["w1"]["failed"] == {}  # type: ignore[union-attr]
+    assert failing() == 0 and holder.store.workers()["w1"]["failed"] == {}  # type: ignore[union-attr]
+
+    holder.store.publish("wordlist", "badbadbadbad", encoded(bad), {})  # type: ignore[union-attr]
+    holder.refresh()
+    assert failing() == 1
+    assert holder.store.rollback("wordlist") == v2  # type: ignore[union-attr]
+    holder.refresh()  # nothing to build (v2 still runs); the failure is over
+    assert failing() == 0 and holder.store.workers()["w1"]["failed"] == {}  # type: ignore[union-attr]
+    assert holder.live.versions["wordlist"] == v2  # type: ignore[union-attr]
+    assert metrics.reloads.labels("wordlist", "live", "ok")._value.get() == 1
 
 
 @pytest.mark.parametrize(

@@ -192,8 +192,11 @@ class Telemetry(Middleware):
         """The engine holder's event hook: reload counters and version info gauges."""
         if self.metrics is None:
             return
-        if event.kind in ("wordlist", "model"):
-            self.metrics.record_reload(event.kind, event.ok, event.seconds if event.ok else None)
+        if event.kind in ("wordlist", "model") and not event.loaded:
+            self.metrics.reload_failing.labels(event.kind, event.slot).set(0)
+        elif event.kind in ("wordlist", "model"):
+            seconds = event.seconds if event.ok else None
+            self.metrics.record_reload(event.kind, event.ok, seconds, slot=event.slot)
         holder = self.holder
         if holder is None:
             return
