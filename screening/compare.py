@@ -25,7 +25,7 @@ from screening.config import load_config
 from screening.engine import Engine
 from screening.engine_parts import WordlistCache, load_model
 from screening.errors import ConfigError
-from screening.settings import Settings
+from screening.settings import Settings, model_path
 from screening.tokenize import Tokenizer
 from screening.verdict import CATEGORIES
 from screening.versions import KINDS, VersionStore
@@ -42,7 +42,7 @@ class _Resolver:
         self.config = load_config(args.config or settings.config)
         self.tokenizer = Tokenizer(self.config.tokenizer_backend)
         self.wordlists = Path(args.wordlists or settings.wordlists)
-        self.model = getattr(settings, "model", None)
+        self.model = model_path(getattr(args, "model", None), getattr(settings, "model", None))
         self.store: VersionStore | None = None
         if settings.redis_url:
             from screening.publish import store_for
