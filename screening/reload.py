@@ -196,9 +196,12 @@ class EngineHolder:
     def load(self) -> Engine:
         """The first live engine, built now (worker boot); a store version that fails to
         build falls back to the configured files so a worker can always start."""
-        self.refresh()
+        try:
+            self.refresh()
+        except Exception:  # the store is unreachable: start anyway, the listener catches up
+            log.exception("could not read the published versions")
         if self.live is None:
-            log.error("published versions failed to load; starting from the configured files")
+            log.error("published versions not loaded; starting from the configured files")
             self.live = self.build({})
             self._ids["live"] = {k: None for k in KINDS}
         return self.live

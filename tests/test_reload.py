@@ -321,3 +321,12 @@ def test_a_model_is_validated_published_and_loaded(
         "model": version,
         "engine": dict(engine.versions),
     }
+
+
+def test_a_worker_starts_from_files_when_the_store_is_unreachable(
+    fixture_wordlist_dir: Path, tokenizer: Tokenizer
+) -> None:
+    unreachable = RedisVersionStore.from_url("redis://127.0.0.1:1/0")
+    holder = EngineHolder(unreachable, wordlists=fixture_wordlist_dir, worker="w")
+    holder._tokenizer = tokenizer
+    assert holder.load().versions["wordlist"] == Wordlist.from_files(FIXTURE_WORDLIST).version
