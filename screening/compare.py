@@ -23,7 +23,7 @@ from typing import Any
 
 from screening.config import load_config
 from screening.engine import Engine
-from screening.engine_parts import WordlistCache, load_model
+from screening.engine_parts import TERM_KEYS, WordlistCache, load_model
 from screening.errors import ConfigError
 from screening.settings import Settings, model_path
 from screening.tokenize import Tokenizer
@@ -54,6 +54,7 @@ class _Resolver:
         if files is None:
             return None
         if kind == "wordlist":
+            files.pop(TERM_KEYS, None)
             return WordlistCache().build({n: b.decode("utf-8") for n, b in files.items()})
         return load_model(files, self.tokenizer)
 

@@ -15,9 +15,10 @@ Consecutive versions differ by a few terms, so the parts are kept between builds
 from __future__ import annotations
 
 import hashlib
+import json
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +31,18 @@ from screening.wordlist import ALLOW_FILE, BENIGN_FILE, PATTERNS_FILE, Term, Wor
 if TYPE_CHECKING:
     from screening.classify import Classifier
 
-__all__ = ["MemoNormalizer", "TimedTokenizer", "WordlistCache", "files_digest", "load_model"]
+__all__ = [
+    "TERM_KEYS",
+    "MemoNormalizer",
+    "TimedTokenizer",
+    "WordlistCache",
+    "files_digest",
+    "load_model",
+]
+
+#: A published wordlist's companion file: the publisher's normalised term keys. Stored
+#: with the version's files but not part of its content (or its hash).
+TERM_KEYS = ".term-keys.json"
 
 
 def files_digest(files: Mapping[str, bytes]) -> str:
@@ -77,6 +89,36 @@ class MemoNormalizer(Normalizer):
                 found = super().collapsed_key(term)
             self._collapsed[term] = found
         return found
+
+    def export(self) -> bytes:
+        """The keys of the last build, for workers to seed from (see :meth:`seed`)."""
+        return json.dumps(
+            {"keys": self._keys, "collapsed": self._collapsed}, ensure_ascii=False
+        ).encode("utf-8")
+
+    def unknown(self, terms: Iterable[str]) -> int:
+        """How many of ``terms`` have no remembered key (is seeding worth parsing?)."""
+        keys, old = self._keys, self._old_keys
+        return sum(1 for term in terms if term not in keys and term not in old)
+
+    def seed(self, blob: bytes, check: int = 200) -> bool:
+        """Take keys computed by the publisher, so a worker seeing 100k new terms does not
+        normalise them all again. A spread sample is recomputed first: any difference (a
+        publisher with other transforms or code) and the whole blob is ignored."""
+        try:
+            data = json.loads(blob)
+            keys, collapsed = data["keys"], data["collapsed"]
+        except (ValueError, KeyError, TypeError):
+            return False
+        terms = list(keys)
+        for term in terms[:: max(1, len(terms) // check)]:
+            if super().key(term) != keys[term] or (
+                term in collapsed and super().collapsed_key(term) != collapsed[term]
+            ):
+                return False
+        self._old_keys.update(keys)
+        self._old_collapsed.update(collapsed)
+        return True
 
     def retire(self) -> None:
         """End of a build: start a new generation if the current one is mostly stale."""

@@ -19,7 +19,7 @@ from typing import Any
 
 from screening.config import load_config
 from screening.engine import Engine
-from screening.engine_parts import files_digest, load_model
+from screening.engine_parts import TERM_KEYS, MemoNormalizer, files_digest, load_model
 from screening.errors import ConfigError, ModelError, WordlistError
 from screening.settings import Settings
 from screening.tokenize import Tokenizer
@@ -34,6 +34,7 @@ __all__ = [
     "store_for",
     "validate_model",
     "validate_wordlist",
+    "wordlist_files",
 ]
 
 #: A new wordlist with fewer than this share of the live one's terms is refused.
@@ -75,8 +76,10 @@ def validate_wordlist(
     extra_benign: Sequence[str] = (),
     live_terms: int | None = None,
     force: bool = False,
+    normalizer: MemoNormalizer | None = None,
 ) -> Wordlist:
-    """The parsed wordlist if it may be published; raises WordlistError saying why not."""
+    """The parsed wordlist if it may be published; raises WordlistError saying why not.
+    A ``normalizer`` given here holds every term's key afterwards (see wordlist_files)."""
     texts = {}
     for name, content in files.items():
         try:
@@ -87,9 +90,8 @@ def validate_wordlist(
     if not wordlist.terms:
         raise WordlistError("no terms: a wordlist needs at least one <category>.txt with terms")
     engine_config = load_config(config)
-    engine = Engine(
-        engine_config, wordlist, tokenizer or Tokenizer(engine_config.tokenizer_backend)
-    )
+    tokenizer = tokenizer or Tokenizer(engine_config.tokenizer_backend)
+    engine = Engine(engine_config, wordlist, tokenizer, normalizer=normalizer)
     problems = _problems_on_benign(engine, [*wordlist.benign, *extra_benign], "review")
     if live_terms and len(wordlist.terms) < MIN_TERM_SHARE * live_terms and not force:
         problems.append(
@@ -125,6 +127,12 @@ def validate_model(
             + "\n  ".join(problems[:20])
         )
     return classifier
+
+
+def wordlist_files(files: Mapping[str, bytes], normalizer: MemoNormalizer) -> dict[str, bytes]:
+    """What is stored for a validated wordlist: its files plus the term keys the validation
+    computed, so that workers skip normalising 100k terms again (they check a sample)."""
+    return {**files, TERM_KEYS: normalizer.export()}
 
 
 def _wait(store: VersionStore, kind: str, slot: str, version: str, seconds: float) -> int:
@@ -168,10 +176,13 @@ def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
         from screening.lint import read_benign_file
 
         extra = [line for path in args.benign for line in read_benign_file(Path(path))]
+        config = args.config or settings.config
+        normalizer = MemoNormalizer(load_config(config).transforms)
         wordlist = validate_wordlist(
-            files, config=args.config or settings.config, extra_benign=extra,
-            live_terms=live_terms, force=args.force,
+            files, config=config, extra_benign=extra, live_terms=live_terms, force=args.force,
+            normalizer=normalizer,
         )  # fmt: skip
+        files = wordlist_files(files, normalizer)
         version = wordlist.version
         meta = {"terms": len(wordlist.terms), "categories": wordlist.categories}
     else:

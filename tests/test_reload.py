@@ -5,6 +5,7 @@ place and says so; rollback goes back. The load test runs a real Redis pipeline.
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import threading
 import time
@@ -22,7 +23,7 @@ from pipeline_fixtures import SECRET
 from prometheus_client import CollectorRegistry
 
 from screening.config import load_config
-from screening.engine_parts import MemoNormalizer, WordlistCache
+from screening.engine_parts import TERM_KEYS, MemoNormalizer, WordlistCache
 from screening.errors import ScreeningError, WordlistError
 from screening.metrics import ScreeningMetrics
 from screening.publish import (
@@ -75,6 +76,21 @@ def test_wordlist_cache_equals_a_full_parse_and_reuses_unchanged_files() -> None
     assert (appended.path, appended.line) == ("gambling.txt", 3)
     inserted = {**FIXTURE_WORDLIST, "gambling.txt": "# a comment\n" + with_term()["gambling.txt"]}
     assert cache.build(inserted) == Wordlist.from_files(inserted)  # not an append: full parse
+
+
+def test_term_keys_from_the_publisher_are_checked_before_use() -> None:
+    config = load_config()
+    publisher = MemoNormalizer(config.transforms)
+    terms = [f"赌{i}博" for i in range(300)] + ["賭博", "ＱＱ"]
+    for term in terms:
+        publisher.key(term), publisher.collapsed_key(term)
+    blob = publisher.export()
+    worker = MemoNormalizer(config.transforms)
+    assert worker.seed(blob) and worker.key("賭博") == publisher.key("賭博")
+    data = json.loads(blob)
+    data["keys"] = {term: key + "x" for term, key in data["keys"].items()}  # other transforms
+    assert not MemoNormalizer(config.transforms).seed(json.dumps(data).encode())
+    assert not MemoNormalizer(config.transforms).seed(b"not json")
 
 
 def test_memo_normalizer_gives_the_base_keys(tokenizer: Tokenizer) -> None:
@@ -200,6 +216,7 @@ def test_a_corrupt_publish_is_refused_and_nothing_changes(redis_url: str, tmp_pa
     store = RedisVersionStore.from_url(redis_url)
     live = store.pointer("wordlist", "live")
     assert live == Wordlist.from_files(FIXTURE_WORDLIST).version
+    assert TERM_KEYS in store.files("wordlist", live)  # type: ignore[operator]
     (good / "drugs.txt").write_text("冰毒 | block | nonsense-mode\n", encoding="utf-8")
     with pytest.raises(WordlistError, match="unknown mode"):
         cmd_publish(_args(directory=str(good)), settings)
