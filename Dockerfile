@@ -9,7 +9,7 @@ COPY screening ./screening
 COPY workers ./workers
 COPY wordlists ./wordlists
 COPY models ./models
-RUN pip install --no-cache-dir -e '.[rjieba,postgres]' \
+RUN pip install --no-cache-dir -e '.[postgres]' \
     && python -c "import jieba; jieba.initialize()"
 RUN useradd --system --home /app screening
 USER screening

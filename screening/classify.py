@@ -74,6 +74,8 @@ class FeatureSpec:
     char_ngrams: tuple[int, ...] = (1, 2, 3)
     words: bool = True
     fold_digits: bool = True
+    #: Segmenter of the word features; models from before it was recorded used jieba.
+    tokenizer: str = "jieba"
 
 
 class Featurizer:
@@ -81,18 +83,27 @@ class Featurizer:
 
     It owns a :class:`Normalizer` built from the *training* transforms, so a deployment
     that switches a transform off for the wordlists does not silently shift the model's
-    inputs; the tokenizer is shared because its dictionary is expensive.
+    inputs. The engine's tokenizer is shared when it is the backend the model was trained
+    with (its dictionary is expensive); otherwise the model gets its own, because jieba
+    and rjieba cut ~1 % of messages differently and serving must segment as training did.
     """
 
     def __init__(self, spec: FeatureSpec, transforms: TransformsConfig, tokenizer: Tokenizer):
         self.spec = spec
         self.normalizer = Normalizer(transforms)
+        if tokenizer.backend != spec.tokenizer:
+            tokenizer = Tokenizer(spec.tokenizer)
         self.tokenizer = tokenizer
 
+    def compact(self, text: str) -> str:
+        """The normalised text features are taken from (digits folded to 0 if configured)."""
+        return self.model_text(self.normalizer.normalize(text).compact)
+
+    def model_text(self, compact: str) -> str:
+        return compact.translate(_DIGITS) if self.spec.fold_digits else compact
+
     def features(self, text: str) -> list[str]:
-        compact = self.normalizer.normalize(text).compact
-        if self.spec.fold_digits:
-            compact = compact.translate(_DIGITS)
+        compact = self.compact(text)
         out = (
             [f"w:{w}" for w in self.tokenizer.cut(compact) if w.strip()] if self.spec.words else []
         )
@@ -236,6 +247,15 @@ class Classifier:
         self.featurizer = Featurizer(spec, TransformsConfig(**manifest["transforms"]), tokenizer)
         self.vocabulary = list(vocabulary)
         self._index = {feature: i for i, feature in enumerate(self.vocabulary)}
+        # Serving looks features up by their text, split by kind ("w:" word, "c<n>:" n-gram).
+        self._word_ids: dict[str, int] = {}
+        self._gram_ids: dict[int, dict[str, int]] = {n: {} for n in spec.char_ngrams}
+        for feature, i in self._index.items():
+            kind, _, value = feature.partition(":")
+            if kind == "w":
+                self._word_ids[value] = i
+            else:
+                self._gram_ids[int(kind[1:])][value] = i
         self._idf = np.asarray(parts.tfidf.idf_, dtype=np.float64)
         heads = [parts.heads[c] for c in self.categories]
         calibrators = [parts.calibrators[c] for c in self.categories]
@@ -267,21 +287,57 @@ class Classifier:
         except Exception as exc:  # skops refuses untrusted types; anything else is corrupt
             raise ModelError(f"cannot load model {path}: {type(exc).__name__}: {exc}") from exc
 
-    def vectorize(self, texts: Sequence[str]) -> sp.csr_matrix:
-        docs = [self.featurizer.features(text) for text in texts]
-        return tfidf(count_matrix(docs, self._index), self._idf)
+    def _feature_ids(self, text: str) -> list[int]:
+        """Vocabulary ids of a model text's features: what :meth:`Featurizer.features`
+        gives, looked up without building a string per feature (the hot path)."""
+        ids = []
+        if self.featurizer.spec.words:
+            words = self._word_ids
+            ids += [
+                i for w in self.featurizer.tokenizer.cut(text) if (i := words.get(w)) is not None
+            ]
+        for n, grams in self._gram_ids.items():
+            ids += [
+                i for j in range(len(text) - n + 1) if (i := grams.get(text[j : j + n])) is not None
+            ]
+        return ids
 
-    def scores(self, texts: Sequence[str]) -> np.ndarray:
+    def vectorize(
+        self, texts: Sequence[str], compacts: Sequence[str] | None = None
+    ) -> sp.csr_matrix:
+        """tf-idf rows for ``texts``; ``compacts``, when given, are their compact forms
+        already normalised with the model's transforms (the engine passes its own)."""
+        featurizer = self.featurizer
+        model_texts = (
+            [featurizer.model_text(c) for c in compacts]
+            if compacts is not None
+            else [featurizer.compact(t) for t in texts]
+        )
+        indptr, indices = [0], []
+        for text in model_texts:
+            indices += self._feature_ids(text)
+            indptr.append(len(indices))
+        counts = sp.csr_matrix(
+            (np.ones(len(indices), np.float32), np.asarray(indices, np.int32), np.asarray(indptr)),
+            shape=(len(model_texts), len(self.vocabulary)),
+        )
+        counts.sum_duplicates()  # repeated features become counts, at C speed
+        return tfidf(counts, self._idf)
+
+    def scores(self, texts: Sequence[str], compacts: Sequence[str] | None = None) -> np.ndarray:
         """Calibrated probabilities, shape ``(len(texts), len(categories))``."""
         if not texts:
             return np.zeros((0, len(self.categories)))
-        margins = np.asarray(self.vectorize(texts) @ self._weights) + self._bias
+        margins = np.asarray(self.vectorize(texts, compacts) @ self._weights) + self._bias
         return expit(margins * self._slope + self._offset)
 
-    def predict_batch(self, texts: Sequence[str]) -> list[dict[str, float]]:
+    def predict_batch(
+        self, texts: Sequence[str], compacts: Sequence[str] | None = None
+    ) -> list[dict[str, float]]:
         """``{category: probability}`` per text, in order; one matrix product per call."""
         return [
-            dict(zip(self.categories, map(float, row), strict=True)) for row in self.scores(texts)
+            dict(zip(self.categories, map(float, row), strict=True))
+            for row in self.scores(texts, compacts)
         ]
 
     def contributions(self, text: str, top: int = 5) -> dict[str, list[tuple[str, float]]]:

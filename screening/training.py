@@ -35,7 +35,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -276,8 +276,13 @@ def train(
     started = time.monotonic()
     out = Path(out)
     version = version or out.resolve().name
-    transforms = load_config(config).transforms
-    tokenizer = tokenizer or Tokenizer()
+    engine_config = load_config(config)
+    transforms = engine_config.transforms
+    # The model segments with the configured backend, recorded in its manifest.
+    options = replace(
+        options, features=replace(options.features, tokenizer=engine_config.tokenizer_backend)
+    )
+    tokenizer = tokenizer or Tokenizer(options.features.tokenizer)
     featurizer = Featurizer(options.features, transforms, tokenizer)
     raw = [example for path in data for example in read_examples(path)]
     sources = Counter(e.source for e in raw)

@@ -108,7 +108,9 @@ def test_contributions_name_the_evidence(classifier: Classifier) -> None:
     top = classifier.contributions("六合彩内幕包赢带你飞", top=3)
     assert len(top["gambling"]) == 3
     assert all(weight > 0 for _, weight in top["gambling"])
-    assert any("六合" in feature or "包赢" in feature for feature, _ in top["gambling"])
+    own = set(classifier.featurizer.features("六合彩内幕包赢带你飞"))
+    assert all(feature in own for feature, _ in top["gambling"])
+    assert any(part in feature for feature, _ in top["gambling"] for part in ("彩", "六合", "包赢"))
 
 
 @pytest.mark.parametrize("name", [WEIGHTS, VOCABULARY])
@@ -312,3 +314,25 @@ def test_benign_clauses_are_short_benign_examples() -> None:
     assert sorted(c.text for c in clauses) == ["今天天气不错", "我们去公园散步吧"]  # ≥ 4 chars
     assert {(c.labels, c.source) for c in clauses} == {((), "chat-clauses")}
     assert len(benign_clauses(rows, TrainOptions(benign_clauses=1))) == 1
+
+
+def test_serving_features_equal_training_features(classifier: Classifier) -> None:
+    """Serving looks feature ids up directly; it must give exactly the matrix that the
+    training path (feature strings, then counts) gives."""
+    from screening.classify import count_matrix, tfidf
+
+    texts = [*GAMBLING, *DRUGS, *BENIGN, "賭博 du bo 2024年", "", "ＡＢＣ abc 123"]
+    training = tfidf(
+        count_matrix([classifier.featurizer.features(t) for t in texts], classifier._index),
+        classifier._idf,
+    )
+    assert abs(classifier.vectorize(texts) - training).max() < 1e-12
+    compacts = [classifier.featurizer.normalizer.normalize(t).compact for t in texts]
+    assert abs(classifier.vectorize(texts, compacts) - training).max() < 1e-12
+
+
+def test_model_segments_with_the_backend_it_was_trained_with(model_dir: Path) -> None:
+    manifest = json.loads((model_dir / MANIFEST).read_text("utf-8"))
+    assert manifest["features"]["tokenizer"] == load_config().tokenizer_backend == "rjieba"
+    loaded = Classifier.load(model_dir, Tokenizer("jieba"))
+    assert loaded.featurizer.tokenizer.backend == "rjieba"
