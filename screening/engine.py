@@ -110,20 +110,27 @@ class Engine:
         for _, text in items:
             if not isinstance(text, str):
                 raise InvalidMessage(f"text must be a string, got {type(text).__name__}")
+        ids = [message_id for message_id, _ in items]
         texts = [text for _, text in items]
         clock = time.perf_counter
         started = clock()
-        model_scores = self.classifier.predict_batch(texts) if self.classifier else None
+        normalized_texts = [self.normalizer.normalize(text) for text in texts]
+        normalised = clock()
+        model_scores = None
+        if self.classifier is not None:
+            # The model normalises as it was trained; when that is how the engine
+            # normalises too, it takes the engine's compact forms instead of redoing them.
+            same = self.classifier.featurizer.normalizer.transforms == self.normalizer.transforms
+            compacts = [n.compact for n in normalized_texts] if same else None
+            model_scores = self.classifier.predict_batch(texts, compacts)
         classified = clock()
-        normalising = matching = 0.0
+        matching = 0.0
         analyses = []
-        for index, (message_id, text) in enumerate(items):
+        for index, (message_id, normalized) in enumerate(zip(ids, normalized_texts, strict=True)):
             before = clock()
-            normalized = self.normalizer.normalize(text)
-            between = clock()
             hits = self.matcher.find(normalized) + self.patterns.find(normalized)
             hits.sort(key=lambda h: (h.start, h.end, h.category, h.term))
-            normalising, matching = normalising + between - before, matching + clock() - between
+            matching += clock() - before
             scores = category_scores(hits, self.config.decision)
             decision = decide(scores, self.config.decision)
             probabilities = model_scores[index] if model_scores is not None else {}
@@ -139,11 +146,11 @@ class Engine:
             )
             analyses.append(Analysis(normalized, tuple(hits), verdict))
         if self.timings is not None:
-            deciding = clock() - classified - normalising - matching
+            deciding = clock() - classified - matching
             self.timings(
                 {
-                    "classify": classified - started,
-                    "normalise": normalising,
+                    "normalise": normalised - started,
+                    "classify": classified - normalised,
                     "match": matching,
                     "decide": deciding,
                 }
