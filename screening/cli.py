@@ -66,20 +66,40 @@ def _id_if_any(raw: bytes) -> Any:
     return None
 
 
+#: Lines screened together: the model scores a batch in one product (~10x cheaper per
+#: message than one at a time), while output still follows input line by line.
+SCAN_BATCH = 256
+
+
 def scan_lines(
-    engine: Engine, lines: Iterator[bytes], *, plain_text: bool
+    engine: Engine, lines: Iterator[bytes], *, plain_text: bool, batch: int = SCAN_BATCH
 ) -> Iterator[dict[str, Any]]:
-    """One output record per non-blank input line: a verdict or an error record."""
+    """One output record per non-blank input line, in input order: a verdict or an error."""
+    pending: list[tuple[int, bytes, Any, str | None, str | None]] = []  # line, raw, id, text, error
+
+    def flush() -> Iterator[dict[str, Any]]:
+        screenable = [(mid, text) for _, _, mid, text, _ in pending if text is not None]
+        verdicts = iter(engine.screen_batch(screenable))
+        for number, raw, _, text, error in pending:
+            if text is None:
+                record = {"id": _id_if_any(raw), "decision": "error", "error": error}
+            else:
+                record = next(verdicts).to_dict()
+            record["line"] = number
+            yield record
+        pending.clear()
+
     for number, raw in enumerate(lines, start=1):
         if not raw.strip():
             continue
         try:
             message_id, text = parse_scan_line(raw, plain_text=plain_text)
-            record = engine.screen(text, message_id).to_dict()
+            pending.append((number, raw, message_id, text, None))
         except InvalidMessage as exc:
-            record = {"id": _id_if_any(raw), "decision": "error", "error": str(exc)}
-        record["line"] = number
-        yield record
+            pending.append((number, raw, None, None, str(exc)))
+        if len(pending) >= batch:
+            yield from flush()
+    yield from flush()
 
 
 def _open_in(path: str | None) -> IO[bytes]:

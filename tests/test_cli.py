@@ -152,3 +152,13 @@ def test_entry_point_and_exit_codes(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 2
     assert b"wordlist directory not found" in result.stderr
+
+
+@pytest.mark.parametrize("batch", [1, 2, 3, 256])
+def test_scan_output_follows_input_whatever_the_batch_size(engine, batch: int) -> None:
+    from screening.cli import scan_lines
+
+    records = list(scan_lines(engine, iter(GOOD_AND_BAD.splitlines(keepends=True)), plain_text=False, batch=batch))
+    assert [(r["line"], r["decision"]) for r in records] == [
+        (1, "block"), (2, "error"), (3, "error"), (4, "error"), (5, "error"), (7, "pass"), (8, "error"), (9, "error")
+    ]  # fmt: skip
