@@ -1,12 +1,12 @@
-"""Prometheus metrics of the screening workers: definitions, label hygiene, stage timing.
+"""Prometheus metrics of the screening workers: definitions and recording.
 
 Every metric is named ``screening_*`` and lives on a registry the caller passes in: the
 worker entry point builds one per process (in dramatiq's multiprocess mode the values go
 to mmap files that one exposition server aggregates), tests build a fresh one each. No
 label ever carries message text or a user id: labels come from fixed sets (decisions,
 categories, stages, outcomes, measure kinds) or from the wordlist itself — a bounded
-top-N of terms, everything else counted as ``other`` — because every distinct label value
-is a time series Prometheus keeps for weeks.
+top-N of terms, everything else counted as ``other`` (:mod:`screening.metric_labels`) —
+because every distinct label value is a time series Prometheus keeps for weeks.
 
 Recording is gathered in plain dictionaries and applied to the metric values at most once
 a second (:mod:`screening.metrics_buffer`): well under 1 % of a worker's screening time.
@@ -20,72 +20,33 @@ from collections import Counter as Tally
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from screening.metric_labels import (
+    CALLBACK_OUTCOMES,
+    CATEGORY_LABELS,
+    DEAD_LETTER_KINDS,
+    DECISION_LABELS,
+    MEASURE_KINDS,
+    OTHER,
+    label,
+    top_terms,
+)
 from screening.metrics_buffer import Pending
-from screening.verdict import CATEGORIES, DECISIONS, Verdict
+from screening.verdict import Verdict
 from screening.wordlist import Wordlist
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
-__all__ = [
-    "MEASURE_KINDS",
-    "STAGES",
-    "ScreeningMetrics",
-    "top_terms",
-]
+__all__ = ["STAGES", "ScreeningMetrics"]
 
 #: Stages timed per batch. ``tokenise`` is segmentation wherever it runs (word-mode checks
 #: in match, features in classify); ``match`` and ``classify`` are reported without it.
 STAGES = ("normalise", "tokenise", "match", "decide", "classify", "policy")
-OTHER = "other"
-#: Measure kinds (screening.measures) that may appear as a label; anything else is "other".
-MEASURE_KINDS = frozenset(
-    {
-        "group_warning",
-        "group_suspend_posting",
-        "group_closure_recommended",
-        "user_suspend_posting",
-        "user_suspend_admin",
-        "user_revoke_group_creation",
-        "user_blacklist",
-    }
-)
-CALLBACK_OUTCOMES = frozenset({"delivered", "retry", "dead_lettered", "duplicate"})
-DEAD_LETTER_KINDS = frozenset({"messages", "callbacks"})
-_CATEGORY_LABELS = frozenset(CATEGORIES)
-_DECISION_LABELS = frozenset(DECISIONS)
-
 _STAGE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 _LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900)
 _BATCH_BUCKETS = (1, 5, 10, 25, 50, 100, 200, 500, 1000)
 _ATTEMPT_BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16, 24)
 _RELOAD_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32)
-
-
-def _label(value: Any, allowed: frozenset[str]) -> str:
-    return value if isinstance(value, str) and value in allowed else OTHER
-
-
-def top_terms(wordlist: Wordlist, n: int) -> frozenset[str]:
-    """The terms that get their own ``term`` label: up to ``n``, block severity first, then
-    in file order, taken round-robin over categories so every category is represented.
-    Analysts list a category's core terms first; pattern names are always included (a
-    handful, and the contact-diversion dashboard needs them)."""
-    chosen: dict[str, None] = {}
-    for severity in ("block", "review"):
-        queues: dict[str, list[str]] = {}
-        for term in wordlist.terms:
-            if term.severity == severity:
-                queues.setdefault(term.category, []).append(term.text)
-        rounds = [iter(terms) for terms in queues.values()]
-        while len(chosen) < n and rounds:
-            for terms in list(rounds):
-                term = next(terms, None)
-                if term is None:
-                    rounds.remove(terms)
-                elif len(chosen) < n:
-                    chosen[term] = None
-    return frozenset(chosen) | {p.name for p in wordlist.patterns}
 
 
 class ScreeningMetrics:
@@ -237,7 +198,7 @@ class ScreeningMetrics:
         if found is None:
             if len(self._hit_cache) > 100_000:
                 self._hit_cache.clear()
-            category = _label(hit.category, _CATEGORY_LABELS)
+            category = label(hit.category, CATEGORY_LABELS)
             source = "pattern" if hit.source.startswith("pattern") else "wordlist"
             term = hit.term if hit.term in terms else OTHER
             found = self._hit_cache[key] = (
@@ -252,12 +213,12 @@ class ScreeningMetrics:
         with self._pending.lock:
             counts = self._pending.counts
             for decision, n in decisions.items():
-                counts[self.messages, (_label(decision, _DECISION_LABELS),)] += n
+                counts[self.messages, (label(decision, DECISION_LABELS),)] += n
             for verdict in flagged:
-                decision = _label(verdict.decision, _DECISION_LABELS)
+                decision = label(verdict.decision, DECISION_LABELS)
                 for category, score in verdict.categories.items():
                     if score > 0:
-                        counts[self.categories, (_label(category, _CATEGORY_LABELS), decision)] += 1
+                        counts[self.categories, (label(category, CATEGORY_LABELS), decision)] += 1
                 for hit in verdict.hits:
                     hit_key, term_key = self._hit_keys(hit, terms)
                     counts[hit_key] += 1
@@ -283,14 +244,14 @@ class ScreeningMetrics:
         self.record_verdicts(verdicts, terms)
 
     def record_callback(self, outcome: str, attempts: int) -> None:
-        outcome = _label(outcome, CALLBACK_OUTCOMES)
+        outcome = label(outcome, CALLBACK_OUTCOMES)
         self._count(self.callbacks, (outcome,))
         if outcome in ("delivered", "dead_lettered"):
             self._observe(self.callback_attempts, (outcome,), attempts)
         self._maybe_flush()
 
     def record_dead_letters(self, kind: str, n: int) -> None:
-        self._count(self.dead_letters, (_label(kind, DEAD_LETTER_KINDS),), n)
+        self._count(self.dead_letters, (label(kind, DEAD_LETTER_KINDS),), n)
         self._maybe_flush()
 
     def record_measures(self, events: Iterable[Mapping[str, Any]]) -> None:
@@ -298,7 +259,7 @@ class ScreeningMetrics:
         for event in events:
             measure = event.get("measure")
             if isinstance(measure, Mapping) and event.get("type") != "measure.lifted":
-                self._count(self.measures, (_label(measure.get("kind"), MEASURE_KINDS),))
+                self._count(self.measures, (label(measure.get("kind"), MEASURE_KINDS),))
         self._maybe_flush()
 
     def set_versions(self, slot: str, now: Mapping[str, str | None], before: Mapping) -> None:

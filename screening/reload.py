@@ -8,10 +8,9 @@ per batch, so a batch is screened entirely by one version and every verdict name
 A version that fails to build is reported (log, metrics, the store's worker status) and
 the old engine stays; it is retried only when the pointer moves again or after a minute.
 
-What makes a 100k-term reload fast is reuse: the tokenizer (a second of jieba loading),
-the classifier when only the wordlist changed, parsed wordlist files whose content did not
-change, and the normalised form of every term (the bulk of an automaton build), kept by
-:class:`~screening.engine_parts.MemoNormalizer` across versions.
+Building is :class:`~screening.engine_builder.EngineBuilder`'s job; what makes a
+100k-term reload fast is reuse across builds (the tokenizer, the classifier, parsed
+files, every term's normalised key) — see :mod:`screening.engine_parts`.
 """
 
 from __future__ import annotations
@@ -22,34 +21,22 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from screening.config import load_config
 from screening.engine import Engine
-from screening.engine_parts import (
-    TERM_KEYS,
-    MemoNormalizer,
-    TimedTokenizer,
-    WordlistCache,
-    load_model,
-)
-from screening.errors import ScreeningError
+from screening.engine_builder import BuildError, EngineBuilder
 from screening.shadow import shadow_key
 from screening.timing import StageClock
-from screening.tokenize import Tokenizer
 from screening.versions import KINDS, VersionStore
-from screening.wordlist import Wordlist
 
 __all__ = ["EngineHolder", "ReloadEvent", "worker_id"]
 
 log = logging.getLogger(__name__)
 RETRY_FAILED_AFTER = 60.0
-#: Seed term keys from the publisher when more terms than this are new to this worker
-#: (reading the keys costs ~0.2 s for 100k terms; computing 1,000 keys costs less).
-SEED_ABOVE = 1000
 Ids = dict[str, str | None]  # kind -> store version (None: the configured files)
 
 
@@ -73,12 +60,6 @@ class ReloadEvent:
     loaded: bool = True
 
 
-class _BuildError(Exception):
-    def __init__(self, kind: str, version: str | None, cause: BaseException):
-        super().__init__(f"{type(cause).__name__}: {cause}")
-        self.kind, self.version = kind, version
-
-
 class EngineHolder:
     """The live (and shadow) engine of one worker process and the thread that reloads them."""
 
@@ -95,7 +76,6 @@ class EngineHolder:
         worker: str | None = None,
     ):
         self.store = store
-        self.wordlists, self.model_dir = Path(wordlists), model
         self.config = load_config(config)
         self.clock = clock
         self.on_event = on_event
@@ -109,89 +89,17 @@ class EngineHolder:
         self._shadow_key = ""
         self._retired: list[Engine | None] = []
         self._failed: dict[tuple[str, str], tuple[str | None, float, str]] = {}
-        self._tokenizer: Tokenizer | None = None
-        self._normalizer = MemoNormalizer(self.config.transforms)
-        self._wordlists = WordlistCache()
-        self._models: dict[str | None, Any] = {}
+        self.builder = EngineBuilder(
+            self.config, store, wordlists=Path(wordlists), model=model, clock=clock
+        )
         self._lock = threading.Lock()  # one build at a time
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    # -- building ------------------------------------------------------------------
-
-    @property
-    def tokenizer(self) -> Tokenizer:
-        if self._tokenizer is None:
-            self._tokenizer = Tokenizer(self.config.tokenizer_backend)
-        return self._tokenizer
-
-    def _timed(self, stage: str) -> Tokenizer:
-        if self.clock is None:
-            return self.tokenizer
-        return TimedTokenizer(self.tokenizer, self.clock, f"tokenise@{stage}")
-
-    def _wordlist(self, version: str | None) -> Wordlist:
-        if version is None:
-            return Wordlist.load(self.wordlists)
-        assert self.store is not None
-        files = self.store.files("wordlist", version)
-        if files is None:
-            raise ScreeningError(f"wordlist version {version} is not in the store")
-        keys = files.pop(TERM_KEYS, None)
-        wordlist = self._wordlists.build({n: b.decode("utf-8") for n, b in files.items()})
-        unknown = self._normalizer.unknown(t.text for t in wordlist.terms)
-        if keys is not None and unknown > SEED_ABOVE and not self._normalizer.seed(keys):
-            log.warning("wordlist %s: the publisher's term keys differ from ours; ignored", version)
-        return wordlist
-
-    def _classifier(self, version: str | None) -> Any:
-        if version in self._models:
-            return self._models[version]
-        if version is None:
-            model = (
-                None
-                if self.model_dir is None
-                else load_model(self.model_dir, self._timed("classify"))
-            )
-        else:
-            assert self.store is not None
-            files = self.store.files("model", version)
-            if files is None:
-                raise ScreeningError(f"model version {version} is not in the store")
-            model = load_model(files, self._timed("classify"))
-        self._models = {k: v for k, v in self._models.items() if k in self._in_use()}
-        self._models[version] = model
-        return model
-
-    def _in_use(self) -> set[str | None]:
-        return {ids.get("model") for ids in self._ids.values()}
-
-    def build(self, ids: Mapping[str, str | None]) -> Engine:
-        """An engine for ``{kind: store version or None}``; raises _BuildError naming the
-        kind at fault."""
-        try:
-            wordlist = self._wordlist(ids.get("wordlist"))
-        except Exception as exc:
-            raise _BuildError("wordlist", ids.get("wordlist"), exc) from exc
-        try:
-            classifier = self._classifier(ids.get("model"))
-        except Exception as exc:
-            raise _BuildError("model", ids.get("model"), exc) from exc
-        try:
-            engine = Engine(
-                self.config,
-                wordlist,
-                self._timed("match"),
-                classifier,
-                normalizer=self._normalizer,
-                timings=self.clock.add_all if self.clock is not None else None,
-            )
-        except Exception as exc:
-            raise _BuildError("wordlist", ids.get("wordlist"), exc) from exc
-        self._normalizer.retire()
-        return engine
-
     # -- loading and swapping --------------------------------------------------------
+
+    def _models_in_use(self) -> set[str | None]:
+        return {ids.get("model") for ids in self._ids.values()}
 
     @property
     def shadow(self) -> Engine | None:
@@ -216,7 +124,7 @@ class EngineHolder:
             log.exception("could not read the published versions")
         if self.live is None:
             log.error("published versions not loaded; starting from the configured files")
-            self.live = self.build({})
+            self.live = self.builder.build({})
             self._ids["live"] = {k: None for k in KINDS}
         return self.live
 
@@ -260,8 +168,8 @@ class EngineHolder:
         collecting = gc.isenabled()
         gc.disable()  # a build allocates ~10^6 objects: no full collections meanwhile
         try:
-            engine = self.build(ids)
-        except _BuildError as exc:
+            engine = self.builder.build(ids, in_use=self._models_in_use())
+        except BuildError as exc:
             self._failed[slot, exc.kind] = (exc.version, time.monotonic(), str(exc))
             log.error("%s %s %s failed to load, keeping the old one: %s", slot, exc.kind,
                       exc.version, exc)  # fmt: skip

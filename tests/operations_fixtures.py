@@ -23,7 +23,7 @@ from screening.settings import Settings
 from screening.shadow import MemoryShadowStore
 from screening.state import MemoryState
 from screening.tokenize import Tokenizer
-from screening.versions import MemoryVersionStore
+from screening.versions_memory import MemoryVersionStore
 from workers.broker import build_runtime, build_stub_broker
 from workers.operations import Operations, install_operations
 
@@ -76,7 +76,7 @@ def ops_pipeline(
     operations = install_operations(
         broker, runtime, settings, metrics=metrics, versions=versions, shadows=shadows
     )
-    operations.holder._tokenizer = tokenizer  # the session's jieba
+    operations.holder.builder.tokenizer = tokenizer  # the session's jieba
     worker = Worker(broker, worker_threads=2, worker_timeout=50)
     worker.start()
     screener = Screener(broker=broker, queue=settings.queue, linger_ms=5)

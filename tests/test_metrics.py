@@ -13,7 +13,8 @@ from operations_fixtures import OpsPipeline, ops_pipeline  # noqa: F401
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from screening.metrics import ScreeningMetrics, top_terms
+from screening.metric_labels import top_terms
+from screening.metrics import ScreeningMetrics
 from screening.metrics_buffer import Pending
 from screening.timing import StageClock
 from screening.verdict import Hit, Verdict

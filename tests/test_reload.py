@@ -37,7 +37,8 @@ from screening.reload import EngineHolder, ReloadEvent
 from screening.settings import Settings
 from screening.timing import StageClock
 from screening.tokenize import Tokenizer
-from screening.versions import MemoryVersionStore, RedisVersionStore
+from screening.versions import RedisVersionStore
+from screening.versions_memory import MemoryVersionStore
 from screening.wordlist import Wordlist
 from workers.broker import build_broker, build_runtime
 from workers.operations import install_operations
@@ -109,7 +110,7 @@ def holder(fixture_wordlist_dir: Path, tokenizer: Tokenizer) -> Iterator[EngineH
     events: list[ReloadEvent] = []
     store = MemoryVersionStore()
     h = EngineHolder(store, wordlists=fixture_wordlist_dir, on_event=events.append, worker="w1")
-    h._tokenizer = tokenizer  # the session's jieba: a second saved per test
+    h.builder.tokenizer = tokenizer  # the session's jieba: a second saved per test
     h.events = events  # type: ignore[attr-defined]
     yield h
     h.stop()
@@ -252,7 +253,7 @@ def reloading_pipeline(redis_url: str, fixture_wordlist_dir: Path, engine: Any, 
     ops = install_operations(
         broker, runtime, settings, metrics=ScreeningMetrics(CollectorRegistry())
     )
-    ops.holder._tokenizer = engine.tokenizer  # share the session's jieba
+    ops.holder.builder.tokenizer = engine.tokenizer  # share the session's jieba
     worker = Worker(broker, worker_threads=2, worker_timeout=50)
     worker.start()
     yield replace(settings), actors, ops, batches
@@ -330,7 +331,7 @@ def test_a_model_is_validated_published_and_loaded(
     version = store.pointer("model", "live")
     assert store.meta("model", version)["model_version"] == "zh-chat-1"  # type: ignore[index]
     holder = EngineHolder(store, wordlists=fixture_wordlist_dir, model=None, worker="w")
-    holder._tokenizer = tokenizer
+    holder.builder.tokenizer = tokenizer
     engine = holder.load()
     assert engine.versions["model"] == "zh-chat-1" and engine.classifier is not None
     assert store.workers()["w"]["live"] == {
@@ -345,5 +346,5 @@ def test_a_worker_starts_from_files_when_the_store_is_unreachable(
 ) -> None:
     unreachable = RedisVersionStore.from_url("redis://127.0.0.1:1/0")
     holder = EngineHolder(unreachable, wordlists=fixture_wordlist_dir, worker="w")
-    holder._tokenizer = tokenizer
+    holder.builder.tokenizer = tokenizer
     assert holder.load().versions["wordlist"] == Wordlist.from_files(FIXTURE_WORDLIST).version
