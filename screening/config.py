@@ -25,7 +25,7 @@ __all__ = [
 ]
 
 DEFAULTS_PATH = Path(__file__).with_name("defaults.toml")
-SEVERITIES = ("block", "review")
+SEVERITIES = ("block", "review", "watch")
 TOKENIZER_BACKENDS = ("jieba", "rjieba")
 
 

@@ -19,7 +19,7 @@ from screening.errors import WordlistError
 
 __all__ = ["AllowTerm", "Pattern", "Term", "Wordlist"]
 
-SEVERITIES = frozenset({"block", "review"})
+SEVERITIES = frozenset({"block", "review", "watch"})
 MODES = frozenset({"substring", "word", "pinyin", "homophone"})
 ALLOW_FILE, PATTERNS_FILE, BENIGN_FILE = "allow.txt", "patterns.txt", "benign.txt"
 _NOT_CATEGORIES = {ALLOW_FILE, PATTERNS_FILE, BENIGN_FILE}
@@ -83,8 +83,9 @@ def parse_terms(text: str, category: str, path: str) -> list[Term]:
         severity = severity or "review"
         if severity not in SEVERITIES:
             raise WordlistError(
-                f"unknown severity {severity!r} (expected block or review)", path=path, line=number
-            )
+                f"unknown severity {severity!r} (expected block, review or watch)",
+                path=path, line=number,
+            )  # fmt: skip
         modes = frozenset(m.strip() for m in modes_field.split(",") if m.strip()) or {"substring"}
         unknown = modes - MODES
         if unknown:

@@ -180,9 +180,9 @@ def test_screen_batch_calls_the_model_once(
     calls: list[int] = []
 
     class Counting(Classifier):
-        def predict_batch(self, texts):  # type: ignore[no-untyped-def]
+        def predict_batch(self, texts, compacts=None):  # type: ignore[no-untyped-def]
             calls.append(len(texts))
-            return super().predict_batch(texts)
+            return super().predict_batch(texts, compacts)
 
     counting = object.__new__(Counting)
     counting.__dict__.update(classifier.__dict__)

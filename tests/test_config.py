@@ -19,7 +19,7 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_defaults() -> None:
     config = load_config()
     assert config.tokenizer_backend == "rjieba"
-    assert config.decision.severity_weights == {"block": 1.0, "review": 0.6}
+    assert config.decision.severity_weights == {"block": 1.0, "review": 0.6, "watch": 0.3}
     assert config.decision.thresholds("gambling").block == 0.95
     assert config.decision.thresholds("contact_diversion").block > 1.0
 

@@ -69,3 +69,17 @@ def test_sound_alike_matching_stays_rare_on_real_benign_chat(shipped: Engine, sh
     ]  # fmt: skip
     assert len(texts) >= 10_000
     assert len(phonetic) / len(texts) <= 0.001, phonetic[:10]
+
+
+@pytest.mark.parametrize(
+    ("text", "decision"),
+    [
+        ("新闻在这 http://t.cn/SzDq1c", "pass"),  # a shared link is recorded, not acted on
+        ("扫码进群 http://t.cn/SzDq1c", "review"),
+        ("加我微信 abc12345", "review"),
+    ],
+)
+def test_links_count_only_with_other_diversion_evidence(shipped: Engine, text: str, decision: str) -> None:
+    verdict = shipped.screen(text)
+    assert "contact_diversion" in {h.category for h in verdict.hits}
+    assert verdict.decision == decision

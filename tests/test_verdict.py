@@ -24,6 +24,10 @@ def hit(category: str, severity: str) -> Hit:
         ([hit("abuse", "review")] * 2, {"abuse": 0.84}, "review"),
         ([hit("abuse", "review")] * 4, {"abuse": 0.9744}, "block"),
         ([hit("abuse", "review"), hit("fraud", "review")], {"abuse": 0.6, "fraud": 0.6}, "review"),
+        # a watch hit is evidence, never enough alone; it adds to others of its category
+        ([hit("contact_diversion", "watch")], {"contact_diversion": 0.3}, "pass"),
+        ([hit("contact_diversion", "watch"), hit("contact_diversion", "review")], {"contact_diversion": 0.72}, "review"),
+        ([hit("contact_diversion", "watch"), hit("fraud", "watch")], {"contact_diversion": 0.3, "fraud": 0.3}, "pass"),
         # contact details alone never block, however many
         ([hit("contact_diversion", "block")] * 3, {"contact_diversion": 1.0}, "review"),
     ],
