@@ -44,7 +44,7 @@ from screening.measures import (
     matched_rules,
 )
 from screening.message import Message
-from screening.policy import Policy
+from screening.policy_model import Policy
 from screening.policy_state import PolicyState
 from screening.records import Record, RecordStore
 from screening.verdict import Verdict

@@ -3,9 +3,9 @@
 Reading and validation, no I/O beyond reading the file: which violations count, in which
 windows, how many trigger each step of the group ladder (警示整改 → 暂停发布 → 关闭群组
 recommended), how user credit (信用等级) falls and recovers, when a user is blacklisted,
-and when user reports force a review. The validated policy is plain data
-(:mod:`screening.policy_model`, re-exported here); the decisions themselves live in
-:mod:`screening.measures`; the counters in :mod:`screening.policy_state`.
+and when user reports force a review. The validated policy is plain data, defined in
+:mod:`screening.policy_model` (import its classes from there); the decisions themselves
+live in :mod:`screening.measures`; the counters in :mod:`screening.policy_state`.
 
 Validation is strict and names the offending key (``group.rules[2].window: ...``),
 because a policy that silently ignores a typo enforces something nobody chose.
@@ -34,20 +34,7 @@ from screening.policy_model import (
 )
 from screening.verdict import CATEGORIES
 
-__all__ = [
-    "DEFAULT_POLICY_PATH",
-    "BlacklistPolicy",
-    "CreditPolicy",
-    "GroupClass",
-    "GroupPolicy",
-    "GroupRule",
-    "Policy",
-    "ReportPolicy",
-    "Thresholds",
-    "load_policy",
-    "parse_duration",
-    "parse_policy",
-]
+__all__ = ["DEFAULT_POLICY_PATH", "load_policy", "parse_duration", "parse_policy"]
 
 DEFAULT_POLICY_PATH = Path(__file__).with_name("policy.toml")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}

@@ -14,7 +14,8 @@ import redis
 from screening.clock import ManualClock
 from screening.enforcement import Enforcer
 from screening.message import Message
-from screening.policy import DEFAULT_POLICY_PATH, Policy, parse_policy
+from screening.policy import DEFAULT_POLICY_PATH, parse_policy
+from screening.policy_model import Policy
 from screening.policy_state import MemoryPolicyState, PolicyState, RedisPolicyState
 from screening.verdict import Verdict
 
