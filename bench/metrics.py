@@ -5,7 +5,9 @@
 Runs prometheus-client in multiprocess mode (mmap files, as in the workers) and compares,
 per batch of realistic chat messages (bench/engine.py's mix), the engine alone against the
 engine with its stage-timing hook and timed tokenizer plus the Telemetry middleware's
-before/after hooks recording the batch. The target is an overhead under 2 %.
+before/after hooks recording the batch, with the shipped model (as workers run; ``--model
+none`` for the keyword path alone, where the relative cost is highest). The target is an
+overhead under 2 %.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from engine import SEED, corpus  # noqa: E402
 
 from screening.config import load_config  # noqa: E402
 from screening.engine import Engine  # noqa: E402
-from screening.engine_parts import TimedTokenizer  # noqa: E402
+from screening.engine_parts import TimedTokenizer, load_model  # noqa: E402
 from screening.message import Message  # noqa: E402
 from screening.metrics import ScreeningMetrics  # noqa: E402
 from screening.timing import StageClock  # noqa: E402
@@ -51,18 +53,29 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=6.0, help="time per variant")
     parser.add_argument("--batch", type=int, default=100, help="messages per batch")
+    shipped = REPO / "models" / "zh-chat-1"
+    parser.add_argument(
+        "--model", default=str(shipped) if shipped.is_dir() else "none",
+        help="model directory or 'none' (default: the shipped model, as workers run)",
+    )  # fmt: skip
     args = parser.parse_args()
     from prometheus_client import CollectorRegistry
 
     texts = corpus(random.Random(SEED))
     pairs = [(f"m{i}", text) for i, text in enumerate(texts)]
     batches = [pairs[i : i + args.batch] for i in range(0, 20 * args.batch, args.batch)]
-    config, tokenizer = load_config(), Tokenizer("jieba")
+    config = load_config()
+    tokenizer = Tokenizer(config.tokenizer_backend)
     wordlist = Wordlist.load(REPO / "wordlists")
-    plain = Engine(config, wordlist, tokenizer)
+    model = None if args.model == "none" else Path(args.model)
     clock = StageClock()
+    plain_model = timed_model = None
+    if model is not None:
+        plain_model = load_model(model, tokenizer)
+        timed_model = load_model(model, TimedTokenizer(tokenizer, clock, "tokenise@classify"))
+    plain = Engine(config, wordlist, tokenizer, plain_model)
     timed = Engine(config, wordlist, TimedTokenizer(tokenizer, clock, "tokenise@match"),
-                   timings=clock.add_all)  # fmt: skip
+                   timed_model, timings=clock.add_all)  # fmt: skip
     metrics = ScreeningMetrics(CollectorRegistry())
     runtime = SimpleNamespace(engine=timed, policy=lambda m, v: [])
     telemetry = Telemetry(runtime, clock, metrics=metrics)
@@ -111,7 +124,8 @@ def main() -> None:
     for _ in range(rounds):
         base = min(base, cpu_per_batch(plain.screen_batch, batches, args.seconds / rounds))
         measured = min(measured, cpu_per_batch(with_metrics, batches, args.seconds / rounds))
-    print(f"batches of {args.batch} messages, CPU per batch (multiprocess mode, mmap files):")
+    print(f"batches of {args.batch} messages, model {args.model}, CPU per batch "
+          "(multiprocess mode, mmap files):")  # fmt: skip
     print(f"  engine alone:                         {base * 1e3:7.3f} ms")
     print(f"  engine + stage timing + recording:    {measured * 1e3:7.3f} ms (noisy)")
     print(
