@@ -46,7 +46,8 @@ from screening.measures import (
 from screening.message import Message
 from screening.policy_model import Policy
 from screening.policy_state import PolicyState
-from screening.records import Record, RecordStore
+from screening.records_model import Record
+from screening.records_store import RecordStore
 from screening.verdict import Verdict
 
 __all__ = [

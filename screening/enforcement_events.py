@@ -15,7 +15,7 @@ from typing import Any
 from screening.callbacks import event_id
 from screening.measures import GROUP_CLOSURE_RECOMMENDED, Measure, Violation
 from screening.message import Message
-from screening.records import Record
+from screening.records_model import Record
 from screening.verdict import Verdict
 
 __all__ = [

@@ -12,39 +12,22 @@ SQLite (embedded, the default) and PostgreSQL (``SCREENING_DATABASE_URL``) share
 of :mod:`screening.records_store`, written with ``?`` placeholders; only the schema DDL
 differs (:mod:`screening.records_sql`). Migrations are numbered and recorded in
 ``schema_migrations``; they run under a lock (``BEGIN IMMEDIATE`` / an advisory lock) so
-many workers starting together migrate once. The record and the settings are
-:mod:`screening.records_model`; this module re-exports all of it and opens the store the
-settings name.
+many workers starting together migrate once. The record and the settings are defined in
+:mod:`screening.records_model`, the stores in :mod:`screening.records_store` and
+:mod:`screening.records_sql`; this module only opens the store the settings name.
 """
 
 from __future__ import annotations
 
 from screening.errors import RecordsError
 from screening.records_model import (
-    COLUMNS,
-    DEFAULT_RECORDS_PATH,
-    KINDS,
-    MIN_RETENTION_DAYS,
-    Record,
+    KINDS,  # noqa: F401  workers/run.py still imports it from here; drop once it does not
     RecordsSettings,
-    check_retention,
 )
 from screening.records_sql import PostgresRecordStore, SqliteRecordStore
 from screening.records_store import RecordStore
 
-__all__ = [
-    "COLUMNS",
-    "DEFAULT_RECORDS_PATH",
-    "KINDS",
-    "MIN_RETENTION_DAYS",
-    "PostgresRecordStore",
-    "Record",
-    "RecordStore",
-    "RecordsSettings",
-    "SqliteRecordStore",
-    "check_retention",
-    "open_store",
-]
+__all__ = ["open_store"]
 
 
 def open_store(settings: RecordsSettings) -> RecordStore:

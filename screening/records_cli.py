@@ -16,7 +16,8 @@ from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import IO, Any
 
 from screening.errors import RecordsError
-from screening.records import COLUMNS, KINDS, RecordsSettings, check_retention, open_store
+from screening.records import open_store
+from screening.records_model import COLUMNS, KINDS, RecordsSettings, check_retention
 from screening.settings import Settings
 
 __all__ = ["DEFAULT_TZ", "add_records_commands", "iso_time", "parse_time", "write_export"]

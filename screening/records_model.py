@@ -1,6 +1,6 @@
 """What the audit store keeps and how it is configured: the record, the settings, the
 retention rule. No database code (:mod:`screening.records_store` and
-:mod:`screening.records_sql`); :mod:`screening.records` re-exports all of it."""
+:mod:`screening.records_sql`); :mod:`screening.records` opens the store."""
 
 from __future__ import annotations
 

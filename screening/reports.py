@@ -28,7 +28,7 @@ from screening.callbacks import event_id, message_verdict_event
 from screening.enforcement import Enforcer, Outcome, verdict_record
 from screening.errors import InvalidMessage
 from screening.message import MAX_ID_CHARS, SCREEN_QUEUE, Message
-from screening.records import Record
+from screening.records_model import Record
 from screening.verdict import Verdict
 
 __all__ = [

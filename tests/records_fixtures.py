@@ -23,7 +23,8 @@ from urllib.parse import quote
 
 import pytest
 
-from screening.records import PostgresRecordStore, RecordStore, SqliteRecordStore
+from screening.records_sql import PostgresRecordStore, SqliteRecordStore
+from screening.records_store import RecordStore
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 LOCAL_URL = "postgresql://postgres@127.0.0.1:5432/test"

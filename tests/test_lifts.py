@@ -21,7 +21,7 @@ from screening.clock import ManualClock
 from screening.enforcement import Enforcer
 from screening.engine import Engine
 from screening.policy_state import LIFT_LEASE, MemoryPolicyState, PolicyState, RedisPolicyState
-from screening.records import SqliteRecordStore
+from screening.records_sql import SqliteRecordStore
 from screening.settings import Settings
 from workers.broker import build_broker, build_runtime
 from workers.enforcement import install

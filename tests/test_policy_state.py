@@ -182,7 +182,7 @@ def test_cli_lifts_a_blacklist_and_sweeps_ended_measures(
 ) -> None:
     from screening.cli import main
     from screening.policy import load_policy
-    from screening.records import SqliteRecordStore
+    from screening.records_sql import SqliteRecordStore
 
     for name, value in {
         "SCREENING_REDIS_URL": redis_url,

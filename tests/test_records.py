@@ -15,15 +15,11 @@ import pytest
 
 from screening.cli import main
 from screening.errors import RecordsError
-from screening.records import (
-    MIN_RETENTION_DAYS,
-    Record,
-    RecordsSettings,
-    RecordStore,
-    SqliteRecordStore,
-    open_store,
-)
+from screening.records import open_store
 from screening.records_cli import parse_time
+from screening.records_model import MIN_RETENTION_DAYS, Record, RecordsSettings
+from screening.records_sql import SqliteRecordStore
+from screening.records_store import RecordStore
 
 DAY = 86400.0
 

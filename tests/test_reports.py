@@ -25,7 +25,8 @@ from screening.engine import Engine
 from screening.errors import InvalidMessage
 from screening.message import SCREEN_ACTOR, encode_batch
 from screening.policy_state import PolicyState, RedisPolicyState
-from screening.records import RecordStore, SqliteRecordStore
+from screening.records_sql import SqliteRecordStore
+from screening.records_store import RecordStore
 from screening.reports import REPORT_ACTOR, Report, handle_report, report_queue, submit_report
 from screening.settings import Settings
 from workers.broker import build_broker, build_runtime

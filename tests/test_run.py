@@ -14,7 +14,7 @@ import redis
 from pipeline_fixtures import SECRET
 
 from screening.client import Screener
-from screening.records import SqliteRecordStore
+from screening.records_sql import SqliteRecordStore
 from workers.receiver import LocalReceiver
 from workers.run import DEMO_FILE
 
