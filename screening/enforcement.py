@@ -5,7 +5,7 @@ review or block verdict. It is the only place that joins the pure policy
 (:mod:`screening.measures`), the shared counters (:mod:`screening.policy_state`) and the
 audit store (:mod:`screening.records`), so ``policy simulate`` can run the very same
 code with a memory state and no store. The events and records it emits are built by the
-pure functions of :mod:`screening.enforcement_events` (re-exported here).
+pure functions of :mod:`screening.enforcement_events` (import them from there).
 
 Order matters for crash safety: state first (idempotent), then records (idempotent by
 key), then events are returned for sending (deduplicated by event id downstream). A
@@ -33,7 +33,6 @@ from screening.enforcement_events import (
     measure_record,
     verdict_record,
     violation,
-    violation_categories,
 )
 from screening.measures import (
     Measure,
@@ -50,15 +49,7 @@ from screening.records_model import Record
 from screening.records_store import RecordStore
 from screening.verdict import Verdict
 
-__all__ = [
-    "Enforcer",
-    "Outcome",
-    "lift_event",
-    "measure_event",
-    "verdict_record",
-    "violation",
-    "violation_categories",
-]
+__all__ = ["Enforcer", "Outcome"]
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,8 @@ import dramatiq
 from dramatiq.broker import Broker
 
 from screening.callbacks import event_id, message_verdict_event
-from screening.enforcement import Enforcer, Outcome, verdict_record
+from screening.enforcement import Enforcer, Outcome
+from screening.enforcement_events import verdict_record
 from screening.errors import InvalidMessage
 from screening.message import MAX_ID_CHARS, SCREEN_QUEUE, Message
 from screening.records_model import Record

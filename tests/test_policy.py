@@ -249,7 +249,7 @@ def test_simulate_prints_measures_without_side_effects(tmp_path: Path, capsys) -
 
 
 def test_violation_categories_come_from_evidence_and_the_model() -> None:
-    from screening.enforcement import violation_categories
+    from screening.enforcement_events import violation_categories
     from screening.verdict import Verdict
 
     def cats(categories: dict, model: dict) -> set[str]:
