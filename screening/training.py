@@ -46,22 +46,12 @@ from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.metrics import precision_recall_curve
 from sklearn.model_selection import StratifiedKFold, cross_val_predict, train_test_split
 
-from screening.classify import (
-    MANIFEST,
-    NONE,
-    Classifier,
-    FeatureSpec,
-    Featurizer,
-    ModelParts,
-    build_vocabulary,
-    count_matrix,
-    save_model,
-    tfidf,
-)
+from screening.classify import MANIFEST, NONE, Classifier, ModelParts, save_model
 from screening.config import Thresholds, load_config
 from screening.engine import Engine
 from screening.errors import ModelError
 from screening.evaluate import Example, evaluate_engine, metrics, model_rows, read_examples
+from screening.features import FeatureSpec, Featurizer, build_vocabulary, count_matrix, tfidf
 from screening.settings import Settings
 from screening.tokenize import Tokenizer
 from screening.verdict import CATEGORIES

@@ -280,7 +280,7 @@ def test_tfidf_matches_scikit_learn() -> None:
     import scipy.sparse as sp
     from sklearn.feature_extraction.text import TfidfTransformer
 
-    from screening.classify import tfidf
+    from screening.features import tfidf
 
     counts = sp.random(40, 25, density=0.2, random_state=1, format="csr")
     counts.data = np.ceil(counts.data * 5)
@@ -319,7 +319,7 @@ def test_benign_clauses_are_short_benign_examples() -> None:
 def test_serving_features_equal_training_features(classifier: Classifier) -> None:
     """Serving looks feature ids up directly; it must give exactly the matrix that the
     training path (feature strings, then counts) gives."""
-    from screening.classify import count_matrix, tfidf
+    from screening.features import count_matrix, tfidf
 
     texts = [*GAMBLING, *DRUGS, *BENIGN, "賭博 du bo 2024年", "", "ＡＢＣ abc 123"]
     training = tfidf(
