@@ -129,6 +129,17 @@ def validate_model(
     return classifier
 
 
+def _refuse_reused_name(store: VersionStore, name: str, version: str) -> None:
+    """Verdicts name a model by its manifest version, so two different models published
+    under one name would make verdicts ambiguous."""
+    for other in {*store.history("model"), store.pointer("model", "shadow")} - {None, version}:
+        if (store.meta("model", other) or {}).get("model_version") == name:  # type: ignore[arg-type]
+            raise ModelError(
+                f"model version {name!r} is already published with other content ({other}): "
+                "train it under a new version name"
+            )
+
+
 def wordlist_files(files: Mapping[str, bytes], normalizer: MemoNormalizer) -> dict[str, bytes]:
     """What is stored for a validated wordlist: its files plus the term keys the validation
     computed, so that workers skip normalising 100k terms again (they check a sample)."""
@@ -193,6 +204,7 @@ def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
             files, wordlist=wordlist, config=args.config or settings.config, force=args.force
         )
         version = files_digest(files)
+        _refuse_reused_name(store, classifier.version, version)
         meta = {"model_version": classifier.version, "categories": list(classifier.categories)}
     store.publish(args.kind, version, files, {**meta, "source": str(args.directory or "")}, slot)
     print(f"published {args.kind} {version} as {slot}: {meta}", file=sys.stderr)

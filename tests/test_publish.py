@@ -119,6 +119,11 @@ def test_a_model_is_validated_published_and_loaded(
 
     assert cmd_publish(_args(kind="model", directory=str(shipped)), settings) == 0
     version = store.pointer("model", "live")
+    renamed = tmp_path / "same-name"  # other content, same manifest version
+    shutil.copytree(shipped, renamed)
+    (renamed / "MODEL.md").write_text("edited", encoding="utf-8")
+    with pytest.raises(ModelError, match="already published with other content"):
+        cmd_publish(_args(kind="model", directory=str(renamed)), settings)
     assert store.meta("model", version)["model_version"] == "zh-chat-1"  # type: ignore[index]
     holder = EngineHolder(store, wordlists=fixture_wordlist_dir, model=None, worker="w")
     holder.builder.tokenizer = tokenizer
