@@ -129,3 +129,15 @@ def test_long_message_is_matched_end_to_end(engine: Engine) -> None:
     text = "今天天气很好。" * 5000 + "赌博"
     (hit,) = engine.screen(text).hits
     assert (hit.start, hit.end) == (len(text) - 2, len(text))
+
+
+def test_characters_beyond_the_bmp_keep_spans_right(tokenizer: Tokenizer) -> None:
+    """Matching runs on UTF-16 bytes; a character outside the BMP (𠮷, U+20BB7) takes
+    two units there, and spans must still count characters."""
+    wordlist = Wordlist.from_files({"fraud.txt": "𠮷野家 | review\n赌博 | block\n"})
+    engine = Engine(load_config(), wordlist, tokenizer)
+    text = "去𠮷野家😀吃饭赌博"
+    assert [(h.term, h.start, h.end, h.matched) for h in engine.screen(text).hits] == [
+        ("𠮷野家", 1, 4, "𠮷野家"),
+        ("赌博", 7, 9, "赌博"),
+    ]
