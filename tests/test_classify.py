@@ -16,9 +16,10 @@ from screening.cli import main
 from screening.config import Thresholds, load_config
 from screening.engine import Engine
 from screening.errors import ConfigError, ModelError
+from screening.model_selection import GRID, choose_threshold
 from screening.settings import DEFAULT_MODEL, Settings, model_path
 from screening.tokenize import Tokenizer
-from screening.training import GRID, TrainOptions, choose_threshold, train
+from screening.training import TrainOptions, train
 from screening.wordlist import Wordlist
 
 GAMBLING = [
@@ -291,7 +292,7 @@ def test_tfidf_matches_scikit_learn() -> None:
 
 def test_benign_groups_pool_small_sources() -> None:
     from screening.evaluate import Example
-    from screening.training import benign_groups
+    from screening.model_selection import benign_groups
 
     rows = [Example("x", (), "big")] * 60 + [Example("x", (), "tiny")] * 5
     rows += [Example("x", ("porn",), "big")] * 3
@@ -303,7 +304,7 @@ def test_benign_groups_pool_small_sources() -> None:
 
 def test_benign_clauses_are_short_benign_examples() -> None:
     from screening.evaluate import Example
-    from screening.training import benign_clauses
+    from screening.training_data import benign_clauses
 
     rows = [
         Example("今天天气不错，我们去公园散步吧！好不好", (), "chat"),
