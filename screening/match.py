@@ -53,17 +53,8 @@ def _latin_edge(ch: str) -> bool:
 
 
 def _bytes_as_letters(text: str) -> str:
-    """The text as UTF-16 bytes, one latin-1 letter per byte: two letters per character
-    of the Basic Multilingual Plane, four per other character (a surrogate pair)."""
-    return text.encode("utf-16-be").decode("latin-1")
-
-
-def _unit_to_char(text: str) -> list[int]:
-    """Character index of each UTF-16 unit of ``text`` (and of the end), for texts with
-    characters beyond the BMP — rare in compact text, so built only when needed."""
-    index = [i for i, ch in enumerate(text) for _ in range(2 if ord(ch) > 0xFFFF else 1)]
-    index.append(len(text))
-    return index
+    """Each code point as four letters: its UTF-32 bytes, as a latin-1 string."""
+    return text.encode("utf-32-be").decode("latin-1")
 
 
 class _AutomatonBuilder:
@@ -71,12 +62,13 @@ class _AutomatonBuilder:
 
     pyahocorasick finds a node's child by a linear scan of its children. With Chinese
     terms the root has one child per distinct first character — thousands for a large
-    list — and every character of every message scans them. Spelling each character as
-    its UTF-16 bytes caps every fan-out at 256 (and the encoding runs at C speed);
-    measured on 100k terms, this is what keeps throughput flat as the list grows. UTF-16
-    rather than UTF-32 halves the steps and the nodes. A match that starts on an odd byte
-    straddles two characters and is dropped; one cannot start inside a surrogate pair,
-    because no key starts with a low surrogate and no character is one.
+    list — and every character of every message scans them. Spelling each code point as
+    its four UTF-32 bytes caps every fan-out at 256 (and the encoding runs at C speed);
+    measured on 100k terms, this is what keeps throughput flat as the list grows. A
+    match that does not start on a four-byte boundary straddles two characters and is
+    dropped by the matcher. (UTF-16 has half the letters but measured slower: its root
+    fans out to every high byte of Han, where UTF-32's two leading zero bytes keep the
+    busiest nodes small; 100k terms, 23-character messages: 5.3 µs against 6.6 µs.)
     """
 
     def __init__(self) -> None:
@@ -90,8 +82,7 @@ class _AutomatonBuilder:
             return None
         automaton = ahocorasick.Automaton()
         for key, entries in self.keys.items():
-            encoded = _bytes_as_letters(key)
-            automaton.add_word(encoded, (len(encoded) // 2, tuple(entries)))
+            automaton.add_word(_bytes_as_letters(key), (len(key), tuple(entries)))
         automaton.make_automaton()
         return automaton
 
@@ -174,15 +165,12 @@ class Matcher:
         found: list[_Candidate] = []
         allows: list[tuple[int, int]] = []
         encoded = _bytes_as_letters(haystack)
-        chars = None if len(encoded) == 2 * len(haystack) else _unit_to_char(haystack)
         for automaton in automata:
-            for last, (units, entries) in automaton.iter(encoded):
-                if last % 2 == 0:
-                    continue  # starts on an odd byte: straddles two characters
-                end = (last + 1) // 2
-                start = end - units
-                if chars is not None:
-                    start, end = chars[start], chars[end]
+            for last, (length, entries) in automaton.iter(encoded):
+                if (last + 1) % 4:
+                    continue  # straddles a character boundary: not a real match
+                end = (last + 1) // 4
+                start = end - length
                 original = span(start, end)
                 for entry in entries:
                     if entry.term is None:
