@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import operator
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -200,17 +201,21 @@ class Classifier:
 
     def _feature_ids(self, text: str) -> list[int]:
         """Vocabulary ids of a model text's features: what :meth:`Featurizer.features`
-        gives, looked up without building a string per feature (the hot path)."""
-        ids = []
+        gives, looked up without building a string per feature (the hot path). The
+        n-grams come from ``map(add, …)`` over shifted copies of the text, so the
+        per-character loop runs in C."""
+        ids: list[int] = []
         if self.featurizer.spec.words:
-            words = self._word_ids
             ids += [
-                i for w in self.featurizer.tokenizer.cut(text) if (i := words.get(w)) is not None
+                i
+                for i in map(self._word_ids.get, self.featurizer.tokenizer.cut(text))
+                if i is not None
             ]
         for n, grams in self._gram_ids.items():
-            ids += [
-                i for j in range(len(text) - n + 1) if (i := grams.get(text[j : j + n])) is not None
-            ]
+            ngrams: Iterable[str] = text
+            for shift in range(1, n):
+                ngrams = map(operator.add, ngrams, text[shift:])
+            ids += [i for i in map(grams.get, ngrams) if i is not None]
         return ids
 
     def vectorize(

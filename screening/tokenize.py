@@ -57,7 +57,12 @@ class Tokenizer:
         return [Token(w, s, e) for w, s, e in self._rjieba.tokenize(text)]
 
     def cut(self, text: str) -> list[str]:
-        return [token.word for token in self.tokenize(text)]
+        """The words of ``tokenize``, without building spans."""
+        if not text:
+            return []
+        if self.backend == "jieba":
+            return list(self._jieba.cut(text))
+        return self._rjieba.cut(text)
 
     @staticmethod
     def boundaries(tokens: Sequence[Token]) -> tuple[set[int], set[int]]:
