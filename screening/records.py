@@ -20,10 +20,7 @@ many workers starting together migrate once. The record and the settings are def
 from __future__ import annotations
 
 from screening.errors import RecordsError
-from screening.records_model import (
-    KINDS,  # noqa: F401  workers/run.py still imports it from here; drop once it does not
-    RecordsSettings,
-)
+from screening.records_model import RecordsSettings
 from screening.records_sql import PostgresRecordStore, SqliteRecordStore
 from screening.records_store import RecordStore
 

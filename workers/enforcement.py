@@ -24,7 +24,8 @@ from screening.errors import ConfigError, InvalidMessage
 from screening.message import SCREEN_QUEUE
 from screening.policy import load_policy
 from screening.policy_state import PolicyState, RedisPolicyState
-from screening.records import RecordsSettings, open_store
+from screening.records import open_store
+from screening.records_model import RecordsSettings
 from screening.reports import REPORT_ACTOR, REPORT_PRIORITY, Report, handle_report, report_queue
 from screening.settings import Settings
 from screening.state import redis_client

@@ -167,7 +167,7 @@ def _embedded_enforcement(settings: Settings, runtime: Any) -> tuple[Any, str]:
     (measures last as long as this process), records in the configured store; it prints
     and counts every measure. Returns it and where its records go (no credentials)."""
     from screening.policy_state import MemoryPolicyState
-    from screening.records import RecordsSettings
+    from screening.records_model import RecordsSettings
     from workers.enforcement import build_enforcer
 
     def observe(outcome: Any) -> None:
@@ -188,7 +188,7 @@ def _embedded_enforcement(settings: Settings, runtime: Any) -> tuple[Any, str]:
 
 def _close_records(enforcer: Any) -> str:
     """Count what the store holds by kind (earlier runs included), then close it."""
-    from screening.records import KINDS
+    from screening.records_model import KINDS
 
     try:
         counts = [f"{enforcer.records.count(kind)} {kind}" for kind in KINDS]
