@@ -98,7 +98,8 @@ def render_card(card: Mapping[str, Any]) -> str:
         "",
         "## Model",
         "",
-        f"Features from the engine's normalised text: jieba words and character "
+        "Features from the engine's normalised text: "
+        f"{options['features'].get('tokenizer', 'jieba')} words and character "
         f"{'/'.join(map(str, options['features']['char_ngrams']))}-grams, digits folded to 0; "
         f"vocabulary capped at {options['max_features']} (min document frequency "
         f"{options['min_df']}; {card['vocabulary']} kept), sublinear tf-idf. One linear model "
