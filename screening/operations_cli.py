@@ -13,47 +13,33 @@ modules lazily so ``screening scan`` stays quick.
 from __future__ import annotations
 
 import argparse
+import importlib
+from collections.abc import Callable
 from typing import Any
 
 from screening.settings import Settings
 
 __all__ = ["add_operations_commands"]
 
-
-def _publish(args: argparse.Namespace, settings: Settings) -> int:
-    from screening.publish import cmd_publish
-
-    return cmd_publish(args, settings)
+Handler = Callable[[argparse.Namespace, Settings], int]
 
 
-def _rollback(args: argparse.Namespace, settings: Settings) -> int:
-    from screening.publish import cmd_rollback
+def _lazy(module: str, name: str) -> Handler:
+    """A handler that imports ``module`` only when it runs, then calls ``name`` in it."""
 
-    return cmd_rollback(args, settings)
+    def handler(args: argparse.Namespace, settings: Settings) -> int:
+        command: Handler = getattr(importlib.import_module(module), name)
+        return command(args, settings)
 
-
-def _promote(args: argparse.Namespace, settings: Settings) -> int:
-    from screening.publish import cmd_promote
-
-    return cmd_promote(args, settings)
+    return handler
 
 
-def _status(args: argparse.Namespace, settings: Settings) -> int:
-    from screening.publish import cmd_status
-
-    return cmd_status(args, settings)
-
-
-def _shadow_report(args: argparse.Namespace, settings: Settings) -> int:
-    from screening.shadow_report import cmd_shadow_report
-
-    return cmd_shadow_report(args, settings)
-
-
-def _shadow_clear(args: argparse.Namespace, settings: Settings) -> int:
-    from screening.shadow_report import cmd_shadow_clear
-
-    return cmd_shadow_clear(args, settings)
+_publish = _lazy("screening.publish", "cmd_publish")
+_rollback = _lazy("screening.publish", "cmd_rollback")
+_promote = _lazy("screening.publish", "cmd_promote")
+_status = _lazy("screening.publish", "cmd_status")
+_shadow_report = _lazy("screening.shadow_report", "cmd_shadow_report")
+_shadow_clear = _lazy("screening.shadow_report", "cmd_shadow_clear")
 
 
 def _wait(parser: argparse.ArgumentParser) -> None:
