@@ -11,6 +11,7 @@ import json
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from screening.records_model import COLUMNS, Record, check_retention
@@ -52,36 +53,43 @@ class RecordStore:
         cur.executemany(self._sql(_INSERT), rows)
         return max(0, cur.rowcount)
 
-    # -- schema --------------------------------------------------------------------
-    def migrate(self) -> list[int]:
-        """Apply pending migrations; returns the versions applied now."""
-        applied_now = []
+    @contextmanager
+    def _transaction(self) -> Iterator[Any]:
+        """A cursor under the lock: committed when the block ends, rolled back if it
+        raises, closed either way."""
         with self._lock:
             cur = self.conn.cursor()
             try:
-                self._begin_migration(cur)
-                cur.execute(
-                    "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
-                    " name TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)"
-                )
-                cur.execute("SELECT version FROM schema_migrations")
-                done = {row[0] for row in cur.fetchall()}
-                for version, name, statements in self.migrations:
-                    if version in done:
-                        continue
-                    for statement in statements:
-                        cur.execute(statement)
-                    cur.execute(
-                        self._sql("INSERT INTO schema_migrations VALUES (?, ?, ?)"),
-                        (version, name, time.time()),
-                    )
-                    applied_now.append(version)
+                yield cur
                 self.conn.commit()
             except BaseException:
                 self.conn.rollback()
                 raise
             finally:
                 cur.close()
+
+    # -- schema --------------------------------------------------------------------
+    def migrate(self) -> list[int]:
+        """Apply pending migrations; returns the versions applied now."""
+        applied_now = []
+        with self._transaction() as cur:
+            self._begin_migration(cur)
+            cur.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
+                " name TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)"
+            )
+            cur.execute("SELECT version FROM schema_migrations")
+            done = {row[0] for row in cur.fetchall()}
+            for version, name, statements in self.migrations:
+                if version in done:
+                    continue
+                for statement in statements:
+                    cur.execute(statement)
+                cur.execute(
+                    self._sql("INSERT INTO schema_migrations VALUES (?, ?, ?)"),
+                    (version, name, time.time()),
+                )
+                applied_now.append(version)
         return applied_now
 
     def schema_version(self) -> int:
@@ -99,16 +107,8 @@ class RecordStore:
         rows = [r.row() for r in records]
         if not rows:
             return 0
-        with self._lock:
-            cur = self.conn.cursor()
-            try:
-                inserted = self._insert(cur, rows)
-                self.conn.commit()
-            except BaseException:
-                self.conn.rollback()
-                raise
-            finally:
-                cur.close()
+        with self._transaction() as cur:
+            inserted = self._insert(cur, rows)
         return inserted
 
     # -- reading, retention ------------------------------------------------------
@@ -175,17 +175,9 @@ class RecordStore:
         )
         deleted = 0
         while True:
-            with self._lock:
-                cur = self.conn.cursor()
-                try:
-                    cur.execute(delete, (cutoff, _PURGE_BATCH))
-                    n = cur.rowcount
-                    self.conn.commit()
-                except BaseException:
-                    self.conn.rollback()
-                    raise
-                finally:
-                    cur.close()
+            with self._transaction() as cur:
+                cur.execute(delete, (cutoff, _PURGE_BATCH))
+                n = cur.rowcount
             deleted += n
             if n < _PURGE_BATCH:
                 return deleted
