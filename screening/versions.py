@@ -96,6 +96,13 @@ def check(kind: str, slot: str = "live") -> None:
         raise ValueError(f"unknown kind/slot {kind!r}/{slot!r}")
 
 
+def check_publish(kind: str, slot: str, files: Mapping[str, bytes]) -> None:
+    """What every store refuses before publishing: an unknown kind/slot, no files."""
+    check(kind, slot)
+    if not files:
+        raise ConfigError("refusing to publish an empty version")
+
+
 def _decode(value: bytes | str | None) -> str | None:
     return value.decode() if isinstance(value, bytes) else value
 
@@ -129,9 +136,7 @@ class RedisVersionStore:
         meta: Mapping[str, Any],
         slot: str = "live",
     ) -> None:
-        check(kind, slot)
-        if not files:
-            raise ConfigError("refusing to publish an empty version")
+        check_publish(kind, slot, files)
         record = {**meta, "version": version, "published_at": time.time()}
         pipe = self.client.pipeline(transaction=True)
         pipe.delete(self._key(kind, "files", version))

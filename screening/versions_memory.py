@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from screening.errors import ConfigError
-from screening.versions import KEEP, KINDS, Notice, Subscription, check
+from screening.versions import KEEP, KINDS, Notice, Subscription, check, check_publish
 
 __all__ = ["MemoryVersionStore"]
 
@@ -38,9 +38,7 @@ class MemoryVersionStore:
         meta: Mapping[str, Any],
         slot: str = "live",
     ) -> None:
-        check(kind, slot)
-        if not files:
-            raise ConfigError("refusing to publish an empty version")
+        check_publish(kind, slot, files)
         with self._lock:
             self._files[kind, version] = dict(files)
             self._meta.setdefault((kind, version), {**meta, "version": version})
