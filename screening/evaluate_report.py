@@ -11,7 +11,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["render_report", "render_system"]
+__all__ = ["one_line", "render_report", "render_system"]
+
+
+def one_line(text: str, width: int) -> str:
+    """``text`` on one line, cut to ``width`` characters with "…" when longer."""
+    text = text.replace("\n", " ")
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _pct(value: float | None) -> str:
@@ -48,8 +54,7 @@ def render_system(name: str, report: Mapping[str, Any]) -> list[str]:
                        ("worst false negatives", "worst_false_negatives")):  # fmt: skip
         lines.append(f"  {title}")
         for error in report[key]:
-            text = error["text"].replace("\n", " ")
-            text = text if len(text) <= 70 else text[:69] + "…"
+            text = one_line(error["text"], 70)
             labels = ",".join(error["labels"]) or "benign"
             lines.append(
                 f"    {error['category']} {error['score']:.3f} {error['decision']:<6} "

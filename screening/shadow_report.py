@@ -14,6 +14,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from screening.evaluate_report import one_line
 from screening.settings import Settings
 from screening.shadow import RedisShadowStore, ShadowStore, shadow_key
 from screening.versions import KINDS, VersionStore
@@ -72,8 +73,7 @@ def render(key: str, summary: Mapping[str, Any] | None, sample: float | None = N
             continue
         lines.append(f"  examples: {category}")
         for e in examples:
-            text = e["text"].replace("\n", " ")
-            text = text if len(text) <= 60 else text[:59] + "…"
+            text = one_line(e["text"], 60)
             terms = ", ".join(e["candidate_terms"]) or "-"
             lines.append(
                 f"    {e['message_id']}: {e['live']} → {e['candidate']}  {text}  "
