@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from dramatiq import Worker
-from pipeline_fixtures import SECRET
+from pipeline_fixtures import SECRET, wait_until
 from prometheus_client import CollectorRegistry
 
 from screening.client import Screener
@@ -44,12 +44,7 @@ class OpsPipeline:
         return {**base, "text": text, "sent_at": time.time(), **extra}
 
     def wait(self, predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return True
-            time.sleep(0.02)
-        return predicate()
+        return wait_until(predicate, timeout)
 
     def screened(self) -> int:
         return self.runtime.state.counters().get("messages.screened", 0)

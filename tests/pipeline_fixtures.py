@@ -46,10 +46,29 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _unavailable(reason: str) -> None:
+def _unavailable(reason: str, what: str = "integration tests") -> None:
     if IN_CI:
-        pytest.fail(f"{reason} (CI=true: integration tests must not be skipped)")
+        pytest.fail(f"{reason} (CI=true: {what} must not be skipped)")
     pytest.skip(reason)
+
+
+def prometheus_tool(name: str, what: str = "integration tests") -> str:
+    """The path of ``name`` (``prometheus``, ``promtool``: Debian package `prometheus`);
+    without it the test skips, or fails under CI=true, where ``what`` must run."""
+    binary = shutil.which(name)
+    if binary is None:
+        _unavailable(f"{name} not on PATH (apt-get install prometheus; .ci/run installs it)", what)
+    return binary  # type: ignore[return-value]
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
+    """Poll ``predicate`` until it holds or ``timeout`` seconds pass; its last answer."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return predicate()
 
 
 @pytest.fixture(scope="session")
@@ -149,12 +168,7 @@ class Pipeline:
         return {**base, "sent_at": time.time(), **extra}
 
     def wait(self, predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return True
-            time.sleep(0.02)
-        return predicate()
+        return wait_until(predicate, timeout)
 
 
 def _settings(receiver: LocalReceiver, **overrides: Any) -> Settings:

@@ -4,13 +4,11 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
+from pipeline_fixtures import prometheus_tool
 from prometheus_client import CollectorRegistry
 
 from screening.metrics import ScreeningMetrics
@@ -19,7 +17,6 @@ from workers.telemetry import QueueCollector
 REPO = Path(__file__).resolve().parent.parent
 DEPLOY = REPO / "deploy"
 RULES = DEPLOY / "prometheus" / "alerts.yml"
-IN_CI = os.environ.get("CI", "").lower() == "true"
 DRAMATIQ = {
     "dramatiq_messages_total",
     "dramatiq_message_errors_total",
@@ -31,13 +28,7 @@ DRAMATIQ = {
 
 
 def promtool() -> str:
-    binary = shutil.which("promtool")
-    if binary is None:
-        reason = "promtool not on PATH (apt-get install prometheus; .ci/run installs it)"
-        if IN_CI:
-            pytest.fail(f"{reason} (CI=true: rule tests must not be skipped)")
-        pytest.skip(reason)
-    return binary
+    return prometheus_tool("promtool", "rule tests")
 
 
 def run(*args: str) -> str:

@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pipeline_fixtures import prometheus_tool
 
 from screening.client import Screener
 from screening.settings import Settings
 from workers.commands import spawn_workers
 
 REPO = Path(__file__).resolve().parent.parent
-IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
 def free_port() -> int:
@@ -36,13 +36,7 @@ def free_port() -> int:
 
 @pytest.fixture()
 def prometheus_binary() -> str:
-    binary = shutil.which("prometheus")
-    if binary is None:
-        reason = "prometheus not on PATH (apt-get install prometheus; .ci/run installs it)"
-        if IN_CI:
-            pytest.fail(f"{reason} (CI=true: integration tests must not be skipped)")
-        pytest.skip(reason)
-    return binary
+    return prometheus_tool("prometheus")
 
 
 @pytest.fixture()
