@@ -77,7 +77,7 @@ def main() -> None:
     timed = Engine(config, wordlist, TimedTokenizer(tokenizer, clock, "tokenise@match"),
                    timed_model, timings=clock.add_all)  # fmt: skip
     metrics = ScreeningMetrics(CollectorRegistry())
-    runtime = SimpleNamespace(engine=timed, policy=lambda m, v: [])
+    runtime = SimpleNamespace(engine=timed, policy=lambda flagged: [])
     telemetry = Telemetry(runtime, clock, metrics=metrics)
     messages = {i: Message(i, "g", "u", text, time.time()) for i, text in pairs}
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,7 +35,9 @@ from screening.enforcement_events import (
     violation,
 )
 from screening.measures import (
+    GroupSnapshot,
     Measure,
+    UserSnapshot,
     Violation,
     credit_penalty,
     decide_group,
@@ -44,7 +46,7 @@ from screening.measures import (
 )
 from screening.message import Message
 from screening.policy_model import Policy
-from screening.policy_state import PolicyState
+from screening.policy_state import ApplyMeasure, GroupRecord, PolicyState, UserRecord
 from screening.records_model import Record
 from screening.records_store import RecordStore
 from screening.verdict import Verdict
@@ -52,6 +54,11 @@ from screening.verdict import Verdict
 __all__ = ["Enforcer", "Outcome"]
 
 log = logging.getLogger(__name__)
+
+#: One violation's enforcement as the state calls it makes: it yields a
+#: :class:`GroupRecord`, :class:`UserRecord` or :class:`ApplyMeasure` and is sent the
+#: answer, or yields the users it may touch (a frozenset, answered with None).
+Steps = Generator[Any, Any, Any]
 
 
 @dataclass
@@ -91,30 +98,135 @@ class Enforcer:
         self._last_sweep = float("-inf")
         self._sweep_lock = threading.Lock()
 
-    def __call__(self, message: Message, verdict: Verdict) -> list[dict[str, Any]]:
-        return self.handle(message, verdict).events
+    def __call__(self, flagged: Sequence[tuple[Message, Verdict]]) -> list[dict[str, Any]]:
+        """The workers' policy hook: a batch's claimed verdicts → their events, in order."""
+        return [e for outcome in self.handle_batch(flagged) for e in outcome.events]
 
     def handle(
         self, message: Message, verdict: Verdict, *, policy_rule: str | None = None
     ) -> Outcome:
-        v = violation(message, verdict)
-        if v is None:
-            return Outcome()
-        now = self.clock.now()
-        outcome = self.enforce(v, now)
-        outcome.records.insert(0, verdict_record(message, verdict, now, policy_rule))
-        outcome.events.insert(0, message_verdict_event(message, verdict, policy_rule=policy_rule))
-        self.write(outcome.records)
-        self._observe(outcome)
-        return outcome
+        """One verdict: :meth:`handle_batch` of one."""
+        return self.handle_batch([(message, verdict)], policy_rule=policy_rule)[0]
+
+    def handle_batch(
+        self, items: Sequence[tuple[Message, Verdict]], *, policy_rule: str | None = None
+    ) -> list[Outcome]:
+        """Enforce a batch of verdicts (passes give an empty outcome): the outcome of each,
+        exactly what handling them one by one in this order gives, in a few state round
+        trips for the whole batch (see :meth:`enforce_batch`); their records in one write."""
+        outcomes = [Outcome() for _ in items]
+        todo: list[tuple[int, Message, Verdict, Violation, float]] = []
+        for i, (message, verdict) in enumerate(items):
+            v = violation(message, verdict)
+            if v is not None:
+                todo.append((i, message, verdict, v, self.clock.now()))
+        enforced = self.enforce_batch([(v, now) for _, _, _, v, now in todo])
+        for (i, message, verdict, _, now), outcome in zip(todo, enforced, strict=True):
+            outcome.records.insert(0, verdict_record(message, verdict, now, policy_rule))
+            outcome.events.insert(
+                0, message_verdict_event(message, verdict, policy_rule=policy_rule)
+            )
+            outcomes[i] = outcome
+        self.write([r for outcome in outcomes for r in outcome.records])
+        for outcome in outcomes:
+            self._observe(outcome)
+        return outcomes
 
     def enforce(self, v: Violation, now: float) -> Outcome:
         """Count the violation and apply whatever measures it triggers (no verdict event,
         no write: :meth:`handle` adds those; ``simulate`` uses this directly)."""
+        return self.enforce_batch([(v, now)])[0]
+
+    def enforce_batch(self, violations: Sequence[tuple[Violation, float]]) -> list[Outcome]:
+        """:meth:`enforce` for many violations: the same outcomes as one by one in order.
+
+        Each violation's steps (:meth:`_steps`) are a generator that yields its state
+        calls; the calls of many violations go to the state together, one batch per
+        kind and step. That is the same as one by one because a batch never holds two
+        calls on one subject (a group, a user): violations run in *waves* of distinct
+        groups (a wave ends before a group seen in it), and once its group is recorded a
+        violation names the users it may touch (sender, owner and admins sharing the
+        penalty); one that shares a user with an earlier violation of its wave waits
+        until that one is done. Calls on distinct subjects commute (the global
+        ``expiry``/``lifts`` keys hold one entry per measure)."""
+        outcomes: list[Outcome] = []
+        wave: list[tuple[Violation, float]] = []
+        groups: set[str] = set()
+        for v, now in violations:
+            if v.group_id in groups:
+                outcomes += self._run_wave(wave)
+                wave, groups = [], set()
+            wave.append((v, now))
+            groups.add(v.group_id)
+        outcomes += self._run_wave(wave)
+        return outcomes
+
+    def _run_wave(self, wave: Sequence[tuple[Violation, float]]) -> list[Outcome]:
+        if len(wave) == 1:
+            return [self._run_one(*wave[0])]
+        flows = [self._steps(v, now) for v, now in wave]
+        outcomes: list[Outcome] = [Outcome()] * len(flows)
+        pending: list[Any] = [None] * len(flows)
+        users: list[frozenset[str]] = [frozenset()] * len(flows)
+        calls = {
+            GroupRecord: self.state.record_groups,
+            UserRecord: self.state.record_users,
+            ApplyMeasure: self.state.apply,
+        }
+
+        def advance(i: int, result: Any) -> None:
+            try:
+                step = flows[i].send(result)
+                while isinstance(step, frozenset):  # the users it may touch: no call
+                    users[i] = step
+                    step = flows[i].send(None)
+                pending[i] = step
+            except StopIteration as stop:
+                outcomes[i], pending[i] = stop.value, None
+
+        for i in range(len(flows)):
+            advance(i, None)
+        while True:
+            ready: dict[type, list[int]] = {}
+            busy: set[str] = set()  # the users of earlier flows not done yet
+            for i, step in enumerate(pending):
+                if step is None:
+                    continue
+                # The first step (its group's) is always ready: a wave's groups differ.
+                if type(step) is GroupRecord or not users[i] & busy:
+                    ready.setdefault(type(step), []).append(i)
+                busy |= users[i]
+            if not ready:
+                return outcomes
+            for kind, chosen in ready.items():
+                results = calls[kind]([pending[i] for i in chosen])
+                for i, result in zip(chosen, results, strict=True):
+                    advance(i, result)
+
+    def _run_one(self, v: Violation, now: float) -> Outcome:
+        """A wave of one: each call in turn."""
+        flow = self._steps(v, now)
+        result = None
+        try:
+            while True:
+                step = flow.send(result)
+                if type(step) is GroupRecord:
+                    result = self.state.record_groups([step])[0]
+                elif type(step) is UserRecord:
+                    result = self.state.record_users([step])[0]
+                elif type(step) is ApplyMeasure:
+                    result = self.state.apply([step])[0]
+                else:  # the users it may touch
+                    result = None
+        except StopIteration as stop:
+            return stop.value
+
+    def _steps(self, v: Violation, now: float) -> Steps:
+        """One violation, as the state calls it makes (see :meth:`enforce_batch`)."""
         p = self.policy
         rules = matched_rules(p, v)
         owner = v.group_owner_id or (v.user_id if v.user_role == "owner" else None)
-        group = self.state.record_group(
+        group: GroupSnapshot = yield GroupRecord(
             v.group_id,
             v.message_id,
             {r.name: r.window for r in rules},
@@ -123,30 +235,32 @@ class Enforcer:
             owner_id=owner,
             admin_id=v.user_id if v.user_role == "admin" else None,
         )
-        user = self._record_user(
+        people = self._sharers(group.owner_id, group.admin_ids)
+        yield frozenset([v.user_id, *(person for person, _, _ in people)])
+        user: UserSnapshot = yield self._user_record(
             v.user_id, v.message_id, now, credit_penalty(p.credit, v.decision, v.categories), v
         )
         outcome = Outcome()
         recipients = {"owner_id": group.owner_id, "admin_ids": list(group.admin_ids)}
         for measure in group.fired:  # a redelivery: send again what the first one fired
             self._resend(measure, outcome, recipients)
-            self._share(measure, group.owner_id, group.admin_ids, now, outcome)
+            yield from self._share(measure, group.owner_id, group.admin_ids, now, outcome)
         for measure in user.fired:
             self._resend(measure, outcome)
         for measure in decide_group(p, v, group, now):
-            if self._apply(measure, now, outcome, recipients):
-                self._share(measure, group.owner_id, group.admin_ids, now, outcome)
+            if (yield from self._apply(measure, now, outcome, recipients)):
+                yield from self._share(measure, group.owner_id, group.admin_ids, now, outcome)
         for measure in decide_user(
             p, v.user_id, user, now, trigger=v.message_id, group_id=v.group_id,
             role=v.user_role, violation=v,
         ):  # fmt: skip
-            self._apply(measure, now, outcome)
+            yield from self._apply(measure, now, outcome)
         return outcome
 
-    def _record_user(
+    def _user_record(
         self, user_id: str, key: str, now: float, penalty: float, v: Violation | None
-    ) -> Any:
-        return self.state.record_user(
+    ) -> UserRecord:
+        return UserRecord(
             user_id,
             key,
             now,
@@ -157,32 +271,34 @@ class Enforcer:
             block_window=self.policy.blacklist.window,
         )
 
-    def _share(
-        self, measure: Measure, owner: str | None, admins: Sequence[str], now: float, out: Outcome
-    ) -> None:
-        """共同责任: a group measure lowers its owner's and admins' credit, once per
-        measure, and may put measures on them in turn."""
+    def _sharers(self, owner: str | None, admins: Sequence[str]) -> list[tuple[str, str, float]]:
+        """Who a group measure's penalty reaches (共同责任): (user, role, points)."""
         gp = self.policy.group
         people = [(owner, "owner", gp.owner_penalty)] if owner else []
         people += [(a, "admin", gp.admin_penalty) for a in admins if a != owner]
-        for person, role, penalty in people:
-            if not penalty or person is None:
-                continue
-            snap = self._record_user(person, measure.id, now, penalty, None)
+        return [(person, role, penalty) for person, role, penalty in people if penalty and person]
+
+    def _share(
+        self, measure: Measure, owner: str | None, admins: Sequence[str], now: float, out: Outcome
+    ) -> Steps:
+        """共同责任: a group measure lowers its owner's and admins' credit, once per
+        measure, and may put measures on them in turn."""
+        for person, role, penalty in self._sharers(owner, admins):
+            snap: UserSnapshot = yield self._user_record(person, measure.id, now, penalty, None)
             for m in snap.fired:
                 self._resend(m, out)
             for m in decide_user(
                 self.policy, person, snap, now, trigger=measure.id,
                 group_id=measure.group_id, role=role,
             ):  # fmt: skip
-                self._apply(m, now, out)
+                yield from self._apply(m, now, out)
 
     def _apply(
         self, measure: Measure, now: float, out: Outcome, recipients: dict | None = None
-    ) -> bool:
+    ) -> Generator[Any, Any, bool]:
         if any(m.id == measure.id for m in out.applied):
             return False  # already re-sent from the memo of this trigger
-        applied, replaced = self.state.apply(
+        applied, replaced = yield ApplyMeasure(
             measure, now, repeat_window=self._repeat_window(measure)
         )
         if replaced is not None and replaced.liftable:

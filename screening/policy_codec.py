@@ -4,16 +4,21 @@ states so both store and return exactly the same measures."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from screening.measures import Active, Measure
+from screening.policy_model import CreditPolicy
 
 __all__ = [
     "LIFT_LEASE",
     "MAX_ADMINS",
     "MEMO_SECONDS",
     "PREFIX",
+    "ApplyMeasure",
+    "GroupRecord",
     "PendingLift",
+    "UserRecord",
     "active_measures",
     "counts_suspensions",
     "fired_measures",
@@ -33,6 +38,39 @@ MEMO_SECONDS = 2 * 86400.0
 #: Seconds a sweeper holds the lifts it took before another may send them again: a lift
 #: whose event was not confirmed enqueued within this goes out again (same event id).
 LIFT_LEASE = 60.0
+
+
+class GroupRecord(NamedTuple):
+    """Count ``message_id`` once in each rule's window of a group (``record_groups``)."""
+
+    group_id: str
+    message_id: str
+    windows: Mapping[str, float]
+    now: float
+    repeat_window: float
+    owner_id: str | None = None
+    admin_id: str | None = None
+
+
+class UserRecord(NamedTuple):
+    """Lower a user's credit by ``penalty`` once per ``key`` (``record_users``)."""
+
+    user_id: str
+    key: str
+    now: float
+    penalty: float
+    block: bool
+    credit: CreditPolicy
+    history: float
+    block_window: float
+
+
+class ApplyMeasure(NamedTuple):
+    """Compare-and-set one measure (``apply``)."""
+
+    measure: Measure
+    now: float
+    repeat_window: float
 
 
 class PendingLift(NamedTuple):

@@ -33,15 +33,18 @@ serialisation both share (:mod:`screening.policy_codec`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any, Protocol
+from collections.abc import Iterable, Sequence
+from typing import Protocol
 
 from screening.measures import GroupSnapshot, Measure, UserSnapshot
 from screening.policy_codec import (
     LIFT_LEASE,
     MEMO_SECONDS,
     PREFIX,
+    ApplyMeasure,
+    GroupRecord,
     PendingLift,
+    UserRecord,
     counts_suspensions,
     subject_key,
 )
@@ -53,10 +56,13 @@ __all__ = [
     "LIFT_LEASE",
     "MEMO_SECONDS",
     "PREFIX",
+    "ApplyMeasure",
+    "GroupRecord",
     "MemoryPolicyState",
     "PendingLift",
     "PolicyState",
     "RedisPolicyState",
+    "UserRecord",
     "counts_suspensions",
     "subject_key",
 ]
@@ -65,35 +71,18 @@ __all__ = [
 class PolicyState(Protocol):
     """The small typed interface the enforcer needs; ``now`` is always passed in."""
 
-    def record_group(
-        self,
-        group_id: str,
-        message_id: str,
-        windows: Mapping[str, float],
-        now: float,
-        *,
-        repeat_window: float,
-        owner_id: str | None = None,
-        admin_id: str | None = None,
-    ) -> GroupSnapshot:
-        """Count ``message_id`` once in each rule's window; return counts and measures."""
+    # The three operations of enforcement take a batch (a worker's flagged verdicts, one
+    # per distinct subject) and answer in order; Redis runs a batch in one round trip,
+    # each call still atomic on its own. A single call is a batch of one.
 
-    def record_user(
-        self,
-        user_id: str,
-        key: str,
-        now: float,
-        *,
-        penalty: float,
-        block: bool,
-        credit: CreditPolicy,
-        history: float,
-        block_window: float,
-    ) -> UserSnapshot:
-        """Lower the credit by ``penalty`` once per ``key``; return credit and measures."""
+    def record_groups(self, requests: Sequence[GroupRecord]) -> list[GroupSnapshot]:
+        """Count each ``message_id`` once in each rule's window; return counts and measures."""
 
-    def apply(self, measure: Measure, now: float, *, repeat_window: float) -> tuple[bool, Any]:
-        """Compare-and-set: ``(applied, replaced)`` where ``replaced`` is the expired
+    def record_users(self, requests: Sequence[UserRecord]) -> list[UserSnapshot]:
+        """Lower each credit by ``penalty`` once per ``key``; return credit and measures."""
+
+    def apply(self, requests: Sequence[ApplyMeasure]) -> list[tuple[bool, Measure | None]]:
+        """Compare-and-set each: ``(applied, replaced)`` where ``replaced`` is the expired
         measure of the same kind this one displaced (not yet swept), if any; a liftable
         ``replaced`` is left pending (leased to the caller) like a swept one."""
 

@@ -7,14 +7,16 @@ from __future__ import annotations
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable, Sequence
 
 from screening.measures import Active, GroupSnapshot, Measure, UserSnapshot, restored_credit
 from screening.policy_codec import (
     LIFT_LEASE,
     MAX_ADMINS,
+    ApplyMeasure,
+    GroupRecord,
     PendingLift,
+    UserRecord,
     counts_suspensions,
     subject_key,
 )
@@ -62,86 +64,77 @@ class MemoryPolicyState:
     def _active(self, base: str) -> dict[str, Active]:
         return {kind: Active(m.until, m.id) for kind, m in self._measures[base].items()}
 
-    def record_group(
-        self,
-        group_id: str,
-        message_id: str,
-        windows: Mapping[str, float],
-        now: float,
-        *,
-        repeat_window: float,
-        owner_id: str | None = None,
-        admin_id: str | None = None,
-    ) -> GroupSnapshot:
-        base = subject_key("group", group_id)
+    def record_groups(self, requests: Sequence[GroupRecord]) -> list[GroupSnapshot]:
         with self._lock:
-            counts = {
-                n: self._add(f"{base}:rule:{n}", message_id, now, w) for n, w in windows.items()
-            }
-            if owner_id:
-                self._owners[base] = owner_id
-            if admin_id and len(self._admins[base]) < MAX_ADMINS:
-                self._admins[base].add(admin_id)
-            return GroupSnapshot(
-                counts=counts,
-                active=self._active(base),
-                suspensions=self._trim(f"{base}:hist", now, repeat_window),
-                owner_id=self._owners.get(base),
-                admin_ids=tuple(sorted(self._admins[base])),
-                fired=self._memo(f"{base}:by:{message_id}"),
-            )
+            return [self._record_group(r) for r in requests]
 
-    def record_user(
-        self,
-        user_id: str,
-        key: str,
-        now: float,
-        *,
-        penalty: float,
-        block: bool,
-        credit: CreditPolicy,
-        history: float,
-        block_window: float,
-    ) -> UserSnapshot:
-        base = subject_key("user", user_id)
+    def _record_group(self, r: GroupRecord) -> GroupSnapshot:
+        base = subject_key("group", r.group_id)
+        counts = {
+            n: self._add(f"{base}:rule:{n}", r.message_id, r.now, w) for n, w in r.windows.items()
+        }
+        if r.owner_id:
+            self._owners[base] = r.owner_id
+        if r.admin_id and len(self._admins[base]) < MAX_ADMINS:
+            self._admins[base].add(r.admin_id)
+        return GroupSnapshot(
+            counts=counts,
+            active=self._active(base),
+            suspensions=self._trim(f"{base}:hist", r.now, r.repeat_window),
+            owner_id=self._owners.get(base),
+            admin_ids=tuple(sorted(self._admins[base])),
+            fired=self._memo(f"{base}:by:{r.message_id}"),
+        )
+
+    def record_users(self, requests: Sequence[UserRecord]) -> list[UserSnapshot]:
         with self._lock:
-            score, since = self._credit.get(base, (credit.initial, now))
-            current = restored_credit(credit, score, since, now)
-            seen = self._zsets[f"{base}:seen"]
-            if key not in seen:
-                seen[key] = now
-                if penalty > 0:
-                    current = max(0.0, current - penalty)
-                    self._credit[base] = (current, now)
-                if block:
-                    self._zsets[f"{base}:blocks"][key] = now
-            self._add(f"{base}:seen", key, now, history)
-            return UserSnapshot(
-                credit=current,
-                blocks=self._trim(f"{base}:blocks", now, block_window),
-                active=self._active(base),
-                suspensions=self._trim(f"{base}:hist", now, credit.repeat_window),
-                fired=self._memo(f"{base}:by:{key}"),
-            )
+            return [self._record_user(r) for r in requests]
 
-    def apply(self, measure: Measure, now: float, *, repeat_window: float) -> tuple[bool, Any]:
+    def _record_user(self, r: UserRecord) -> UserSnapshot:
+        base = subject_key("user", r.user_id)
+        key, now, credit = r.key, r.now, r.credit
+        score, since = self._credit.get(base, (credit.initial, now))
+        current = restored_credit(credit, score, since, now)
+        seen = self._zsets[f"{base}:seen"]
+        if key not in seen:
+            seen[key] = now
+            if r.penalty > 0:
+                current = max(0.0, current - r.penalty)
+                self._credit[base] = (current, now)
+            if r.block:
+                self._zsets[f"{base}:blocks"][key] = now
+        self._add(f"{base}:seen", key, now, r.history)
+        return UserSnapshot(
+            credit=current,
+            blocks=self._trim(f"{base}:blocks", now, r.block_window),
+            active=self._active(base),
+            suspensions=self._trim(f"{base}:hist", now, credit.repeat_window),
+            fired=self._memo(f"{base}:by:{key}"),
+        )
+
+    def apply(self, requests: Sequence[ApplyMeasure]) -> list[tuple[bool, Measure | None]]:
+        with self._lock:
+            return [self._apply(r.measure, r.now, r.repeat_window) for r in requests]
+
+    def _apply(
+        self, measure: Measure, now: float, repeat_window: float
+    ) -> tuple[bool, Measure | None]:
         base = subject_key(measure.subject, measure.subject_id)
-        with self._lock:
-            current = self._measures[base].get(measure.kind)
-            if current is not None and current.id == measure.id:
-                return True, None
-            if current is not None and (current.until is None or current.until > now):
-                return False, None
-            if current is not None:
-                if self._expiry.pop((base, current.kind, current.id), None) is not None:
-                    self._pending(current, now, "expired")
-            self._measures[base][measure.kind] = measure
-            if measure.liftable:
-                self._expiry[(base, measure.kind, measure.id)] = measure.until  # type: ignore[assignment]
-            if counts_suspensions(measure.kind):
-                self._add(f"{base}:hist", measure.id, now, repeat_window)
-            self._fired[f"{base}:by:{measure.trigger}"][measure.id] = measure
-            return True, current
+        current = self._measures[base].get(measure.kind)
+        if current is not None and current.id == measure.id:
+            return True, None
+        if current is not None and (current.until is None or current.until > now):
+            return False, None
+        if current is not None:
+            if self._expiry.pop((base, current.kind, current.id), None) is not None:
+                self._pending(current, now, "expired")
+        self._measures[base][measure.kind] = measure
+        if measure.liftable:
+            self._expiry[(base, measure.kind, measure.id)] = measure.until  # type: ignore[assignment]
+        if counts_suspensions(measure.kind):
+            self._add(f"{base}:hist", measure.id, now, repeat_window)
+        self._fired[f"{base}:by:{measure.trigger}"][measure.id] = measure
+        return True, current
 
     def sweep(self, now: float, limit: int = 100) -> list[Measure]:
         with self._lock:

@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import redis
+from redis.commands.core import Script
+from redis.exceptions import NoScriptError
 
 from screening import policy_scripts as scripts
 from screening.measures import GroupSnapshot, Measure, UserSnapshot, restored_credit
@@ -22,7 +24,10 @@ from screening.policy_codec import (
     MAX_ADMINS,
     MEMO_SECONDS,
     PREFIX,
+    ApplyMeasure,
+    GroupRecord,
     PendingLift,
+    UserRecord,
     active_measures,
     counts_suspensions,
     fired_measures,
@@ -58,73 +63,111 @@ class RedisPolicyState:
     def from_url(cls, url: str) -> RedisPolicyState:
         return cls(redis.Redis.from_url(url))
 
-    def record_group(
-        self,
-        group_id: str,
-        message_id: str,
-        windows: Mapping[str, float],
-        now: float,
-        *,
-        repeat_window: float,
-        owner_id: str | None = None,
-        admin_id: str | None = None,
-    ) -> GroupSnapshot:
-        base = subject_key("group", group_id)
-        names = list(windows)
-        keys = [f"{base}:m", f"{base}:admins", f"{base}:hist", f"{base}:by:{message_id}"]
-        keys += [f"{base}:rule:{name}" for name in names]
-        args = [repr(now), message_id, repr(repeat_window), owner_id or "", admin_id or ""]
-        args += [MAX_ADMINS, *(repr(float(windows[n])) for n in names)]
-        counts, suspensions, flat, admins, fired = self._record_group(keys=keys, args=args)
-        active, owner = active_measures(flat)
-        return GroupSnapshot(
-            counts=dict(zip(names, (int(c) for c in counts), strict=True)),
-            active=active,
-            suspensions=int(suspensions),
-            owner_id=owner,
-            admin_ids=tuple(sorted(text(a) for a in admins)),
-            fired=fired_measures(fired),
-        )
+    def _pipelined(self, script: Script, calls: Sequence[tuple[list[Any], list[Any]]]) -> list:
+        """Run ``script`` once per ``(keys, args)`` in one round trip: a non-transactional
+        pipeline of EVALSHA. Each call is still atomic on its own; the callers only put
+        calls on distinct subjects in one pipeline, so their order does not matter. Calls
+        that found the script missing (first use, Redis restarted, SCRIPT FLUSH) ran
+        nothing: the script is loaded and they run again, in one more pipeline."""
+        results: list[Any] = [None] * len(calls)
+        todo = list(range(len(calls)))
+        for attempt in range(2):
+            if not todo:
+                break
+            if attempt:
+                self.client.script_load(script.script)
+            if len(todo) == 1:  # no pipeline object for one call
+                keys, args = calls[todo[0]]
+                try:
+                    answers = [self.client.evalsha(script.sha, len(keys), *keys, *args)]
+                except NoScriptError as exc:
+                    answers = [exc]
+            else:
+                pipe = self.client.pipeline(transaction=False)
+                for i in todo:
+                    keys, args = calls[i]
+                    pipe.evalsha(script.sha, len(keys), *keys, *args)
+                answers = pipe.execute(raise_on_error=False)
+            missing = []
+            for i, result in zip(todo, answers, strict=True):
+                if isinstance(result, NoScriptError) and not attempt:
+                    missing.append(i)
+                elif isinstance(result, Exception):
+                    raise result
+                else:
+                    results[i] = result
+            todo = missing
+        return results
 
-    def record_user(
-        self,
-        user_id: str,
-        key: str,
-        now: float,
-        *,
-        penalty: float,
-        block: bool,
-        credit: CreditPolicy,
-        history: float,
-        block_window: float,
-    ) -> UserSnapshot:
-        base = subject_key("user", user_id)
-        keys = [f"{base}:credit", f"{base}:seen", f"{base}:blocks", f"{base}:m", f"{base}:hist"]
-        keys.append(f"{base}:by:{key}")
-        args = [
-            repr(now), key, repr(float(penalty)), "1" if block else "0",
-            repr(credit.initial), repr(credit.maximum), repr(credit.restore_after),
-            repr(credit.restore_per_day / 86400.0), repr(history), repr(block_window),
-            repr(credit.repeat_window),
-        ]  # fmt: skip
-        score, blocks, suspensions, flat, fired = self._record_user(keys=keys, args=args)
-        active, _ = active_measures(flat)
-        fired_now = fired_measures(fired)
-        return UserSnapshot(float(score), int(blocks), active, int(suspensions), fired_now)
+    def record_groups(self, requests: Sequence[GroupRecord]) -> list[GroupSnapshot]:
+        calls, names = [], []
+        for r in requests:
+            base = subject_key("group", r.group_id)
+            rule_names = list(r.windows)
+            keys = [f"{base}:m", f"{base}:admins", f"{base}:hist", f"{base}:by:{r.message_id}"]
+            keys += [f"{base}:rule:{name}" for name in rule_names]
+            args = [repr(r.now), r.message_id, repr(r.repeat_window), r.owner_id or "",
+                    r.admin_id or "", MAX_ADMINS,
+                    *(repr(float(r.windows[n])) for n in rule_names)]  # fmt: skip
+            calls.append((keys, args))
+            names.append(rule_names)
+        snapshots = []
+        for rule_names, result in zip(
+            names, self._pipelined(self._record_group, calls), strict=True
+        ):
+            counts, suspensions, flat, admins, fired = result
+            active, owner = active_measures(flat)
+            snapshots.append(GroupSnapshot(
+                counts=dict(zip(rule_names, (int(c) for c in counts), strict=True)),
+                active=active,
+                suspensions=int(suspensions),
+                owner_id=owner,
+                admin_ids=tuple(sorted(text(a) for a in admins)),
+                fired=fired_measures(fired),
+            ))  # fmt: skip
+        return snapshots
 
-    def apply(self, measure: Measure, now: float, *, repeat_window: float) -> tuple[bool, Any]:
-        base = subject_key(measure.subject, measure.subject_id)
-        history = repr(repeat_window) if counts_suspensions(measure.kind) else ""
-        applied, replaced = self._apply(
-            keys=[f"{base}:m", self.expiry_key, f"{base}:hist", f"{base}:by:{measure.trigger}",
-                  self.lifts_key, self.lifts_due_key],
-            args=[
-                measure.kind, measure.id, repr(now), until_text(measure), measure_doc(measure),
-                "1" if measure.liftable else "0", history, repr(MEMO_SECONDS),
-                repr(now + self.lift_lease),
-            ],
-        )  # fmt: skip
-        return bool(applied), measure_from_doc(replaced)
+    def record_users(self, requests: Sequence[UserRecord]) -> list[UserSnapshot]:
+        calls = []
+        for r in requests:
+            base = subject_key("user", r.user_id)
+            keys = [f"{base}:credit", f"{base}:seen", f"{base}:blocks", f"{base}:m",
+                    f"{base}:hist", f"{base}:by:{r.key}"]  # fmt: skip
+            c = r.credit
+            args = [
+                repr(r.now), r.key, repr(float(r.penalty)), "1" if r.block else "0",
+                repr(c.initial), repr(c.maximum), repr(c.restore_after),
+                repr(c.restore_per_day / 86400.0), repr(r.history), repr(r.block_window),
+                repr(c.repeat_window),
+            ]  # fmt: skip
+            calls.append((keys, args))
+        snapshots = []
+        for score, blocks, suspensions, flat, fired in self._pipelined(self._record_user, calls):
+            active, _ = active_measures(flat)
+            snapshots.append(
+                UserSnapshot(
+                    float(score), int(blocks), active, int(suspensions), fired_measures(fired)
+                )
+            )
+        return snapshots
+
+    def apply(self, requests: Sequence[ApplyMeasure]) -> list[tuple[bool, Measure | None]]:
+        calls = []
+        for r in requests:
+            measure, now = r.measure, r.now
+            base = subject_key(measure.subject, measure.subject_id)
+            history = repr(r.repeat_window) if counts_suspensions(measure.kind) else ""
+            calls.append((
+                [f"{base}:m", self.expiry_key, f"{base}:hist", f"{base}:by:{measure.trigger}",
+                 self.lifts_key, self.lifts_due_key],
+                [measure.kind, measure.id, repr(now), until_text(measure), measure_doc(measure),
+                 "1" if measure.liftable else "0", history, repr(MEMO_SECONDS),
+                 repr(now + self.lift_lease)],
+            ))  # fmt: skip
+        return [
+            (bool(applied), measure_from_doc(replaced))
+            for applied, replaced in self._pipelined(self._apply, calls)
+        ]
 
     def sweep(self, now: float, limit: int = 100) -> list[Measure]:
         docs = self._sweep(

@@ -24,7 +24,7 @@ from screening.enforcement import Enforcer
 from screening.engine import Engine
 from screening.errors import InvalidMessage
 from screening.message import SCREEN_ACTOR, encode_batch
-from screening.policy_state import PolicyState, RedisPolicyState
+from screening.policy_state import GroupRecord, PolicyState, RedisPolicyState
 from screening.records_sql import SqliteRecordStore
 from screening.records_store import RecordStore
 from screening.reports import REPORT_ACTOR, Report, handle_report, report_queue, submit_report
@@ -97,7 +97,7 @@ def test_a_reported_violation_is_enforced_once(
         outcome = handle_report(enforcer, r, engine.screen(r.message.text, "bad"))
         assert outcome.events[-1]["outcome"] == "block"
     now = enforcer.clock.now()
-    snap = policy_state.record_group("g1", "bad", {"blocked": 3600}, now, repeat_window=1)
+    snap = policy_state.record_groups([GroupRecord("g1", "bad", {"blocked": 3600}, now, 1)])[0]
     assert snap.counts == {"blocked": 1}
     assert records.count("verdict") == 1 and records.count("report") == 3
 

@@ -46,16 +46,19 @@ log = logging.getLogger(__name__)
 
 #: Sees every verdict (pass included): the embedded mode prints them.
 VerdictSink = Callable[[Sequence[Message], Sequence[Verdict]], None]
-#: Turns a verdict into callback events. THE POLICY HOOK: today every review/block verdict
-#: becomes one ``message.verdict`` event with ``policy_rule`` null; the policy issue swaps
-#: in rules here (and group/user measure events) without touching the actors.
-PolicyHook = Callable[[Message, Verdict], list[dict[str, Any]]]
+#: Turns a batch's claimed review/block verdicts into callback events, in message order.
+#: THE POLICY HOOK: without enforcement every verdict becomes one ``message.verdict`` event
+#: with ``policy_rule`` null; the enforcer (workers/enforcement.py) adds group/user
+#: measures, the whole batch at once (a few Redis round trips, not a few per message).
+PolicyHook = Callable[[Sequence[tuple[Message, Verdict]]], list[dict[str, Any]]]
 
 
-def default_policy(message: Message, verdict: Verdict) -> list[dict[str, Any]]:
-    if verdict.decision in NOTIFY_DECISIONS:
-        return [message_verdict_event(message, verdict, policy_rule=None)]
-    return []
+def default_policy(flagged: Sequence[tuple[Message, Verdict]]) -> list[dict[str, Any]]:
+    return [
+        message_verdict_event(message, verdict, policy_rule=None)
+        for message, verdict in flagged
+        if verdict.decision in NOTIFY_DECISIONS
+    ]
 
 
 @dataclass
@@ -234,9 +237,7 @@ def _screen(runtime: Runtime, deliver: dramatiq.Actor, batch: Any) -> BatchOutco
     claims = runtime.state.claim(
         [f"msg:{m.message_id}" for m, _ in flagged], _owner(), runtime.dedupe_ttl
     )
-    events = [
-        e for (m, v), ok in zip(flagged, claims, strict=True) if ok for e in runtime.policy(m, v)
-    ]
+    events = runtime.policy([mv for mv, ok in zip(flagged, claims, strict=True) if ok])
     if runtime.enforcer is not None:
         events += runtime.enforcer.sweep().events
     for event in events:

@@ -214,10 +214,10 @@ class _TimedPolicy:
     def __init__(self, policy: Any, clock: StageClock):
         self.policy, self.clock = policy, clock
 
-    def __call__(self, message: Any, verdict: Any) -> Any:
+    def __call__(self, flagged: Any) -> Any:
         started = time.perf_counter()
         try:
-            return self.policy(message, verdict)
+            return self.policy(flagged)
         finally:
             self.clock.add("policy", time.perf_counter() - started)
 
