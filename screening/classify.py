@@ -23,9 +23,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import operator
 import zipfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +39,7 @@ from sklearn.linear_model import LogisticRegression
 
 from screening.config import Thresholds, TransformsConfig
 from screening.errors import ModelError
+from screening.feature_index import FeatureIndex
 from screening.features import FeatureSpec, Featurizer, tfidf
 from screening.tokenize import Tokenizer
 
@@ -159,15 +159,7 @@ class Classifier:
         self.featurizer = Featurizer(spec, TransformsConfig(**manifest["transforms"]), tokenizer)
         self.vocabulary = list(vocabulary)
         self._index = {feature: i for i, feature in enumerate(self.vocabulary)}
-        # Serving looks features up by their text, split by kind ("w:" word, "c<n>:" n-gram).
-        self._word_ids: dict[str, int] = {}
-        self._gram_ids: dict[int, dict[str, int]] = {n: {} for n in spec.char_ngrams}
-        for feature, i in self._index.items():
-            kind, _, value = feature.partition(":")
-            if kind == "w":
-                self._word_ids[value] = i
-            else:
-                self._gram_ids[int(kind[1:])][value] = i
+        self._features = FeatureIndex(self.vocabulary, spec.char_ngrams, spec.words)
         self._idf = np.asarray(parts.tfidf.idf_, dtype=np.float64)
         heads = [parts.heads[c] for c in self.categories]
         calibrators = [parts.calibrators[c] for c in self.categories]
@@ -199,25 +191,6 @@ class Classifier:
         except Exception as exc:  # skops refuses untrusted types; anything else is corrupt
             raise ModelError(f"cannot load model {path}: {type(exc).__name__}: {exc}") from exc
 
-    def _feature_ids(self, text: str) -> list[int]:
-        """Vocabulary ids of a model text's features: what :meth:`Featurizer.features`
-        gives, looked up without building a string per feature (the hot path). The
-        n-grams come from ``map(add, …)`` over shifted copies of the text, so the
-        per-character loop runs in C."""
-        ids: list[int] = []
-        if self.featurizer.spec.words:
-            ids += [
-                i
-                for i in map(self._word_ids.get, self.featurizer.tokenizer.cut(text))
-                if i is not None
-            ]
-        for n, grams in self._gram_ids.items():
-            ngrams: Iterable[str] = text
-            for shift in range(1, n):
-                ngrams = map(operator.add, ngrams, text[shift:])
-            ids += [i for i in map(grams.get, ngrams) if i is not None]
-        return ids
-
     def vectorize(
         self, texts: Sequence[str], compacts: Sequence[str] | None = None
     ) -> sp.csr_matrix:
@@ -229,16 +202,7 @@ class Classifier:
             if compacts is not None
             else [featurizer.compact(t) for t in texts]
         )
-        indptr, indices = [0], []
-        for text in model_texts:
-            indices += self._feature_ids(text)
-            indptr.append(len(indices))
-        counts = sp.csr_matrix(
-            (np.ones(len(indices), np.float32), np.asarray(indices, np.int32), np.asarray(indptr)),
-            shape=(len(model_texts), len(self.vocabulary)),
-        )
-        counts.sum_duplicates()  # repeated features become counts, at C speed
-        return tfidf(counts, self._idf)
+        return tfidf(self._features.counts(model_texts, featurizer.tokenizer), self._idf)
 
     def scores(self, texts: Sequence[str], compacts: Sequence[str] | None = None) -> np.ndarray:
         """Calibrated probabilities, shape ``(len(texts), len(categories))``."""
