@@ -13,37 +13,16 @@ from __future__ import annotations
 
 import argparse
 import random
-import shutil
-import socket
-import subprocess
 import threading
 import time
 
 import redis
+from pipeline import start_redis  # the same throwaway redis-server as the pipeline bench
 
 from screening.enforcement import Enforcer
 from screening.measures import Violation
 from screening.policy import load_policy
 from screening.policy_state import GroupRecord, RedisPolicyState
-
-
-def _server() -> tuple[str, subprocess.Popen[bytes]]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    binary = shutil.which("redis-server") or "redis-server"
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    for _ in range(100):
-        try:
-            redis.Redis.from_url(url).ping()
-            return url, process
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    raise SystemExit("redis-server did not start")
 
 
 def _run(threads: int, n: int, work) -> float:
@@ -104,7 +83,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--flagged", type=int, default=10, help="flagged verdicts a batch")
     args = parser.parse_args()
-    url, process = (args.redis_url, None) if args.redis_url else _server()
+    url, process = (args.redis_url, None) if args.redis_url else start_redis()
     try:
         client = redis.Redis.from_url(url, max_connections=64)
         state = RedisPolicyState(client)
