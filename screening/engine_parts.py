@@ -18,7 +18,7 @@ import hashlib
 import json
 import tempfile
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -143,12 +143,20 @@ class TimedTokenizer(Tokenizer):
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
-    def tokenize(self, text: str) -> list[Token]:
+    def _timed(self, segment: Callable[[str], Any], text: str) -> Any:
         started = time.perf_counter()
         try:
-            return self._inner.tokenize(text)
+            return segment(text)
         finally:
             self._clock.add(self._stage, time.perf_counter() - started)
+
+    def tokenize(self, text: str) -> list[Token]:
+        return self._timed(self._inner.tokenize, text)
+
+    def cut(self, text: str) -> list[str]:
+        # Tokenizer.cut does not go through tokenize (it skips building spans), so the
+        # words the classifier asks for must be timed here too.
+        return self._timed(self._inner.cut, text)
 
 
 class WordlistCache:

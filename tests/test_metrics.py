@@ -159,3 +159,18 @@ def test_worker_processes_add_up_in_multiprocess_mode(tmp_path: Path) -> None:
                          capture_output=True, text=True).stdout  # fmt: skip
     assert 'screening_messages_total{decision="block"} 2.0' in out
     assert 'version="v1"' in out and 'version="v2"' in out
+
+
+def test_timed_tokenizer_times_words_and_tokens(tokenizer) -> None:
+    """The classifier asks for words (``cut``), the matcher for tokens with spans: both
+    count as segmentation time of their stage."""
+    from screening.engine_parts import TimedTokenizer
+
+    clock = StageClock()
+    clock.reset()
+    timed = TimedTokenizer(tokenizer, clock, "tokenise@classify")
+    assert timed.cut("路口交通很拥堵") == tokenizer.cut("路口交通很拥堵")
+    after_cut = clock._stages()["tokenise@classify"]
+    assert after_cut > 0
+    assert timed.tokenize("路口交通") == tokenizer.tokenize("路口交通")
+    assert clock._stages()["tokenise@classify"] > after_cut
