@@ -17,7 +17,7 @@ share one normaliser whose term keys are memoised across wordlist versions, and
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -166,9 +166,6 @@ class Engine:
     def screen_batch(self, messages: Iterable[tuple[Any, str]]) -> list[Verdict]:
         """Verdicts for ``(id, text)`` pairs, in order."""
         return [analysis.verdict for analysis in self.analyse_batch(messages)]
-
-    def tokenize(self, text: str) -> Sequence[str]:
-        return self.tokenizer.cut(self.normalizer.normalize(text).compact)
 
 
 def _model_thresholds(config: EngineConfig, classifier: Classifier | None) -> dict[str, Thresholds]:

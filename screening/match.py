@@ -127,7 +127,6 @@ class Matcher:
                     main.add(spelling, homophone)
         self._main = main.build()
         self._collapsed_extra = collapsed_extra.build()
-        self.size = len(main.keys)
 
     def _key(self, item: Term | AllowTerm) -> str:
         key = self.normalizer.key(item.text)
