@@ -75,8 +75,9 @@ class Settings:
     callback_processes: int = 1
     #: SCREENING_CALLBACK_THREADS: threads per callback process (I/O-bound).
     callback_threads: int = 8
-    #: SCREENING_POLL_MS: longest sleep of an idle queue consumer; bounds latency when idle.
-    poll_ms: int = 50
+    #: SCREENING_POLL_MS: longest an idle consumer waits before re-checking for shutdown and
+    #: due callback retries. Not a latency bound: on Redis a new message wakes it at once.
+    poll_ms: int = 1000
     #: SCREENING_BATCH_SIZE: client batch size (messages per queue message).
     batch_size: int = 100
     #: SCREENING_BATCH_LINGER_MS: how long the client waits to fill a batch.

@@ -1,10 +1,10 @@
 """Entry module for dramatiq's own CLI — the one place with process-global state.
 
 ``screening worker`` runs ``python -m dramatiq workers.app --queues ...`` for you; running
-it by hand works the same (set ``dramatiq_worker_timeout`` to SCREENING_POLL_MS to keep
-idle latency low). Importing this module reads the environment, connects to Redis (or
-RabbitMQ), declares the actors and installs them as dramatiq's global broker; the engine
-itself loads when a worker that consumes the screening queue boots.
+it by hand works the same (``dramatiq_worker_timeout`` is what SCREENING_POLL_MS sets).
+Importing this module reads the environment, connects to Redis (or RabbitMQ), declares
+the actors and installs them as dramatiq's global broker; the engine itself loads when a
+worker that consumes the screening queue boots.
 """
 
 from __future__ import annotations

@@ -127,9 +127,10 @@ def build_broker(settings: Settings, runtime: Runtime) -> tuple[Broker, Actors]:
     else:
         if not settings.redis_url:
             raise ConfigError("SCREENING_REDIS_URL is required for the Redis broker")
-        from dramatiq.brokers.redis import RedisBroker
+        from workers.blocking_redis import BlockingRedisBroker
 
-        broker = RedisBroker(client=redis_client(settings.redis_url), middleware=middleware)
+        client = redis_client(settings.redis_url)
+        broker = BlockingRedisBroker(client=client, middleware=middleware)
     return broker, _register(broker, runtime, settings.queue)
 
 

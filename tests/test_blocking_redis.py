@@ -1,0 +1,107 @@
+"""The blocking Redis consumer, against a real Redis: an idle consumer sleeps in Redis until
+a message arrives (instead of polling), leaves the queue exactly as it was, and still
+returns now and then so its thread can stop. The whole pipeline runs on it in
+test_pipeline.py (build_broker uses it)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import dramatiq
+import pytest
+import redis
+from dramatiq.brokers.redis import RedisBroker
+
+from workers.blocking_redis import BlockingRedisBroker
+
+QUEUE = "blocking-test"
+
+
+@pytest.fixture()
+def brokers(redis_url: str) -> Iterator[tuple[BlockingRedisBroker, RedisBroker]]:
+    """The worker's broker and a plain producer (what a chat server uses) on one Redis."""
+    consumer_side = BlockingRedisBroker(client=redis.Redis.from_url(redis_url), middleware=[])
+    producer = RedisBroker(client=redis.Redis.from_url(redis_url), middleware=[])
+    consumer_side.declare_queue(QUEUE)
+    yield consumer_side, producer
+    consumer_side.close()
+    producer.close()
+
+
+def enqueue(producer: RedisBroker, *names: str) -> None:
+    for name in names:
+        producer.enqueue(
+            dramatiq.Message(
+                queue_name=QUEUE, actor_name="noop", args=(name,), kwargs={}, options={}
+            )
+        )
+
+
+def test_an_idle_consumer_sleeps_until_a_message_arrives(
+    brokers: tuple[BlockingRedisBroker, RedisBroker],
+) -> None:
+    broker, producer = brokers
+    consumer = broker.consume(QUEUE, prefetch=2, timeout=30_000)
+    returned_at: list[float] = []
+    waiter = threading.Thread(target=lambda: returned_at.append((next(consumer), time.time())[1]))
+    waiter.start()
+    time.sleep(0.3)  # a polling consumer would have given up and returned by now
+    assert waiter.is_alive()
+    enqueued_at = time.time()
+    enqueue(producer, "first")
+    waiter.join(timeout=10)  # far below the 30 s idle timeout: woken by the message
+    assert not waiter.is_alive()
+    assert returned_at[0] >= enqueued_at
+    message = next(consumer)
+    assert message is not None and message.args == ("first",)
+    consumer.ack(message)
+    consumer.close()
+
+
+def test_waiting_leaves_the_queue_and_its_order_alone(
+    brokers: tuple[BlockingRedisBroker, RedisBroker],
+) -> None:
+    broker, producer = brokers
+    enqueue(producer, "a", "b", "c")
+    consumer = broker.consume(QUEUE, prefetch=3, timeout=1_000)
+    before = broker.client.lrange(f"{broker.namespace}:{QUEUE}", 0, -1)
+    for _ in range(3):
+        consumer._wait_for_messages()  # returns at once: the queue is not empty
+    assert broker.client.lrange(f"{broker.namespace}:{QUEUE}", 0, -1) == before
+    received = [next(consumer) for _ in range(3)]
+    assert [m.args[0] for m in received] == ["a", "b", "c"]
+    for message in received:
+        consumer.ack(message)
+    consumer.close()
+
+
+def test_a_consumer_with_every_thread_busy_fetches_nothing_more(
+    brokers: tuple[BlockingRedisBroker, RedisBroker],
+) -> None:
+    broker, producer = brokers
+    enqueue(producer, "held", "waiting")
+    consumer = broker.consume(QUEUE, prefetch=1, timeout=30_000)
+    held = next(consumer)
+    assert held is not None and held.args == ("held",)
+    assert next(consumer) is None  # at its prefetch limit: neither fetches nor blocks
+    assert broker.client.llen(f"{broker.namespace}:{QUEUE}") == 1
+    consumer.ack(held)
+    waiting = next(consumer)
+    assert waiting is not None and waiting.args == ("waiting",)
+    consumer.ack(waiting)
+    consumer.close()
+
+
+def test_an_idle_consumer_returns_after_its_timeout_so_its_thread_can_stop(
+    brokers: tuple[BlockingRedisBroker, RedisBroker],
+) -> None:
+    broker, _ = brokers
+    consumer = broker.consume(QUEUE, prefetch=2, timeout=200)
+    results: list[object] = []
+    waiter = threading.Thread(target=lambda: results.append(next(consumer)))
+    waiter.start()
+    waiter.join(timeout=10)
+    assert not waiter.is_alive() and results == [None]
+    consumer.close()
