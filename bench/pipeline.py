@@ -28,6 +28,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -172,10 +173,13 @@ def main() -> None:
     args = parser.parse_args()
 
     load = os.getloadavg()[0]
+    scratch = tempfile.TemporaryDirectory(prefix="bench-pipeline-")  # not the user's var/
     url, redis_process = start_redis()
     receiver = LocalReceiver([SECRET]).start()
     env = dict(os.environ, SCREENING_REDIS_URL=url, SCREENING_VERDICT_STREAM=STREAM,
-               SCREENING_CALLBACK_URL=receiver.url, SCREENING_CALLBACK_SECRET=SECRET)  # fmt: skip
+               SCREENING_CALLBACK_URL=receiver.url, SCREENING_CALLBACK_SECRET=SECRET,
+               SCREENING_RECORDS_PATH=str(Path(scratch.name) / "records.sqlite3"))  # fmt: skip
+    env.pop("SCREENING_DATABASE_URL", None)  # bench verdicts stay out of a real records store
     command = [sys.executable, "-m", "screening.cli", "worker", "--processes"]
     command += [str(args.processes), "--threads", str(args.threads)]
     worker = subprocess.Popen(command, env=env, cwd=REPO, stderr=subprocess.DEVNULL)
@@ -202,6 +206,7 @@ def main() -> None:
         receiver.stop()
         if redis_process is not None:
             redis_process.terminate()
+        scratch.cleanup()
     print(f"\nend to end through Redis on {os.cpu_count()} cores, load average {load:.1f} "
           f"at start; {args.flagged:.0%} flagged, {callbacks} callbacks delivered")  # fmt: skip
     print(f"{'batch':>6} {'linger':>7} {'max msg/s':>10} {'server us':>10} {'client us':>10} "
