@@ -21,6 +21,7 @@ __all__ = [
     "DECISION_LABELS",
     "MEASURE_KINDS",
     "OTHER",
+    "REPORT_OUTCOMES",
     "label",
     "top_terms",
 ]
@@ -30,6 +31,7 @@ OTHER = "other"
 MEASURE_KINDS = frozenset((*GROUP_KINDS, *USER_KINDS))
 CALLBACK_OUTCOMES = frozenset({"delivered", "retry", "dead_lettered", "duplicate"})
 DEAD_LETTER_KINDS = frozenset({"messages", "callbacks"})
+REPORT_OUTCOMES = frozenset({"block", "review", "dismissed"})
 CATEGORY_LABELS = frozenset(CATEGORIES)
 DECISION_LABELS = frozenset(DECISIONS)
 

@@ -27,6 +27,7 @@ from screening.metric_labels import (
     DECISION_LABELS,
     MEASURE_KINDS,
     OTHER,
+    REPORT_OUTCOMES,
     label,
     top_terms,
 )
@@ -121,6 +122,11 @@ class ScreeningMetrics:
             ["kind"],
         )
         self.measures = counter("screening_measures", "Measures issued, by type.", ["type"])
+        self.reports = counter(
+            "screening_reports",
+            "User reports screened, by outcome (block, review, dismissed).",
+            ["outcome"],
+        )
         self.version_info = gauge(
             "screening_version_info",
             "1 for each wordlist/model version a worker process screens with (slot: live or "
@@ -261,6 +267,11 @@ class ScreeningMetrics:
             if isinstance(measure, Mapping) and event.get("type") != "measure.lifted":
                 self._count(self.measures, (label(measure.get("kind"), MEASURE_KINDS),))
         self._maybe_flush()
+
+    def record_report(self, outcome: str, events: Iterable[Mapping[str, Any]]) -> None:
+        """One user report: its outcome, and the measures it led to."""
+        self._count(self.reports, (label(outcome, REPORT_OUTCOMES),))
+        self.record_measures(events)
 
     def set_versions(self, slot: str, now: Mapping[str, str | None], before: Mapping) -> None:
         """Flip the version info gauges of one slot from ``before`` to ``now``."""

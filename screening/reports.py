@@ -119,8 +119,11 @@ def _outcome_event(report: Report, outcome: str, reporters: int, at: float) -> d
     }
 
 
-def handle_report(enforcer: Enforcer, report: Report, verdict: Verdict) -> Outcome:
-    """Decide, enforce and record one screened report; returns the events to send."""
+def handle_report(
+    enforcer: Enforcer, report: Report, verdict: Verdict
+) -> tuple[str, Outcome]:
+    """Decide, enforce and record one screened report; returns its result (block, review
+    or dismissed) and the enforcement outcome, whose events are to be sent."""
     policy = enforcer.policy.reports
     message = report.message
     reporters = enforcer.state.report(message.message_id, report.reported_by, policy.window)
@@ -159,4 +162,4 @@ def handle_report(enforcer: Enforcer, report: Report, verdict: Verdict) -> Outco
     outcome.records.append(record)
     if policy.notify_reporter:
         outcome.events.append(_outcome_event(report, result, reporters, now))
-    return outcome
+    return result, outcome

@@ -9,16 +9,22 @@ import sys
 import textwrap
 from pathlib import Path
 
+from enforcement_fixtures import make_policy, message
 from operations_fixtures import OpsPipeline, ops_pipeline  # noqa: F401
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from screening.enforcement import Enforcer
 from screening.metric_labels import top_terms
 from screening.metrics import ScreeningMetrics
 from screening.metrics_buffer import Pending
+from screening.policy_state import MemoryPolicyState
+from screening.records_sql import SqliteRecordStore
+from screening.reports import Report, submit_report
 from screening.timing import StageClock
 from screening.verdict import Hit, Verdict
 from screening.wordlist import Wordlist
+from workers.enforcement import install
 
 REPO = Path(__file__).resolve().parent.parent
 BLOCK, REVIEW, PASS = "周末一起来玩百家乐", "你他妈的别刷屏了", "明天下午三点开会"
@@ -68,6 +74,31 @@ def test_metrics_after_screening_known_messages(ops_pipeline: OpsPipeline) -> No
 
     labels = {v for (_, pairs) in found for _, v in pairs}
     assert not labels & {*texts, "u-secret-7", "g1", *(f"m{i}" for i in range(10))}
+
+
+def test_reports_and_the_measures_they_lead_to_are_counted(
+    ops_pipeline: OpsPipeline,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    p = ops_pipeline
+    records = SqliteRecordStore(tmp_path / "records.sqlite3")
+    install(p.runtime, Enforcer(make_policy(), MemoryPolicyState(), records, sweep_interval=0))
+    for mid, text in (("r1", BLOCK), ("r2", BLOCK), ("r3", PASS)):
+        wire = message(mid, sender="author").to_wire() | {"text": text}
+        report = {"v": 1, "message": wire, "reported_by": f"x-{mid}", "reason": "骚扰"}
+        submit_report(p.screener.broker, Report.from_dict(report), p.screener.queue)
+
+    def reports() -> float:
+        return sum(
+            v for (name, _), v in samples(p.registry).items() if name == "screening_reports_total"
+        )
+
+    assert p.wait(lambda: reports() == 3)
+    found = samples(p.registry)
+    assert value(found, "screening_reports_total", outcome="block") == 2
+    assert value(found, "screening_reports_total", outcome="dismissed") == 1
+    assert value(found, "screening_measures_total", type="group_warning") == 1  # 2nd block in g1
+    records.close()
 
 
 def test_term_labels_are_a_bounded_top_set(fixture_wordlist: Wordlist) -> None:

@@ -67,9 +67,10 @@ def test_enough_distinct_reporters_send_a_passed_message_to_review(
 
     def report(reporter: str) -> tuple[str, list[dict]]:
         r = _report("m1", reporter)
-        outcome = handle_report(enforcer, r, engine.screen(r.message.text, "m1"))
+        result, outcome = handle_report(enforcer, r, engine.screen(r.message.text, "m1"))
         told = [e for e in outcome.events if e["type"] == "report.outcome"]
         assert [e["reporter_id"] for e in told] == [reporter]
+        assert told[0]["outcome"] == result
         return told[0]["outcome"], [e for e in outcome.events if e["type"] != "report.outcome"]
 
     assert report("r1") == ("dismissed", [])
@@ -94,8 +95,8 @@ def test_a_reported_violation_is_enforced_once(
     enforcer = enforcer_for(policy_state, records=records)
     for reporter in ("r1", "r2", "r3"):
         r = _report("bad", reporter, text="来玩赌博吧")
-        outcome = handle_report(enforcer, r, engine.screen(r.message.text, "bad"))
-        assert outcome.events[-1]["outcome"] == "block"
+        result, outcome = handle_report(enforcer, r, engine.screen(r.message.text, "bad"))
+        assert result == outcome.events[-1]["outcome"] == "block"
     now = enforcer.clock.now()
     snap = policy_state.record_groups([GroupRecord("g1", "bad", {"blocked": 3600}, now, 1)])[0]
     assert snap.counts == {"blocked": 1}

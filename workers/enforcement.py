@@ -14,7 +14,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import dramatiq
 from dramatiq.broker import Broker
@@ -30,9 +30,16 @@ from screening.reports import REPORT_ACTOR, REPORT_PRIORITY, Report, handle_repo
 from screening.settings import Settings
 from screening.state import redis_client
 
-__all__ = ["build_enforcer", "install", "register_report_actor"]
+__all__ = ["ReportHandled", "build_enforcer", "install", "register_report_actor"]
 
 log = logging.getLogger(__name__)
+
+
+class ReportHandled(NamedTuple):
+    """What ``screen_report`` did, returned for the metrics middleware to count."""
+
+    result: str  # block, review or dismissed
+    events: list[dict[str, Any]]
 
 
 def build_enforcer(
@@ -68,7 +75,7 @@ def register_report_actor(
 ) -> dramatiq.Actor:
     """``screen_report`` on ``<queue>-reports`` with a higher priority than screening."""
 
-    def screen_report(report: Any = None, *extra: Any, **unexpected: Any) -> None:
+    def screen_report(report: Any = None, *extra: Any, **unexpected: Any) -> ReportHandled | None:
         enforcer: Enforcer | None = getattr(runtime, "enforcer", None)
         try:
             parsed = Report.from_dict(report)
@@ -76,15 +83,16 @@ def register_report_actor(
             record = {"stage": "report", "reason": str(exc), "payload": report, "at": time.time()}
             runtime.state.dead_letter("messages", [record])
             runtime.state.count({"messages.dead_lettered": 1})
-            return
+            return None
         if enforcer is None:
             raise RuntimeError("screen_report needs enforcement (runtime.enforcer is unset)")
         verdict = runtime.engine.screen(parsed.message.text, parsed.message.message_id)
-        outcome = handle_report(enforcer, parsed, verdict)
+        result, outcome = handle_report(enforcer, parsed, verdict)
         for event in outcome.events:
             deliver.send_with_options(kwargs={"event": event, "token": uuid.uuid4().hex})
         enforcer.sent(outcome.events)
         runtime.state.count({"reports.screened": 1, "callbacks.enqueued": len(outcome.events)})
+        return ReportHandled(result, outcome.events)
 
     return dramatiq.actor(
         screen_report,

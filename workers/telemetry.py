@@ -32,9 +32,11 @@ from dramatiq.middleware import Middleware
 from screening.message import CALLBACK_ACTOR, SCREEN_ACTOR, callback_queue
 from screening.metrics import ScreeningMetrics
 from screening.reload import ReloadEvent
+from screening.reports import REPORT_ACTOR
 from screening.settings import Settings
 from screening.timing import StageClock
 from workers.actors import BatchOutcome
+from workers.enforcement import ReportHandled
 
 __all__ = ["QueueCollector", "Telemetry", "metrics_dir", "metrics_env", "serve_metrics"]
 
@@ -185,6 +187,8 @@ class Telemetry(Middleware):
             metrics.record_callback(result, int(message.kwargs.get("attempt", 0)) + 1)
             if result == "dead_lettered":
                 metrics.record_dead_letters("callbacks", 1)
+        elif message.actor_name == REPORT_ACTOR and isinstance(result, ReportHandled):
+            metrics.record_report(result.result, result.events)
         elif message.actor_name == DEAD_LETTER_ACTOR:
             metrics.record_dead_letters("messages", 1)
 
