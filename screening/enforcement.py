@@ -5,7 +5,8 @@ review or block verdict. It is the only place that joins the pure policy
 (:mod:`screening.measures`), the shared counters (:mod:`screening.policy_state`) and the
 audit store (:mod:`screening.records`), so ``policy simulate`` can run the very same
 code with a memory state and no store. The events and records it emits are built by the
-pure functions of :mod:`screening.enforcement_events` (import them from there).
+pure functions of :mod:`screening.enforcement_events` (import them from there); its state
+calls for a batch are scheduled by :mod:`screening.enforcement_waves`.
 
 Order matters for crash safety: state first (idempotent), then records (idempotent by
 key), then events are returned for sending (deduplicated by event id downstream). A
@@ -34,6 +35,7 @@ from screening.enforcement_events import (
     verdict_record,
     violation,
 )
+from screening.enforcement_waves import Steps, run_in_waves
 from screening.measures import (
     GroupSnapshot,
     Measure,
@@ -54,12 +56,6 @@ from screening.verdict import Verdict
 __all__ = ["Enforcer", "Outcome"]
 
 log = logging.getLogger(__name__)
-
-#: One violation's enforcement as the state calls it makes: it yields a
-#: :class:`GroupRecord`, :class:`UserRecord` or :class:`ApplyMeasure` and is sent the
-#: answer, or yields the users it may touch (a frozenset, answered with None).
-Steps = Generator[Any, Any, Any]
-
 
 @dataclass
 class Outcome:
@@ -138,88 +134,9 @@ class Enforcer:
         return self.enforce_batch([(v, now)])[0]
 
     def enforce_batch(self, violations: Sequence[tuple[Violation, float]]) -> list[Outcome]:
-        """:meth:`enforce` for many violations: the same outcomes as one by one in order.
-
-        Each violation's steps (:meth:`_steps`) are a generator that yields its state
-        calls; the calls of many violations go to the state together, one batch per
-        kind and step. That is the same as one by one because a batch never holds two
-        calls on one subject (a group, a user): violations run in *waves* of distinct
-        groups (a wave ends before a group seen in it), and once its group is recorded a
-        violation names the users it may touch (sender, owner and admins sharing the
-        penalty); one that shares a user with an earlier violation of its wave waits
-        until that one is done. Calls on distinct subjects commute (the global
-        ``expiry``/``lifts`` keys hold one entry per measure)."""
-        outcomes: list[Outcome] = []
-        wave: list[tuple[Violation, float]] = []
-        groups: set[str] = set()
-        for v, now in violations:
-            if v.group_id in groups:
-                outcomes += self._run_wave(wave)
-                wave, groups = [], set()
-            wave.append((v, now))
-            groups.add(v.group_id)
-        outcomes += self._run_wave(wave)
-        return outcomes
-
-    def _run_wave(self, wave: Sequence[tuple[Violation, float]]) -> list[Outcome]:
-        if len(wave) == 1:
-            return [self._run_one(*wave[0])]
-        flows = [self._steps(v, now) for v, now in wave]
-        outcomes: list[Outcome] = [Outcome()] * len(flows)
-        pending: list[Any] = [None] * len(flows)
-        users: list[frozenset[str]] = [frozenset()] * len(flows)
-        calls = {
-            GroupRecord: self.state.record_groups,
-            UserRecord: self.state.record_users,
-            ApplyMeasure: self.state.apply,
-        }
-
-        def advance(i: int, result: Any) -> None:
-            try:
-                step = flows[i].send(result)
-                while isinstance(step, frozenset):  # the users it may touch: no call
-                    users[i] = step
-                    step = flows[i].send(None)
-                pending[i] = step
-            except StopIteration as stop:
-                outcomes[i], pending[i] = stop.value, None
-
-        for i in range(len(flows)):
-            advance(i, None)
-        while True:
-            ready: dict[type, list[int]] = {}
-            busy: set[str] = set()  # the users of earlier flows not done yet
-            for i, step in enumerate(pending):
-                if step is None:
-                    continue
-                # The first step (its group's) is always ready: a wave's groups differ.
-                if type(step) is GroupRecord or not users[i] & busy:
-                    ready.setdefault(type(step), []).append(i)
-                busy |= users[i]
-            if not ready:
-                return outcomes
-            for kind, chosen in ready.items():
-                results = calls[kind]([pending[i] for i in chosen])
-                for i, result in zip(chosen, results, strict=True):
-                    advance(i, result)
-
-    def _run_one(self, v: Violation, now: float) -> Outcome:
-        """A wave of one: each call in turn."""
-        flow = self._steps(v, now)
-        result = None
-        try:
-            while True:
-                step = flow.send(result)
-                if type(step) is GroupRecord:
-                    result = self.state.record_groups([step])[0]
-                elif type(step) is UserRecord:
-                    result = self.state.record_users([step])[0]
-                elif type(step) is ApplyMeasure:
-                    result = self.state.apply([step])[0]
-                else:  # the users it may touch
-                    result = None
-        except StopIteration as stop:
-            return stop.value
+        """:meth:`enforce` for many violations: the same outcomes as one by one in order,
+        in a few state round trips (:func:`~screening.enforcement_waves.run_in_waves`)."""
+        return run_in_waves(self.state, violations, self._steps)
 
     def _steps(self, v: Violation, now: float) -> Steps:
         """One violation, as the state calls it makes (see :meth:`enforce_batch`)."""
