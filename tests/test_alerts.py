@@ -12,7 +12,7 @@ from pipeline_fixtures import prometheus_tool
 from prometheus_client import CollectorRegistry
 
 from screening.metrics import ScreeningMetrics
-from workers.telemetry import QueueCollector
+from workers.queue_metrics import QueueCollector, RedisQueues
 
 REPO = Path(__file__).resolve().parent.parent
 DEPLOY = REPO / "deploy"
@@ -65,7 +65,7 @@ def exposed_names() -> set[str]:
         def lindex(self, key: str, index: int) -> None:
             return None
 
-    for family in QueueCollector(Fake(), ["screening"]).collect():
+    for family in QueueCollector(RedisQueues(Fake()), ["screening"], Fake()).collect():
         names.add(family.name)
     return names
 

@@ -8,21 +8,18 @@ started by the first group — sums them on each scrape, next to dramatiq's own
 directory). ``screening worker`` gives both groups one fresh directory; run by hand, the
 directory defaults to ``$TMPDIR/screening-metrics-<port>``.
 
-Queue depth and lag, and the dead-letter queue lengths, are read from Redis at scrape
-time by :class:`QueueCollector`, in the server, so they exist once per host rather than
-once per process.
+Queue depth and lag, and the dead-letter queue lengths, are read at scrape time, in the
+server, by :class:`workers.queue_metrics.QueueCollector`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +35,7 @@ from screening.timing import StageClock
 from workers.actors import BatchOutcome
 from workers.enforcement import ReportHandled
 
-__all__ = ["QueueCollector", "Telemetry", "metrics_dir", "metrics_env", "serve_metrics"]
+__all__ = ["Telemetry", "metrics_dir", "metrics_env", "serve_metrics"]
 
 log = logging.getLogger(__name__)
 DEAD_LETTER_ACTOR = "dead_letter"  # workers.broker.DEAD_LETTER_ACTOR (imported lazily there)
@@ -226,53 +223,6 @@ class _TimedPolicy:
             self.clock.add("policy", time.perf_counter() - started)
 
 
-class QueueCollector:
-    """Queue depth, delayed messages and lag (age of the oldest waiting message) of the
-    dramatiq Redis queues, and the dead-letter queue lengths, read at scrape time."""
-
-    def __init__(self, client: Any, queues: list[str], namespace: str = "dramatiq"):
-        self.client, self.queues, self.namespace = client, queues, namespace
-
-    def _oldest_age(self, queue: str, now: float) -> float:
-        head = self.client.lindex(f"{self.namespace}:{queue}", 0)
-        if head is None:
-            return 0.0
-        raw = self.client.hget(f"{self.namespace}:{queue}.msgs", head)
-        if raw is None:
-            return 0.0
-        return max(0.0, now - json.loads(raw).get("message_timestamp", now * 1000) / 1000)
-
-    def collect(self) -> Iterator[Any]:
-        from prometheus_client.core import GaugeMetricFamily
-
-        from screening.state import KEY_PREFIX
-
-        depth = GaugeMetricFamily(
-            "screening_queue_depth", "Messages waiting in a queue.", labels=["queue"]
-        )
-        delayed = GaugeMetricFamily(
-            "screening_queue_delayed", "Messages waiting for a retry delay.", labels=["queue"]
-        )
-        lag = GaugeMetricFamily(
-            "screening_queue_lag_seconds", "Age of the oldest waiting message.", labels=["queue"]
-        )
-        dlq = GaugeMetricFamily(
-            "screening_dead_letter_queue_length", "Records in a dead-letter queue.", labels=["kind"]
-        )
-        try:
-            now = time.time()
-            for queue in self.queues:
-                depth.add_metric([queue], self.client.llen(f"{self.namespace}:{queue}"))
-                delayed.add_metric([queue], self.client.llen(f"{self.namespace}:{queue}.DQ"))
-                lag.add_metric([queue], self._oldest_age(queue, now))
-            for kind in ("messages", "callbacks"):
-                dlq.add_metric([kind], self.client.llen(f"{KEY_PREFIX}dlq:{kind}"))
-        except Exception as exc:  # a scrape must answer even while Redis is down
-            log.warning("queue metrics unavailable: %s", exc)
-            return
-        yield from (depth, delayed, lag, dlq)
-
-
 def serve_metrics() -> int:
     """The exposition server (a dramatiq fork process): every process's metrics from the
     shared directory, plus the queue gauges. Blocks until the process is stopped."""
@@ -281,15 +231,21 @@ def serve_metrics() -> int:
 
     from screening.reports import report_queue
     from screening.state import redis_client
+    from workers.queue_metrics import QueueCollector, QueueLengths, RabbitQueues, RedisQueues
 
     settings = Settings.from_env()
     registry = CollectorRegistry()
     MultiProcessCollector(
         registry, path=os.environ.get("PROMETHEUS_MULTIPROC_DIR") or str(metrics_dir(settings))
     )
-    if settings.redis_url and settings.broker == "redis":
-        queues = [settings.queue, callback_queue(settings.queue), report_queue(settings.queue)]
-        registry.register(QueueCollector(redis_client(settings.redis_url), queues))
+    queues = [settings.queue, callback_queue(settings.queue), report_queue(settings.queue)]
+    state = redis_client(settings.redis_url) if settings.redis_url else None
+    lengths: QueueLengths | None = None
+    if settings.broker == "rabbitmq":
+        lengths = RabbitQueues(settings.rabbitmq_url)
+    elif state is not None:
+        lengths = RedisQueues(state)
+    registry.register(QueueCollector(lengths, queues, state))
     port = getattr(settings, "metrics_port", 9191)
     try:
         start_http_server(port, registry=registry)
