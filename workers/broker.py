@@ -14,7 +14,7 @@ from typing import Any
 from dramatiq.broker import Broker
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.encoder import JSONEncoder, MessageData
-from dramatiq.middleware import CurrentMessage, Middleware, default_middleware
+from dramatiq.middleware import CurrentMessage, Middleware, Retries, default_middleware
 
 from screening.callbacks import Deliverer
 from screening.engine import Engine
@@ -23,7 +23,13 @@ from screening.message import SCREEN_QUEUE
 from screening.settings import Settings
 from screening.state import MemoryState, RedisState, State, redis_client
 from workers.actors import Actors, Runtime, VerdictSink, register_actors
-from workers.middleware import DeadLetters, Metrics, Preload, quiet_returned_values
+from workers.middleware import (
+    DeadLetters,
+    DurableRetries,
+    Metrics,
+    Preload,
+    quiet_returned_values,
+)
 
 __all__ = [
     "DEAD_LETTER_ACTOR",
@@ -90,7 +96,7 @@ def build_runtime(
 def middleware_for(runtime: Runtime, queue: str = SCREEN_QUEUE) -> list[Middleware]:
     quiet_returned_values()
     return [
-        *(m() for m in default_middleware),
+        *(DurableRetries() if m is Retries else m() for m in default_middleware),
         CurrentMessage(),
         DeadLetters(runtime.state),
         Metrics(runtime.state),

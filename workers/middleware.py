@@ -1,4 +1,5 @@
-"""Cross-cutting worker concerns as dramatiq middleware: dead letters, metrics, warm-up.
+"""Cross-cutting worker concerns as dramatiq middleware: retries, dead letters, metrics,
+warm-up.
 
 The actors dead-letter what they understand (a bad message, a crashed screen, an
 undeliverable callback). This module catches the rest — queue messages dramatiq itself
@@ -9,20 +10,79 @@ a reason. Middleware must never raise: a failure here is logged and swallowed.
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 import time
 from typing import Any
 
+import redis
 from dramatiq.broker import Broker
-from dramatiq.middleware import Middleware
+from dramatiq.errors import BrokerConnectionError
+from dramatiq.middleware import Middleware, Retries
 
 from screening.message import CALLBACK_ACTOR
 from screening.state import State
 
-__all__ = ["DeadLetters", "Metrics", "Preload", "quiet_returned_values"]
+__all__ = [
+    "TRANSIENT_BROKER_ERRORS",
+    "DeadLetters",
+    "DurableRetries",
+    "Metrics",
+    "Preload",
+    "quiet_returned_values",
+]
 
 log = logging.getLogger(__name__)
+
+#: Errors that pass once the broker is reachable (or, after a failover, writable) again.
+TRANSIENT_BROKER_ERRORS = (
+    BrokerConnectionError,
+    redis.ConnectionError,  # BusyLoadingError too: Redis replaying its AOF after a restart
+    redis.TimeoutError,
+    redis.ReadOnlyError,
+)
+
+
+class DurableRetries(Retries):
+    """dramatiq's retries without the hole they leave while the broker is down.
+
+    dramatiq re-enqueues a failed message from ``after_process_message`` and acks the
+    original afterwards. When that re-enqueue fails — Redis is down, which is usually why
+    the actor failed too — dramatiq logs the error, still acks, and the message is gone:
+    crashing Redis in the middle of a stream lost a batch that way. Here the re-enqueue is
+    tried again, with a growing pause, until the broker takes it, so an ack only ever
+    follows a stored retry; a worker stopped or killed meanwhile leaves the original
+    unacked, and it is redelivered. A re-enqueue that fails for any other reason fails the
+    message instead: dead-lettered with its reason, never acked unseen.
+    """
+
+    def __init__(self, *, pause: float = 0.5, max_pause: float = 10.0, **options: Any):
+        super().__init__(**options)
+        self.pause, self.max_pause = pause, max_pause
+
+    def after_process_message(
+        self, broker: Broker, message: Any, *, result: Any = None, exception: Any = None
+    ) -> None:
+        if exception is None:
+            return
+        options = copy.deepcopy(message.options)  # retrying must not count a retry twice
+        pause = self.pause
+        while True:
+            try:
+                super().after_process_message(broker, message, result=result, exception=exception)
+                return
+            except TRANSIENT_BROKER_ERRORS as error:
+                log.warning("cannot enqueue the retry of %s (%r); trying again in %.1f s",
+                            message.message_id, error, pause)  # fmt: skip
+            except Exception:
+                log.exception("cannot enqueue the retry of %s; failing it", message.message_id)
+                message.fail()
+                return
+            message.options.clear()
+            message.options.update(copy.deepcopy(options))
+            time.sleep(pause)
+            pause = min(pause * 2, self.max_pause)
 
 
 class DeadLetters(Middleware):
