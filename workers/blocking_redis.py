@@ -63,7 +63,7 @@ class BlockingRedisConsumer(_RedisConsumer):
             self.broker.client.blmove(
                 self.queue_key, self.queue_key, self.idle_timeout, "LEFT", "LEFT"
             )
-        except redis.ConnectionError as exc:
+        except (redis.ConnectionError, redis.TimeoutError) as exc:  # the thread reconnects
             raise ConnectionClosed(exc) from None
 
 
