@@ -1,8 +1,10 @@
-"""Redis crashes, with the persistence docs/pipeline.md asks for (AOF on): queued batches
-survive, workers and clients ride the outage out, every message is screened and every
-flagged one gets its callback event — once, or repeated unchanged when the crash fell
-between a delivery and its record. Redis is killed with SIGKILL, not shut down, so nothing is saved
-on the way out; ``appendfsync always`` makes "what was acknowledged is on disk" exact."""
+"""Redis going away, with the persistence docs/pipeline.md asks for (AOF on): queued
+batches survive a crash, workers and clients ride the outage out, every message is
+screened and every flagged one gets its callback event — once, or repeated unchanged
+when the crash fell between a delivery and its record. Redis is killed with SIGKILL, not
+shut down, so nothing is saved on the way out; ``appendfsync always`` makes "what was
+acknowledged is on disk" exact. And with Sentinel, the pipeline follows a failover to the
+promoted replica."""
 
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ from pipeline_fixtures import SECRET, _free_port, _unavailable, wait_until
 from screening.client import Screener
 from screening.engine import Engine
 from screening.settings import Settings
-from screening.state import RedisState
+from screening.state import RedisState, redis_client
 from workers.broker import build_broker, build_runtime
 from workers.receiver import LocalReceiver
 
@@ -33,17 +35,20 @@ FLAGGED, BENIGN = "一起玩百家乐", "明天下午三点开会"
 
 
 class DurableRedis:
-    """A redis-server with an append-only file in ``directory``, restartable on its port."""
+    """A redis-server with an append-only file in ``directory``, restartable on its port;
+    ``extra`` arguments are passed on (``--replicaof``)."""
 
-    def __init__(self, binary: str, directory: Path):
+    def __init__(self, binary: str, directory: Path, *extra: str):
         self.binary, self.directory, self.port = binary, directory, _free_port()
+        self.extra = list(extra)
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
         command = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1"]
         command += ["--dir", str(self.directory), "--appendonly", "yes"]
-        command += ["--appendfsync", "always", "--save", ""]
+        command += ["--appendfsync", "always", "--save", "", *self.extra]
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
         assert wait_until(self._answers, 10), "redis-server did not start"
 
@@ -51,6 +56,11 @@ class DurableRedis:
         assert self.process is not None
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
 
     def _answers(self) -> bool:
         try:
@@ -60,16 +70,19 @@ class DurableRedis:
 
 
 @pytest.fixture()
-def durable_redis(tmp_path: Path) -> Iterator[DurableRedis]:
+def redis_binary() -> str:
     binary = shutil.which("redis-server")
     if binary is None:
-        _unavailable("no redis-server binary on PATH: this test restarts its own server")
-    server = DurableRedis(binary, tmp_path)  # type: ignore[arg-type]
+        _unavailable("no redis-server binary on PATH: these tests run and kill their own")
+    return binary  # type: ignore[return-value]
+
+
+@pytest.fixture()
+def durable_redis(redis_binary: str, tmp_path: Path) -> Iterator[DurableRedis]:
+    server = DurableRedis(redis_binary, tmp_path)
     server.start()
     yield server
-    if server.process is not None and server.process.poll() is None:
-        server.process.terminate()
-        server.process.wait(timeout=10)
+    server.stop()
 
 
 def batch(prefix: str, n: int) -> list[dict[str, object]]:
@@ -179,4 +192,74 @@ def test_a_crash_in_the_middle_of_a_stream_loses_nothing(
             time.sleep(0.5)  # a duplicate callback would arrive now
     events = events_by_message(receiver)
     assert sorted(events) == flagged_ids(("mid", 3000))
+    assert all(len(ids) == 1 for ids in events.values())
+
+
+@pytest.fixture()
+def sentinel_pair(
+    redis_binary: str, tmp_path: Path
+) -> Iterator[tuple[DurableRedis, DurableRedis, str]]:
+    """A master, its replica and one Sentinel (quorum 1, 1 s to notice a dead master);
+    yields both servers and the pipeline's ``redis+sentinel://`` URL."""
+    master = DurableRedis(redis_binary, tmp_path / "master")
+    master.start()
+    replica = DurableRedis(redis_binary, tmp_path / "replica", "--replicaof", "127.0.0.1",
+                           str(master.port))  # fmt: skip
+    replica.start()
+    port = _free_port()
+    config = tmp_path / "sentinel.conf"
+    config.write_text(
+        f"port {port}\nbind 127.0.0.1\ndir {tmp_path}\n"
+        f"sentinel monitor primary 127.0.0.1 {master.port} 1\n"
+        "sentinel down-after-milliseconds primary 1000\n"
+        "sentinel failover-timeout primary 10000\n"
+    )
+    sentinel = subprocess.Popen(
+        [redis_binary, str(config), "--sentinel"], stdout=subprocess.DEVNULL
+    )
+    ask = redis.Redis(host="127.0.0.1", port=port)
+
+    def knows_the_replica() -> bool:
+        try:
+            return len(ask.sentinel_slaves("primary")) == 1
+        except redis.RedisError:
+            return False
+
+    try:
+        assert wait_until(knows_the_replica, 20), "the Sentinel did not find the replica"
+        yield master, replica, f"redis+sentinel://127.0.0.1:{port}/primary"
+    finally:
+        sentinel.terminate()
+        sentinel.wait(timeout=10)
+        replica.stop()
+        master.stop()
+
+
+def test_the_pipeline_follows_a_sentinel_failover(
+    sentinel_pair: tuple[DurableRedis, DurableRedis, str], engine: Engine
+) -> None:
+    master, replica, url = sentinel_pair
+    with LocalReceiver([SECRET]) as receiver:
+        settings = replace(
+            Settings(redis_url=url, callback_url=receiver.url),
+            callback_secret=SECRET,
+            queue=f"failover-{uuid.uuid4().hex[:8]}",
+        )
+        with running_worker(settings, engine):
+            with Screener(url, queue=settings.queue, linger_ms=5) as screener:
+                screener.submit_many(batch("before", 200))
+            assert wait_until(lambda: screened(url) == 200, 30)
+            assert receiver.wait_for(40, timeout=30)
+            time.sleep(0.5)
+            # What the old master acknowledged is on the replica before it dies.
+            assert redis.Redis.from_url(master.url).wait(1, 5000) == 1
+            master.crash()
+            with Screener(url, queue=settings.queue, linger_ms=5) as screener:
+                screener.submit_many(batch("after", 200))  # sent once the replica is promoted
+            assert wait_until(lambda: screened(url) == 400, 60), screened(url)
+            assert redis_client(url).connection_pool.get_master_address()[1] == replica.port
+            assert receiver.wait_for(80, timeout=30)
+            time.sleep(0.5)  # a duplicate callback would arrive now
+    events = events_by_message(receiver)
+    assert sorted(events) == flagged_ids(("before", 200), ("after", 200))
     assert all(len(ids) == 1 for ids in events.values())
