@@ -18,17 +18,20 @@ from typing import IO, Any
 from screening.engine import Engine
 from screening.errors import InvalidMessage, ScreeningError
 from screening.explain import explain, render_explanation
+from screening.heap import settle_heap
 from screening.settings import Settings, model_path
 
 __all__ = ["main"]
 
 
 def _engine(args: argparse.Namespace, settings: Settings) -> Engine:
-    return Engine.load(
+    engine = Engine.load(
         args.wordlists or settings.wordlists,
         args.config or settings.config,
         model=model_path(args.model, settings.model),
     )
+    settle_heap()
+    return engine
 
 
 def parse_scan_line(raw: bytes, *, plain_text: bool) -> tuple[Any, str]:

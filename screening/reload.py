@@ -29,31 +29,16 @@ from typing import Any
 from screening.config import load_config
 from screening.engine import Engine
 from screening.engine_builder import BuildError, EngineBuilder
+from screening.heap import settle_heap
 from screening.shadow import shadow_key
 from screening.timing import StageClock
 from screening.versions import KINDS, VersionStore
 
-__all__ = ["EngineHolder", "ReloadEvent", "settle_heap", "worker_id"]
+__all__ = ["EngineHolder", "ReloadEvent", "worker_id"]
 
 log = logging.getLogger(__name__)
 RETRY_FAILED_AFTER = 60.0
 Ids = dict[str, str | None]  # kind -> store version (None: the configured files)
-
-
-def settle_heap() -> None:
-    """Collect once, then exempt everything alive from future cyclic collections.
-
-    An engine is ~320,000 long-lived Python objects (tokenizer dictionary, classifier
-    vocabulary). Left to the collector, the first generation-1 passes after a build and
-    every later full pass walk all of them: 60–90 ms with the GIL held, which stalls every
-    screening thread of the process and showed up as the pipeline's p99 latency. Frozen
-    objects are skipped by the collector but still freed by reference counting; freezing
-    again after each swap first unfreezes and collects, so a retired engine's cycles are
-    reclaimed (one ~90 ms pause per reload, on the reload thread).
-    """
-    gc.unfreeze()
-    gc.collect()
-    gc.freeze()
 
 
 def worker_id() -> str:
