@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -62,13 +63,33 @@ class SqliteRecordStore(RecordStore):
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
+        _use_wal(conn)
         conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA busy_timeout=30000")
         super().__init__(_SqliteTx(conn))
 
     def _begin_migration(self, cursor: Any) -> None:
         cursor.execute("BEGIN IMMEDIATE")  # one writer: concurrent starters wait here
+
+
+def _use_wal(conn: sqlite3.Connection, patience: float = 30.0) -> None:
+    """Put the file in WAL mode (readers never wait for the writer).
+
+    WAL is a property of the file, so only its first opener switches; the others just
+    check. Switching needs every other connection out of the way, and SQLite answers
+    "database is locked" at once instead of waiting — the busy timeout does not cover it —
+    so when the worker processes of a fresh host open a new file together, one of them
+    could crash at start-up. They retry instead.
+    """
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 class _SqliteTx:

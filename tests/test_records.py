@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import csv
 import json
+import multiprocessing
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -159,3 +161,32 @@ def test_cli_export_csv_and_jsonl(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     lines = [json.loads(line) for line in out.open(encoding="utf-8")]
     assert [r["group_id"] for r in lines].count("g2") == 2
     assert main(["records", "export", "--from", "2024-05-02", "--to", "2024-05-01"]) == 2
+
+
+def _open_and_close(path: str, start: Any, results: Any) -> None:
+    start.wait()
+    try:
+        SqliteRecordStore(path).close()
+        results.put("ok")
+    except Exception as exc:  # reported to the test, which names it
+        results.put(repr(exc))
+
+
+def test_worker_processes_can_open_a_new_sqlite_file_together(tmp_path: Path) -> None:
+    """`screening worker` starts screening and callback processes at once, each opening
+    the records file; switching a new file to WAL answered "database is locked" to the
+    losers (1 start in ~60 crashed before _use_wal retried)."""
+    context = multiprocessing.get_context("fork")
+    failures: list[str] = []
+    for trial in range(15):
+        path = str(tmp_path / f"records-{trial}.sqlite3")
+        start, results = context.Barrier(6), context.Queue()
+        processes = [
+            context.Process(target=_open_and_close, args=(path, start, results)) for _ in range(6)
+        ]
+        for process in processes:
+            process.start()
+        for process in processes:
+            process.join(timeout=60)
+        failures += [r for r in (results.get(timeout=5) for _ in processes) if r != "ok"]
+    assert failures == []
