@@ -57,6 +57,7 @@ __all__ = ["Enforcer", "Outcome"]
 
 log = logging.getLogger(__name__)
 
+
 @dataclass
 class Outcome:
     events: list[dict[str, Any]] = field(default_factory=list)
@@ -301,11 +302,19 @@ class Enforcer:
         """Record one delivery attempt's outcome (``delivered``, ``failed``: retried,
         ``dead_lettered``). Never raises: the POST has happened either way, and a failed
         write must not make the worker retry (and re-send) a delivered callback."""
-        record = delivery_record(event, outcome, attempt, self.clock.now(), detail)
+        self.record_deliveries([(event, outcome, attempt, detail)])
+
+    def record_deliveries(
+        self, deliveries: Sequence[tuple[Mapping[str, Any], str, int, Mapping[str, Any]]]
+    ) -> None:
+        """:meth:`record_delivery` for many (event, outcome, attempt, detail): one write."""
+        now = self.clock.now()
+        records = [delivery_record(e, outcome, n, now, d) for e, outcome, n, d in deliveries]
         try:
-            self.write([record])
+            self.write(records)
         except Exception:
-            log.exception("could not record the delivery of %s", record.detail["event_id"])
+            ids = ", ".join(str(r.detail["event_id"]) for r in records)
+            log.exception("could not record the delivery of %s", ids)
 
     def write(self, records: Sequence[Record]) -> None:
         if self.records is not None and records:

@@ -21,6 +21,7 @@ from typing import Any
 from screening.errors import InvalidMessage
 
 __all__ = [
+    "CALLBACKS_ACTOR",
     "CALLBACK_ACTOR",
     "MAX_ID_CHARS",
     "MAX_TEXT_CHARS",
@@ -40,6 +41,8 @@ WIRE_VERSION = 1
 SCREEN_QUEUE = "screening"
 SCREEN_ACTOR = "screen_batch"
 CALLBACK_ACTOR = "deliver_callback"
+#: The events of one screened batch, delivered from one queue message (workers/delivery.py).
+CALLBACKS_ACTOR = "deliver_callbacks"
 MAX_ID_CHARS = 128
 #: Longer texts are refused rather than truncated: screening half a message is a loophole.
 MAX_TEXT_CHARS = 20_000

@@ -68,8 +68,8 @@ class State(Protocol):
     def claim(self, keys: Sequence[str], owner: str, ttl: int) -> list[bool]:
         """For each key: may ``owner`` act on it (first claim, or its own earlier one)?"""
 
-    def mark(self, key: str, value: str, ttl: int) -> None:
-        """Overwrite a claim, e.g. with "delivered" so no later owner acts again."""
+    def mark(self, keys: Sequence[str], value: str, ttl: int) -> None:
+        """Overwrite claims, e.g. with "delivered" so no later owner acts again."""
 
     def dead_letter(self, kind: str, records: Sequence[Mapping[str, Any]]) -> None: ...
 
@@ -121,8 +121,11 @@ class RedisState:
         mine = owner.encode()
         return [held is None or held == mine for held in pipe.execute()]
 
-    def mark(self, key: str, value: str, ttl: int) -> None:
-        self.client.set(KEY_PREFIX + "dedupe:" + key, value, ex=ttl)
+    def mark(self, keys: Sequence[str], value: str, ttl: int) -> None:
+        pipe = self.client.pipeline(transaction=False)
+        for key in keys:
+            pipe.set(KEY_PREFIX + "dedupe:" + key, value, ex=ttl)
+        pipe.execute()
 
     def dead_letter(self, kind: str, records: Sequence[Mapping[str, Any]]) -> None:
         """Append ``records``; the list then keeps only its newest ``dead_letter_max``
@@ -194,9 +197,10 @@ class MemoryState:
                     results.append(held[0] == owner)
         return results
 
-    def mark(self, key: str, value: str, ttl: int) -> None:
+    def mark(self, keys: Sequence[str], value: str, ttl: int) -> None:
         with self._lock:
-            self._claims[key] = (value, time.monotonic() + ttl)
+            for key in keys:
+                self._claims[key] = (value, time.monotonic() + ttl)
 
     def dead_letter(self, kind: str, records: Sequence[Mapping[str, Any]]) -> None:
         with self._lock:

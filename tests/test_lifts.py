@@ -150,9 +150,10 @@ def test_a_lift_lost_between_removal_and_enqueue_goes_out_exactly_once(
         enqueue = broker.enqueue
 
         def enqueue_failing_once(msg: Any, *, delay: int | None = None) -> Any:
-            event = msg.kwargs.get("event") or {}
-            if event.get("type") == "measure.lifted" and not failed:
-                failed.append(event["event_id"])
+            events = msg.kwargs.get("events") or [msg.kwargs.get("event") or {}]
+            lifts = [e for e in events if e.get("type") == "measure.lifted"]
+            if lifts and not failed:
+                failed.append(lifts[0]["event_id"])
                 raise redis.ConnectionError("worker died between removal and enqueue")
             return enqueue(msg, delay=delay)
 

@@ -28,8 +28,8 @@ def test_claims_are_owned(state: State) -> None:
     assert state.claim(["a", "b"], "batch-1", 60) == [True, True]
     assert state.claim(["a", "c"], "batch-2", 60) == [False, True]  # a duplicate elsewhere
     assert state.claim(["a"], "batch-1", 60) == [True]  # the same queue message, redelivered
-    state.mark("a", "delivered", 60)
-    assert state.claim(["a"], "batch-1", 60) == [False]  # done: nobody acts again
+    state.mark(["a", "b"], "delivered", 60)
+    assert state.claim(["a", "b"], "batch-1", 60) == [False, False]  # done: nobody acts again
 
 
 def test_claims_expire(state: State) -> None:

@@ -23,15 +23,11 @@ import dramatiq
 from dramatiq.broker import Broker
 from dramatiq.middleware import CurrentMessage
 
-from screening.callbacks import (
-    NOTIFY_DECISIONS,
-    Deliverer,
-    backoff_delay,
-    message_verdict_event,
-)
+from screening.callbacks import NOTIFY_DECISIONS, Deliverer, message_verdict_event
 from screening.engine import Engine
 from screening.message import (
     CALLBACK_ACTOR,
+    CALLBACKS_ACTOR,
     SCREEN_ACTOR,
     SCREEN_QUEUE,
     Message,
@@ -41,6 +37,7 @@ from screening.message import (
 )
 from screening.state import State
 from screening.verdict import Verdict
+from workers.delivery import deliver_many, deliver_one
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +103,7 @@ class Runtime:
 class Actors(NamedTuple):
     screen_batch: dramatiq.Actor
     deliver_callback: dramatiq.Actor
+    deliver_callbacks: dramatiq.Actor
 
 
 class BatchOutcome(NamedTuple):
@@ -118,8 +116,8 @@ class BatchOutcome(NamedTuple):
 
 
 def register_actors(broker: Broker, runtime: Runtime, queue: str = SCREEN_QUEUE) -> Actors:
-    """Declare both actors on ``broker``; callbacks get their own queue and a lower
-    priority so a slow endpoint never delays screening."""
+    """Declare the actors on ``broker``; callbacks get their own queue and a lower
+    priority so a slow endpoint never delays screening (workers/delivery.py)."""
 
     def screen_batch(batch: Any = None, *extra: Any, **unexpected: Any) -> BatchOutcome:
         if extra or unexpected:
@@ -127,7 +125,7 @@ def register_actors(broker: Broker, runtime: Runtime, queue: str = SCREEN_QUEUE)
             payload = {"args": [batch, *extra], "kwargs": unexpected}
             _dead_letter_messages(runtime, [Rejected(reason, payload)], "envelope")
             return BatchOutcome([], [], 1)
-        return _screen(runtime, actors.deliver_callback, batch)
+        return _screen(runtime, actors.deliver_callbacks, batch)
 
     def deliver_callback(
         event: Any = None,
@@ -137,9 +135,20 @@ def register_actors(broker: Broker, runtime: Runtime, queue: str = SCREEN_QUEUE)
         replay: bool = False,
         **unexpected: Any,
     ) -> str:
-        return _deliver(
+        return deliver_one(
             runtime, actors.deliver_callback, event, token, attempt, first_attempt_at, replay
         )
+
+    def deliver_callbacks(events: Any = None, token: str = "", **unexpected: Any) -> list[str]:
+        return deliver_many(runtime, actors.deliver_callback, events, token)
+
+    callback_options: dict[str, Any] = {
+        "queue_name": callback_queue(queue),
+        "priority": 10,
+        "max_retries": 5,
+        "min_backoff": 1_000,
+        "max_backoff": 60_000,
+    }
 
     actors = Actors(
         dramatiq.actor(
@@ -152,14 +161,10 @@ def register_actors(broker: Broker, runtime: Runtime, queue: str = SCREEN_QUEUE)
             max_backoff=10_000,
         ),
         dramatiq.actor(
-            deliver_callback,
-            broker=broker,
-            actor_name=CALLBACK_ACTOR,
-            queue_name=callback_queue(queue),
-            priority=10,
-            max_retries=5,
-            min_backoff=1_000,
-            max_backoff=60_000,
+            deliver_callback, broker=broker, actor_name=CALLBACK_ACTOR, **callback_options
+        ),
+        dramatiq.actor(
+            deliver_callbacks, broker=broker, actor_name=CALLBACKS_ACTOR, **callback_options
         ),
     )
     return actors
@@ -240,8 +245,8 @@ def _screen(runtime: Runtime, deliver: dramatiq.Actor, batch: Any) -> BatchOutco
     events = runtime.policy([mv for mv, ok in zip(flagged, claims, strict=True) if ok])
     if runtime.enforcer is not None:
         events += runtime.enforcer.sweep().events
-    for event in events:
-        deliver.send_with_options(kwargs={"event": event, "token": uuid.uuid4().hex})
+    if events:  # one queue message for all of them (workers/delivery.py)
+        deliver.send_with_options(kwargs={"events": events, "token": uuid.uuid4().hex})
     if runtime.enforcer is not None:
         runtime.enforcer.sent(events)  # lifts are pending until their events are enqueued
     enqueued = len(events)
@@ -253,78 +258,3 @@ def _screen(runtime: Runtime, deliver: dramatiq.Actor, batch: Any) -> BatchOutco
     counts["callbacks.enqueued"] = enqueued
     runtime.state.count(counts)
     return BatchOutcome(screened, events, len(rejected) + len(crashed))
-
-
-def _deliver(
-    runtime: Runtime,
-    deliver: dramatiq.Actor,
-    event: Any,
-    token: str,
-    attempt: int,
-    first_attempt_at: float | None,
-    replay: bool,
-) -> str:
-    """One delivery attempt; returns the outcome (delivered, retry, duplicate,
-    dead_lettered) for the metrics middleware."""
-    now = time.time()
-    first = first_attempt_at or now
-    record = {"event": event, "attempts": attempt, "first_attempt_at": first, "at": now}
-    if not isinstance(event, dict) or not isinstance(event.get("event_id"), str):
-        _dead_letter_callback(runtime, {**record, "reason": "malformed callback event"})
-        return "dead_lettered"
-    key = f"evt:{event['event_id']}"
-    if not replay and not runtime.state.claim([key], token, runtime.event_ttl)[0]:
-        runtime.state.count({"callbacks.duplicates": 1})
-        return "duplicate"
-    audit = runtime.enforcer.record_delivery if runtime.enforcer is not None else _no_audit
-    if runtime.deliverer is None:
-        _dead_letter_callback(runtime, {**record, "reason": "no callback URL configured"})
-        audit(event, "dead_lettered", attempt, reason="no callback URL configured")
-        return "dead_lettered"
-    result = runtime.deliverer.deliver(event)
-    if result.ok:
-        runtime.state.mark(key, "delivered", runtime.event_ttl)
-        runtime.state.count({"callbacks.delivered": 1})
-        audit(event, "delivered", attempt, status=result.status)
-        return "delivered"
-    runtime.state.count({"callbacks.failed_attempts": 1})
-    delay = backoff_delay(attempt, runtime.backoff_min, runtime.backoff_max)
-    if now + delay - first > runtime.retry_horizon:
-        reason = (
-            f"gave up after {attempt + 1} attempt(s) over {now - first:.0f} s: "
-            f"last {result.describe()}"
-        )
-        _dead_letter_callback(
-            runtime, {**record, "attempts": attempt + 1, "reason": reason, "last": result.status}
-        )
-        audit(event, "dead_lettered", attempt, reason=reason, status=result.status)
-        return "dead_lettered"
-    audit(event, "failed", attempt, reason=result.describe(), status=result.status)
-    log.info(
-        "callback %s failed (%s); retry %d in %.1f s",
-        event["event_id"],
-        result.describe(),
-        attempt + 1,
-        delay,
-    )
-    deliver.send_with_options(
-        kwargs={
-            "event": event,
-            "token": token,
-            "attempt": attempt + 1,
-            "first_attempt_at": first,
-            "replay": replay,
-        },
-        delay=int(delay * 1000),
-    )
-    return "retry"
-
-
-def _no_audit(event: Any, outcome: str, attempt: int, **detail: Any) -> None:
-    """Without enforcement, delivery outcomes are only counted, not recorded."""
-
-
-def _dead_letter_callback(runtime: Runtime, record: dict[str, Any]) -> None:
-    runtime.state.dead_letter("callbacks", [record])
-    runtime.state.count({"callbacks.dead_lettered": 1})
-    log.warning("callback dead-lettered: %s", record["reason"])

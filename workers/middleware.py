@@ -21,7 +21,7 @@ from dramatiq.broker import Broker
 from dramatiq.errors import BrokerConnectionError
 from dramatiq.middleware import Middleware, Retries
 
-from screening.message import CALLBACK_ACTOR
+from screening.message import CALLBACK_ACTOR, CALLBACKS_ACTOR
 from screening.state import State
 
 __all__ = [
@@ -99,16 +99,15 @@ class DeadLetters(Middleware):
             reason = str(message.options.get("traceback") or "failed")[-2000:]
         now = time.time()
         try:
-            if message.actor_name == CALLBACK_ACTOR:
-                event = message.kwargs.get("event") or (message.args[0] if message.args else None)
-                record = {
-                    "event": event,
-                    "reason": f"worker gave up: {reason}",
-                    "attempts": message.kwargs.get("attempt", 0) + 1,
-                    "at": now,
-                }
-                self.state.dead_letter("callbacks", [record])
-                self.state.count({"callbacks.dead_lettered": 1})
+            if message.actor_name in (CALLBACK_ACTOR, CALLBACKS_ACTOR):
+                events = _events_of(message)
+                records = [
+                    {"event": event, "reason": f"worker gave up: {reason}",
+                     "attempts": message.kwargs.get("attempt", 0) + 1, "at": now}
+                    for event in events
+                ]  # fmt: skip
+                self.state.dead_letter("callbacks", records)
+                self.state.count({"callbacks.dead_lettered": len(records)})
             else:
                 record = {
                     "stage": "worker",
@@ -122,6 +121,15 @@ class DeadLetters(Middleware):
             log.error("dead-lettered queue message %s: %s", message.message_id, reason)
         except Exception:
             log.exception("could not dead-letter queue message %s", message.message_id)
+
+
+def _events_of(message: Any) -> list[Any]:
+    """The callback events a queue message carries: one (``deliver_callback``) or a
+    batch's (``deliver_callbacks``); a malformed message counts as one, kept as is."""
+    if message.actor_name == CALLBACKS_ACTOR:
+        events = message.kwargs.get("events")
+        return events if isinstance(events, list) and events else [events]
+    return [message.kwargs.get("event") or (message.args[0] if message.args else None)]
 
 
 class Metrics(Middleware):

@@ -26,7 +26,7 @@ from typing import Any
 from dramatiq.broker import Broker
 from dramatiq.middleware import Middleware
 
-from screening.message import CALLBACK_ACTOR, SCREEN_ACTOR, callback_queue
+from screening.message import CALLBACK_ACTOR, CALLBACKS_ACTOR, SCREEN_ACTOR, callback_queue
 from screening.metrics import ScreeningMetrics
 from screening.reload import ReloadEvent
 from screening.reports import REPORT_ACTOR
@@ -97,7 +97,8 @@ class Telemetry(Middleware):
             if self._dramatiq is not None:
                 getattr(self._dramatiq, hook)(broker, message, *args, **kwargs)
             if hook == "after_nack" and self.metrics is not None:
-                kind = "callbacks" if message.actor_name == CALLBACK_ACTOR else "messages"
+                callbacks = message.actor_name in (CALLBACK_ACTOR, CALLBACKS_ACTOR)
+                kind = "callbacks" if callbacks else "messages"
                 self.metrics.record_dead_letters(kind, 1)  # workers.middleware.DeadLetters
 
         return forward
@@ -184,6 +185,11 @@ class Telemetry(Middleware):
             metrics.record_callback(result, int(message.kwargs.get("attempt", 0)) + 1)
             if result == "dead_lettered":
                 metrics.record_dead_letters("callbacks", 1)
+        elif message.actor_name == CALLBACKS_ACTOR and isinstance(result, list):
+            for outcome in result:  # first attempts; "handed_over" is counted by its single
+                if outcome != "handed_over":
+                    metrics.record_callback(outcome, 1)
+            metrics.record_dead_letters("callbacks", result.count("dead_lettered"))
         elif message.actor_name == REPORT_ACTOR and isinstance(result, ReportHandled):
             metrics.record_report(result.result, result.events)
         elif message.actor_name == DEAD_LETTER_ACTOR:
