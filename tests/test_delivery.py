@@ -8,9 +8,11 @@ from __future__ import annotations
 import time
 import uuid
 
+import pytest
 from pipeline_fixtures import Pipeline
 
 from screening.message import CALLBACKS_ACTOR
+from workers import delivery
 
 BLOCK_TEXT = "周末一起来玩百家乐"  # block in the fixture wordlist
 
@@ -59,7 +61,7 @@ def test_a_redelivered_batch_posts_nothing_twice(real_pipeline: Pipeline) -> Non
     p = real_pipeline
     kwargs = {"events": [event(1), event(2)], "token": uuid.uuid4().hex}
     p.actors.deliver_callbacks.send_with_options(kwargs=kwargs)
-    assert p.receiver.wait_for(2)
+    assert p.wait(lambda: p.state.counters().get("callbacks.delivered") == 2)  # and marked
     p.actors.deliver_callbacks.send_with_options(kwargs=kwargs)  # the same, again
     assert p.wait(lambda: p.state.counters().get("callbacks.duplicates") == 2)
     assert len(p.receiver.attempts) == 2
@@ -77,3 +79,29 @@ def test_malformed_batches_are_dead_lettered_with_a_reason(stub_pipeline: Pipeli
     assert [r["reason"] for r in records] == ["malformed callback event"] * 2
     assert [r["event"] for r in records] == [{"no": "id"}, "not a list"]
     assert [e["event_id"] for e in p.receiver.delivered] == ["evt_test_7"]
+
+
+def test_a_slow_endpoint_makes_a_batch_hand_its_rest_to_other_threads(
+    real_pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    p = real_pipeline
+    monkeypatch.setattr(delivery, "BATCH_BUDGET", 0.3)
+    p.receiver.pause = 0.2  # each POST takes 0.2 s: the budget runs out after one or two
+    singles: list[str] = []
+    enqueue = p.broker.enqueue
+
+    def recording(message, *, delay=None):  # type: ignore[no-untyped-def]
+        if message.actor_name == "deliver_callback":
+            singles.append(message.kwargs["event"]["event_id"])
+        return enqueue(message, delay=delay)
+
+    p.broker.enqueue = recording  # type: ignore[method-assign]
+    events = [event(n) for n in range(6)]
+    p.actors.deliver_callbacks.send_with_options(
+        kwargs={"events": events, "token": uuid.uuid4().hex}
+    )
+    assert p.receiver.wait_for(6, timeout=20)
+    time.sleep(0.3)
+    assert len(singles) >= 4 and singles == [e["event_id"] for e in events[-len(singles) :]]
+    assert sorted(e["event_id"] for e in p.receiver.delivered) == [e["event_id"] for e in events]
+    assert p.state.counters()["callbacks.delivered"] == 6

@@ -8,11 +8,12 @@ a callback sent on its own cost ~1.6–2.2 ms; a batch pays those once.
 
 The first event whose POST fails leaves the batch: it is retried on its own
 (``deliver_callback``: backoff with jitter, a bounded horizon, then the dead-letter queue)
-and the events after it are handed over as single deliveries at once, so a slow or
-failing endpoint holds one thread, not a batch. Retries, replays and user reports use the
-single path. Either way an event is claimed before its POST and marked after it, so two
-copies of one event never both POST while the first is alive; a worker that dies between
-the POST and the mark leaves the event to be sent again (at-least-once, same event_id).
+and the events after it are handed over as single deliveries at once, as they are when
+the batch has spent :data:`BATCH_BUDGET` POSTing — so a slow or failing endpoint holds
+one thread, not a batch. Retries, replays and user reports use the single path. Either
+way an event is claimed before its POST and marked after it, so two copies of one event
+never both POST while the first is alive; a worker that dies between the POST and the
+mark leaves the event to be sent again (at-least-once, same event_id).
 """
 
 from __future__ import annotations
@@ -26,9 +27,14 @@ import dramatiq
 
 from screening.callbacks import DeliveryResult, backoff_delay
 
-__all__ = ["deliver_many", "deliver_one"]
+__all__ = ["BATCH_BUDGET", "deliver_many", "deliver_one"]
 
 log = logging.getLogger(__name__)
+
+#: Seconds a batch may spend POSTing before the rest of its events are handed over as
+#: single deliveries: a slow endpoint then spreads a spam wave's callbacks over every
+#: delivery thread instead of queueing them behind each other in one.
+BATCH_BUDGET = 1.0
 
 Audit = Callable[..., None]
 
@@ -50,6 +56,7 @@ def deliver_many(runtime: Any, single: dramatiq.Actor, events: Any, token: str) 
         return outcomes + [deliver_one(runtime, single, e, token, 0, now, False) for e in valid]
     claims = runtime.state.claim([_key(e) for e in valid], token, runtime.event_ttl)
     delivered: list[tuple[dict[str, Any], DeliveryResult]] = []
+    started = time.monotonic()
     for index, (event, mine) in enumerate(zip(valid, claims, strict=True)):
         if not mine:
             outcomes.append("duplicate")
@@ -58,8 +65,10 @@ def deliver_many(runtime: Any, single: dramatiq.Actor, events: Any, token: str) 
         if result.ok:
             delivered.append((event, result))
             outcomes.append("delivered")
-            continue
-        outcomes.append(_failed(runtime, single, event, token, 0, now, now, False, result))
+            if time.monotonic() - started <= BATCH_BUDGET:
+                continue
+        else:
+            outcomes.append(_failed(runtime, single, event, token, 0, now, now, False, result))
         for rest, rest_mine in zip(valid[index + 1 :], claims[index + 1 :], strict=True):
             if rest_mine:
                 single.send_with_options(kwargs={"event": rest, "token": token})

@@ -35,7 +35,8 @@ class Attempt:
 
 class LocalReceiver:
     """HTTP server on 127.0.0.1 (free port by default). ``statuses`` scripts the answers
-    to verified requests (then 200 for the rest); ``log`` is called with a line per event."""
+    to verified requests (then 200 for the rest); ``log`` is called with a line per event;
+    ``pause`` (seconds, settable) makes every answer slow, as a loaded platform's."""
 
     def __init__(
         self,
@@ -49,6 +50,7 @@ class LocalReceiver:
         self.attempts: list[Attempt] = []
         self._statuses = iter(statuses)
         self._log = log
+        self.pause = 0.0
         self._cond = threading.Condition()
         receiver = self
 
@@ -63,6 +65,8 @@ class LocalReceiver:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
                 status, attempt = receiver._handle(body, self.headers.get(SIGNATURE_HEADER))
+                if receiver.pause:
+                    time.sleep(receiver.pause)
                 answer = json.dumps({"ok": 200 <= status < 300}).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
