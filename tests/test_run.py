@@ -105,13 +105,14 @@ def test_run_reports_bad_input_lines_and_keeps_going(tmp_path: Path) -> None:
     assert (tmp_path / "var" / "records.sqlite3").is_file()
 
 
-def test_screening_worker_processes_serve_a_real_redis(redis_url: str) -> None:
+def test_screening_worker_processes_serve_a_real_redis(redis_url: str, tmp_path: Path) -> None:
     with LocalReceiver([SECRET]) as receiver:
         env = clean_env(
             SCREENING_REDIS_URL=redis_url,
             SCREENING_CALLBACK_URL=receiver.url,
             SCREENING_CALLBACK_SECRET=SECRET,
             SCREENING_VERDICT_STREAM="verdicts",
+            SCREENING_RECORDS_PATH=str(tmp_path / "records.sqlite3"),  # not the repo's var/
         )
         worker = subprocess.Popen(
             [sys.executable, "-m", "screening.cli", "worker", "--processes", "1", "--threads", "1"],
