@@ -8,11 +8,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import dramatiq
 import pytest
 import redis
 from dramatiq.brokers.redis import RedisBroker
+from dramatiq.errors import ConnectionClosed
 
 from workers.blocking_redis import BlockingRedisBroker
 
@@ -105,3 +107,62 @@ def test_an_idle_consumer_returns_after_its_timeout_so_its_thread_can_stop(
     waiter.join(timeout=10)
     assert not waiter.is_alive() and results == [None]
     consumer.close()
+
+
+def break_connection_while_waiting(consumer: Any, broker: BlockingRedisBroker) -> BaseException:
+    """Let ``consumer`` block on its empty queue, kill its connection from outside (what
+    a Redis restart does) and return what ``next`` raised."""
+    raised: list[BaseException] = []
+
+    def wait() -> None:
+        try:
+            next(consumer)
+        except BaseException as exc:  # handed to the test
+            raised.append(exc)
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    time.sleep(0.3)
+    killer = redis.Redis(
+        connection_pool=redis.ConnectionPool(**broker.client.connection_pool.connection_kwargs)
+    )
+    killer.execute_command("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+    waiter.join(timeout=10)
+    killer.close()
+    assert raised, "the consumer did not notice its connection break"
+    return raised[0]
+
+
+def test_a_fetch_whose_reply_was_lost_is_put_back_after_the_connection_breaks(
+    brokers: tuple[BlockingRedisBroker, RedisBroker],
+) -> None:
+    broker, producer = brokers
+    consumer = broker.consume(QUEUE, prefetch=2, timeout=30_000)
+    enqueue(producer, "a", "b")
+    broker.do_fetch(QUEUE, 2)  # Redis ran the fetch; its reply never arrived
+    assert isinstance(break_connection_while_waiting(consumer, broker), ConnectionClosed)
+    successor = broker.consume(QUEUE, prefetch=2, timeout=1_000)  # as the consumer thread does
+    received = [next(successor), next(successor)]
+    assert sorted(m.args[0] for m in received) == ["a", "b"]
+    for message in received:
+        successor.ack(message)
+    assert broker.client.scard(successor.acks_key) == 0
+
+
+def test_delayed_messages_a_broken_connection_made_the_thread_forget_come_back(
+    brokers: tuple[BlockingRedisBroker, RedisBroker],
+) -> None:
+    broker, producer = brokers
+    delayed_queue = f"{QUEUE}.DQ"
+    producer.enqueue(
+        dramatiq.Message(queue_name=QUEUE, actor_name="noop", args=("later",), kwargs={},
+                         options={}),
+        delay=60_000,
+    )  # fmt: skip
+    consumer = broker.consume(delayed_queue, prefetch=2, timeout=30_000)
+    held = next(consumer)  # the consumer thread keeps it in memory until its eta
+    assert held is not None and held.args == ("later",)
+    assert isinstance(break_connection_while_waiting(consumer, broker), ConnectionClosed)
+    successor = broker.consume(delayed_queue, prefetch=2, timeout=1_000)
+    again = next(successor)
+    assert again is not None and again.message_id == held.message_id

@@ -17,18 +17,32 @@ another language included), and sleeps in Redis rather than in Python while idle
 While all its worker threads are busy (prefetch reached) a consumer does not fetch at
 all; it then naps ``BUSY_NAP`` seconds between checks instead of dramatiq's backoff, which
 could reach the worker timeout and leave threads idle once they finish.
+
+It also recovers what dramatiq strands when the connection to Redis breaks. A fetch moves
+message ids into this worker's ack set in Redis; if Redis dies after running the fetch
+but before the reply arrives, or while fetched messages wait in the consumer's cache or
+(for a delay queue) in the consumer thread's memory, dramatiq drops them — yet they stay
+in the ack set, and Redis gives them to another worker only once this one is dead. A
+crash of Redis in the middle of a stream left batches unscreened until the worker
+restarted. After a broken connection the next consumer of the queue puts back every id
+in its ack set that no worker thread holds: all of them for a delay queue, whose held
+messages the consumer thread forgets on a connection error.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
 import redis
 from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
+from dramatiq.common import q_name
 from dramatiq.errors import ConnectionClosed
 
 __all__ = ["BUSY_NAP", "BlockingRedisBroker"]
+
+log = logging.getLogger(__name__)
 
 #: Seconds a consumer at its prefetch limit waits before checking for a free thread.
 BUSY_NAP = 0.002
@@ -43,17 +57,60 @@ class BlockingRedisConsumer(_RedisConsumer):
         super().__init__(broker, queue_name, prefetch, timeout=1)
         self.idle_timeout = max(timeout, 1) / 1000
         self.queue_key = f"{broker.namespace}:{queue_name}"
+        self.acks_key = f"{broker.namespace}:__acks__.{broker.broker_id}.{queue_name}"
+        #: Ids handed to the worker and not yet acked, shared by this queue's consumers
+        #: (the consumer thread makes a new one after each broken connection).
+        self.in_hand: set[str] = broker.in_hand.setdefault(queue_name, set())
 
     def __next__(self) -> Any:
-        can_fetch = not self.message_cache and self.outstanding_message_count < self.prefetch
-        message = super().__next__()
-        if message is not None:
-            return message
-        if can_fetch:
-            self._wait_for_messages()
-        else:
-            time.sleep(BUSY_NAP)
-        return None
+        try:
+            if self.queue_name in self.broker.broken:
+                self._put_back_stranded()
+            can_fetch = not self.message_cache and self.outstanding_message_count < self.prefetch
+            message = super().__next__()
+            if message is not None:
+                self.in_hand.add(message.options["redis_message_id"])
+                return message
+            if can_fetch:
+                self._wait_for_messages()
+            else:
+                time.sleep(BUSY_NAP)
+            return None
+        except (ConnectionClosed, redis.TimeoutError) as exc:
+            self.broker.broken.add(self.queue_name)
+            if isinstance(exc, ConnectionClosed):
+                raise
+            raise ConnectionClosed(exc) from None
+
+    def ack(self, message: Any) -> None:
+        super().ack(message)
+        self.in_hand.discard(message.options["redis_message_id"])
+
+    def nack(self, message: Any) -> None:
+        super().nack(message)
+        self.in_hand.discard(message.options["redis_message_id"])
+
+    def requeue(self, messages: Any) -> None:
+        messages = list(messages)
+        super().requeue(messages)
+        for message in messages:
+            self.in_hand.discard(message.options["redis_message_id"])
+
+    def _put_back_stranded(self) -> None:
+        """Requeue the ids in this worker's ack set that no worker thread holds."""
+        try:
+            held = {raw.decode() for raw in self.broker.client.smembers(self.acks_key)}
+            delayed = self.queue_name != q_name(self.queue_name)
+            stranded = held if delayed else held - self.in_hand
+            if stranded:
+                self.broker.do_requeue(self.queue_name, *stranded)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise ConnectionClosed(exc) from None
+        if stranded:
+            self.in_hand.difference_update(stranded)
+            log.warning("requeued %d message(s) of %s stranded by a broken connection",
+                        len(stranded), self.queue_name)  # fmt: skip
+        self.broker.broken.discard(self.queue_name)
 
     def _wait_for_messages(self) -> None:
         """Block until the queue has a message or ``idle_timeout`` passes; returning
@@ -70,6 +127,11 @@ class BlockingRedisConsumer(_RedisConsumer):
 class BlockingRedisBroker(RedisBroker):
     """:class:`dramatiq.brokers.redis.RedisBroker` with :class:`BlockingRedisConsumer`.
     Producers need nothing from it: the plain broker enqueues the same way."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.in_hand: dict[str, set[str]] = {}
+        self.broken: set[str] = set()  # queues whose consumer lost its connection
 
     @property
     def consumer_class(self) -> type[BlockingRedisConsumer]:
