@@ -52,14 +52,19 @@ def run_in_waves(
     return outcomes
 
 
-def _run_wave(state: PolicyState, flows: list[Steps]) -> list[Any]:
-    if len(flows) == 1:
-        return [_run_one(state, flows[0])]
-    calls: dict[type, Callable[[list[Any]], list[Any]]] = {
+def _calls(state: PolicyState) -> dict[type, Callable[[list[Any]], list[Any]]]:
+    """The state's batch call for each kind of step."""
+    return {
         GroupRecord: state.record_groups,
         UserRecord: state.record_users,
         ApplyMeasure: state.apply,
     }
+
+
+def _run_wave(state: PolicyState, flows: list[Steps]) -> list[Any]:
+    if len(flows) == 1:
+        return [_run_one(state, flows[0])]
+    calls = _calls(state)
     outcomes: list[Any] = [None] * len(flows)
     pending: list[Any] = [None] * len(flows)
     users: list[frozenset[str]] = [frozenset()] * len(flows)
@@ -96,17 +101,12 @@ def _run_wave(state: PolicyState, flows: list[Steps]) -> list[Any]:
 
 def _run_one(state: PolicyState, flow: Steps) -> Any:
     """A wave of one: each call in turn, without the bookkeeping."""
+    calls = _calls(state)
     result = None
     try:
         while True:
             step = flow.send(result)
-            if type(step) is GroupRecord:
-                result = state.record_groups([step])[0]
-            elif type(step) is UserRecord:
-                result = state.record_users([step])[0]
-            elif type(step) is ApplyMeasure:
-                result = state.apply([step])[0]
-            else:  # the users it may touch
-                result = None
+            is_users = isinstance(step, frozenset)  # the users it may touch: no call
+            result = None if is_users else calls[type(step)]([step])[0]
     except StopIteration as stop:
         return stop.value
