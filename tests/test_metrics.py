@@ -9,12 +9,14 @@ import sys
 import textwrap
 from pathlib import Path
 
+import dramatiq
 from enforcement_fixtures import make_policy, message
 from operations_fixtures import OpsPipeline, ops_pipeline  # noqa: F401
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from screening.enforcement import Enforcer
+from screening.message import CALLBACKS_ACTOR
 from screening.metric_labels import top_terms
 from screening.metrics import ScreeningMetrics
 from screening.metrics_buffer import Pending
@@ -205,3 +207,20 @@ def test_timed_tokenizer_times_words_and_tokens(tokenizer) -> None:
     assert after_cut > 0
     assert timed.tokenize("路口交通") == tokenizer.tokenize("路口交通")
     assert clock._stages()["tokenise@classify"] > after_cut
+
+
+def test_a_given_up_batch_of_callbacks_counts_each_of_its_events(
+    ops_pipeline: OpsPipeline,  # noqa: F811
+) -> None:
+    """dramatiq gave up on a ``deliver_callbacks`` message: DeadLetters keeps one record
+    per event, and the metric counts as many."""
+    p = ops_pipeline
+    events = [{"event_id": f"evt_{n}", "type": "message.verdict"} for n in range(3)]
+    message = dramatiq.Message(
+        "q-callbacks", CALLBACKS_ACTOR, (), {"events": events, "token": "t"}, {}
+    )
+    p.operations.telemetry.after_nack(None, message)
+    p.operations.telemetry.after_nack(None, dramatiq.Message("q", "screen_batch", ({},), {}, {}))
+    found = samples(p.registry)
+    assert value(found, "screening_dead_letters_total", kind="callbacks") == 3
+    assert value(found, "screening_dead_letters_total", kind="messages") == 1

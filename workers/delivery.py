@@ -26,8 +26,9 @@ from typing import Any
 import dramatiq
 
 from screening.callbacks import DeliveryResult, backoff_delay
+from screening.message import CALLBACKS_ACTOR
 
-__all__ = ["BATCH_BUDGET", "deliver_many", "deliver_one"]
+__all__ = ["BATCH_BUDGET", "deliver_many", "deliver_one", "events_of"]
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +50,7 @@ def deliver_many(runtime: Any, single: dramatiq.Actor, events: Any, token: str) 
         if _well_formed(event):
             valid.append(event)
         else:
-            record = {"event": event, "attempts": 0, "first_attempt_at": now, "at": now}
-            _dead_letter(runtime, {**record, "reason": "malformed callback event"})
+            _dead_letter(runtime, event, 0, now, now, "malformed callback event")
             outcomes.append("dead_lettered")
     if runtime.deliverer is None:  # each is dead-lettered (and audited) as a single one
         return outcomes + [deliver_one(runtime, single, e, token, 0, now, False) for e in valid]
@@ -99,16 +99,15 @@ def deliver_one(
     dead_lettered) for the metrics middleware."""
     now = time.time()
     first = first_attempt_at or now
-    record = {"event": event, "attempts": attempt, "first_attempt_at": first, "at": now}
     if not _well_formed(event):
-        _dead_letter(runtime, {**record, "reason": "malformed callback event"})
+        _dead_letter(runtime, event, attempt, first, now, "malformed callback event")
         return "dead_lettered"
     if not replay and not runtime.state.claim([_key(event)], token, runtime.event_ttl)[0]:
         runtime.state.count({"callbacks.duplicates": 1})
         return "duplicate"
     audit = _auditor(runtime)
     if runtime.deliverer is None:
-        _dead_letter(runtime, {**record, "reason": "no callback URL configured"})
+        _dead_letter(runtime, event, attempt, first, now, "no callback URL configured")
         audit(event, "dead_lettered", attempt, reason="no callback URL configured")
         return "dead_lettered"
     result = runtime.deliverer.deliver(event)
@@ -140,8 +139,7 @@ def _failed(
             f"gave up after {attempt + 1} attempt(s) over {now - first:.0f} s: "
             f"last {result.describe()}"
         )
-        record = {"event": event, "attempts": attempt + 1, "first_attempt_at": first, "at": now}
-        _dead_letter(runtime, {**record, "reason": reason, "last": result.status})
+        _dead_letter(runtime, event, attempt + 1, first, now, reason, last=result.status)
         audit(event, "dead_lettered", attempt, reason=reason, status=result.status)
         return "dead_lettered"
     audit(event, "failed", attempt, reason=result.describe(), status=result.status)
@@ -153,6 +151,16 @@ def _failed(
         delay=int(delay * 1000),
     )  # fmt: skip
     return "retry"
+
+
+def events_of(message: Any) -> list[Any]:
+    """The callback events a queue message of either actor carries: one
+    (``deliver_callback``) or a batch's (``deliver_callbacks``); a malformed payload
+    counts as one, kept as it is."""
+    if message.actor_name == CALLBACKS_ACTOR:
+        events = message.kwargs.get("events")
+        return events if isinstance(events, list) and events else [events]
+    return [message.kwargs.get("event") or (message.args[0] if message.args else None)]
 
 
 def _well_formed(event: Any) -> bool:
@@ -172,7 +180,12 @@ def _no_audit(event: Any, outcome: str, attempt: int, **detail: Any) -> None:
     pass
 
 
-def _dead_letter(runtime: Any, record: dict[str, Any]) -> None:
+def _dead_letter(
+    runtime: Any, event: Any, attempts: int, first: float, now: float, reason: str, **extra: Any
+) -> None:
+    """Keep an undeliverable event, with why, for ``screening callbacks replay``."""
+    record = {"event": event, "attempts": attempts, "first_attempt_at": first, "at": now,
+              "reason": reason, **extra}  # fmt: skip
     runtime.state.dead_letter("callbacks", [record])
     runtime.state.count({"callbacks.dead_lettered": 1})
     log.warning("callback dead-lettered: %s", record["reason"])

@@ -23,6 +23,7 @@ from dramatiq.middleware import Middleware, Retries
 
 from screening.message import CALLBACK_ACTOR, CALLBACKS_ACTOR
 from screening.state import State
+from workers.delivery import events_of
 
 __all__ = [
     "TRANSIENT_BROKER_ERRORS",
@@ -100,7 +101,7 @@ class DeadLetters(Middleware):
         now = time.time()
         try:
             if message.actor_name in (CALLBACK_ACTOR, CALLBACKS_ACTOR):
-                events = _events_of(message)
+                events = events_of(message)
                 records = [
                     {"event": event, "reason": f"worker gave up: {reason}",
                      "attempts": message.kwargs.get("attempt", 0) + 1, "at": now}
@@ -121,15 +122,6 @@ class DeadLetters(Middleware):
             log.error("dead-lettered queue message %s: %s", message.message_id, reason)
         except Exception:
             log.exception("could not dead-letter queue message %s", message.message_id)
-
-
-def _events_of(message: Any) -> list[Any]:
-    """The callback events a queue message carries: one (``deliver_callback``) or a
-    batch's (``deliver_callbacks``); a malformed message counts as one, kept as is."""
-    if message.actor_name == CALLBACKS_ACTOR:
-        events = message.kwargs.get("events")
-        return events if isinstance(events, list) and events else [events]
-    return [message.kwargs.get("event") or (message.args[0] if message.args else None)]
 
 
 class Metrics(Middleware):

@@ -33,6 +33,7 @@ from screening.reports import REPORT_ACTOR
 from screening.settings import Settings
 from screening.timing import StageClock
 from workers.actors import BatchOutcome
+from workers.delivery import events_of
 from workers.enforcement import ReportHandled
 
 __all__ = ["Telemetry", "metrics_dir", "metrics_env", "serve_metrics"]
@@ -97,9 +98,11 @@ class Telemetry(Middleware):
             if self._dramatiq is not None:
                 getattr(self._dramatiq, hook)(broker, message, *args, **kwargs)
             if hook == "after_nack" and self.metrics is not None:
-                callbacks = message.actor_name in (CALLBACK_ACTOR, CALLBACKS_ACTOR)
-                kind = "callbacks" if callbacks else "messages"
-                self.metrics.record_dead_letters(kind, 1)  # workers.middleware.DeadLetters
+                # workers.middleware.DeadLetters writes one record per event it carried
+                if message.actor_name in (CALLBACK_ACTOR, CALLBACKS_ACTOR):
+                    self.metrics.record_dead_letters("callbacks", len(events_of(message)))
+                else:
+                    self.metrics.record_dead_letters("messages", 1)
 
         return forward
 
