@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from screening.classify import Classifier
-from screening.evaluate import read_examples
-from screening.features import count_matrix, tfidf
+from screening.engine.classify import Classifier
+from screening.engine.features import count_matrix, tfidf
+from screening.evaluation.evaluate import read_examples
 from screening.settings import DEFAULT_MODEL
 
 SEED = Path(__file__).resolve().parent.parent / "models" / "seed"

@@ -27,10 +27,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from screening.config import load_config  # noqa: E402
-from screening.engine import Engine  # noqa: E402
-from screening.tokenize import Tokenizer  # noqa: E402
-from screening.wordlist import Wordlist  # noqa: E402
+from screening.engine.config import load_config  # noqa: E402
+from screening.engine.core import Engine  # noqa: E402
+from screening.engine.tokenize import Tokenizer  # noqa: E402
+from screening.engine.wordlist import Wordlist  # noqa: E402
 
 SEED = 20261123
 

@@ -28,14 +28,14 @@ os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="bench-metrics-
 
 from engine import SEED, corpus  # noqa: E402
 
-from screening.config import load_config  # noqa: E402
-from screening.engine import Engine  # noqa: E402
-from screening.engine_parts import TimedTokenizer, load_model  # noqa: E402
-from screening.message import Message  # noqa: E402
-from screening.metrics import ScreeningMetrics  # noqa: E402
+from screening.engine.config import load_config  # noqa: E402
+from screening.engine.core import Engine  # noqa: E402
+from screening.engine.parts import TimedTokenizer, load_model  # noqa: E402
+from screening.engine.tokenize import Tokenizer  # noqa: E402
+from screening.engine.wordlist import Wordlist  # noqa: E402
+from screening.operations.metrics import ScreeningMetrics  # noqa: E402
+from screening.pipeline.message import Message  # noqa: E402
 from screening.timing import StageClock  # noqa: E402
-from screening.tokenize import Tokenizer  # noqa: E402
-from screening.wordlist import Wordlist  # noqa: E402
 from workers.actors import BatchOutcome  # noqa: E402
 from workers.telemetry import Telemetry  # noqa: E402
 

@@ -39,7 +39,7 @@ import redis
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from screening.client import Screener  # noqa: E402
+from screening.pipeline.client import Screener  # noqa: E402
 from workers.receiver import LocalReceiver  # noqa: E402
 
 STREAM = "bench:verdicts"

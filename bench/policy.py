@@ -19,10 +19,10 @@ import time
 import redis
 from pipeline import start_redis  # the same throwaway redis-server as the pipeline bench
 
-from screening.enforcement import Enforcer
-from screening.measures import Violation
-from screening.policy import load_policy
-from screening.policy_state import GroupRecord, RedisPolicyState
+from screening.enforcement.enforcer import Enforcer
+from screening.enforcement.measures import Violation
+from screening.enforcement.policy import load_policy
+from screening.enforcement.state import GroupRecord, RedisPolicyState
 
 
 def _run(threads: int, n: int, work) -> float:

@@ -34,14 +34,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from screening.config import load_config  # noqa: E402
-from screening.engine_parts import MemoNormalizer  # noqa: E402
-from screening.publish import validate_wordlist, wordlist_files  # noqa: E402
+from screening.engine.config import load_config  # noqa: E402
+from screening.engine.parts import MemoNormalizer  # noqa: E402
+from screening.engine.tokenize import Tokenizer  # noqa: E402
+from screening.engine.wordlist import Wordlist  # noqa: E402
+from screening.operations.publish import validate_wordlist, wordlist_files  # noqa: E402
+from screening.operations.versions import RedisVersionStore  # noqa: E402
 from screening.settings import Settings  # noqa: E402
-from screening.tokenize import Tokenizer  # noqa: E402
-from screening.versions import RedisVersionStore  # noqa: E402
-from screening.wordlist import Wordlist  # noqa: E402
-from workers.commands import spawn_workers  # noqa: E402
+from workers.supervisor import spawn_workers  # noqa: E402
 
 SEED = 20261123
 
@@ -89,7 +89,7 @@ def publish_and_wait(
 
 
 def feed(url: str, queue: str, stop: threading.Event) -> None:
-    from screening.client import Screener
+    from screening.pipeline.client import Screener
 
     with Screener(url, queue=queue, linger_ms=5) as screener:
         n = 0

@@ -4,18 +4,17 @@ The engine (normalise → tokenise → match → decide) is pure and importable 
 workers, the client and the stores build on it.
 """
 
-__version__ = "0.1.0"
-
-from screening.config import EngineConfig, load_config
-from screening.engine import Analysis, Engine
+from screening.__version__ import __version__
+from screening.engine.config import EngineConfig, load_config
+from screening.engine.core import Analysis, Engine
+from screening.engine.verdict import CATEGORIES, Hit, Verdict
+from screening.engine.wordlist import Wordlist
 from screening.errors import (
     ConfigError,
     InvalidMessage,
     ScreeningError,
     WordlistError,
 )
-from screening.verdict import CATEGORIES, Hit, Verdict
-from screening.wordlist import Wordlist
 
 __all__ = [
     "CATEGORIES",

@@ -1,7 +1,7 @@
 """Seconds per screening stage for the batch a worker thread is processing.
 
 Kept apart from the Prometheus code because the engine side uses it: the engine's timing
-hook and :class:`~screening.engine_parts.TimedTokenizer` add to a :class:`StageClock`,
+hook and :class:`~screening.engine.parts.TimedTokenizer` add to a :class:`StageClock`,
 and the metrics middleware reads it. No I/O, no prometheus-client.
 """
 

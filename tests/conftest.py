@@ -6,27 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from screening.config import load_config
-from screening.engine import Engine
-from screening.tokenize import Tokenizer
-from screening.wordlist import Wordlist
-
-REPO = Path(__file__).resolve().parent.parent
-SHARED_DATA = REPO.parent / "shared" / "data"
-
-#: A small wordlist that exercises every mode; tests read better against it than
-#: against the shipped lists, which analysts change.
-FIXTURE_WORDLIST = {
-    "gambling.txt": "赌博 | block | pinyin,homophone | core term\n百家乐 | block\n",
-    "porn.txt": "黄片 | block\n口交 | block | word | short, occurs inside words\n",
-    "abuse.txt": "他妈 | review\nsb | review | | latin abbreviation\n傻逼 | block | homophone\n",
-    "drugs.txt": "冰毒 | block | pinyin\n",
-    "allow.txt": "三黄片 | a medicine\n他妈妈 | his mother\n",
-    "patterns.txt": (
-        "phone | contact_diversion | review | (?<!\\d)1[3-9](?:[\\s-]*\\d){9}(?!\\d)\n"
-        "qq | contact_diversion | review | (?:qq|扣扣|企鹅)\\s*[:：号]?\\s*\\d{5,11}\n"
-    ),
-}
+from screening.engine.config import load_config
+from screening.engine.core import Engine
+from screening.engine.tokenize import Tokenizer
+from screening.engine.wordlist import Wordlist
+from tests.fixtures import SHARED_DATA
+from tests.fixtures.engine import FIXTURE_WORDLIST
 
 
 @pytest.fixture(scope="session")
@@ -61,7 +46,7 @@ def shared_data() -> Path:
 
 # The pipeline's fixtures (a real redis-server, stub and real brokers, a callback receiver)
 # live in their own module; importing them here makes them visible to every test.
-from pipeline_fixtures import (  # noqa: E402
+from tests.fixtures.pipeline import (  # noqa: E402
     rabbitmq_url,
     real_pipeline,
     receiver,
@@ -84,7 +69,12 @@ __all__ = [
 ]
 
 # The enforcement tests' PostgreSQL server and per-backend record store.
-from enforcement_fixtures import policy_state  # noqa: E402
-from records_fixtures import postgres_url, record_store  # noqa: E402
+from tests.fixtures.enforcement import policy_state  # noqa: E402
+from tests.fixtures.records import postgres_url, record_store  # noqa: E402
 
 __all__ += ["policy_state", "postgres_url", "record_store"]
+
+# A model trained once per session, for the training and classifier tests.
+from tests.fixtures.training import classifier, model_dir  # noqa: E402
+
+__all__ += ["classifier", "model_dir"]

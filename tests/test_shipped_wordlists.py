@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from screening.config import load_config
-from screening.engine import Engine
-from screening.lint import lint_wordlist
+from screening.engine.config import load_config
+from screening.engine.core import Engine
+from screening.engine.lint import lint_wordlist
+from screening.engine.tokenize import Tokenizer
+from screening.engine.verdict import CATEGORIES
+from screening.engine.wordlist import Wordlist
 from screening.settings import DEFAULT_WORDLISTS
-from screening.tokenize import Tokenizer
-from screening.verdict import CATEGORIES
-from screening.wordlist import Wordlist
 
 
 @pytest.fixture(scope="module")

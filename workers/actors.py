@@ -23,9 +23,10 @@ import dramatiq
 from dramatiq.broker import Broker
 from dramatiq.middleware import CurrentMessage
 
-from screening.callbacks import NOTIFY_DECISIONS, Deliverer, message_verdict_event
-from screening.engine import Engine
-from screening.message import (
+from screening.engine.core import Engine
+from screening.engine.verdict import Verdict
+from screening.pipeline.callbacks import NOTIFY_DECISIONS, Deliverer, message_verdict_event
+from screening.pipeline.message import (
     CALLBACK_ACTOR,
     CALLBACKS_ACTOR,
     SCREEN_ACTOR,
@@ -35,8 +36,7 @@ from screening.message import (
     callback_queue,
     decode_batch,
 )
-from screening.state import State
-from screening.verdict import Verdict
+from screening.pipeline.state import State
 from workers.delivery import deliver_many, deliver_one
 
 log = logging.getLogger(__name__)

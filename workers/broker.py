@@ -16,12 +16,12 @@ from dramatiq.brokers.stub import StubBroker
 from dramatiq.encoder import JSONEncoder, MessageData
 from dramatiq.middleware import CurrentMessage, Middleware, Retries, default_middleware
 
-from screening.callbacks import Deliverer
-from screening.engine import Engine
+from screening.engine.core import Engine
 from screening.errors import ConfigError
-from screening.message import SCREEN_QUEUE
+from screening.pipeline.callbacks import Deliverer
+from screening.pipeline.message import SCREEN_QUEUE
+from screening.pipeline.state import MemoryState, RedisState, State, redis_client
 from screening.settings import Settings
-from screening.state import MemoryState, RedisState, State, redis_client
 from workers.actors import Actors, Runtime, VerdictSink, register_actors
 from workers.middleware import (
     DeadLetters,

@@ -1,36 +1,30 @@
 """The pipeline's CLI subcommands: ``run``, ``worker`` and ``callbacks replay``.
 
-``screening/cli.py`` only calls :func:`add_pipeline_commands`; the handlers import
+``screening/cli/main.py`` only calls :func:`add_pipeline_commands`; the handlers import
 dramatiq and Redis lazily so ``screening scan`` stays quick and light.
 
-``screening worker`` supervises two ``dramatiq`` process groups — screening and callback
-delivery — because dramatiq's worker threads are shared by all queues of a process: a
-slow callback endpoint would otherwise occupy the threads that screen messages.
+``screening worker`` starts and supervises the worker processes with
+:mod:`workers.supervisor`; ``screening run`` is :mod:`workers.run`.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
-import os
-import signal
-import subprocess
 import sys
-import time
 import uuid
 from typing import Any
 
 from screening.settings import Settings
+from workers.run import cmd_run
+from workers.supervisor import spawn_workers, supervise, with_overrides, worker_env
 
-__all__ = ["add_pipeline_commands", "cmd_callbacks_replay", "cmd_worker", "spawn_workers"]
+__all__ = ["add_pipeline_commands", "cmd_callbacks_replay", "cmd_worker"]
 
 
 def add_pipeline_commands(
     commands: Any, common: argparse.ArgumentParser
 ) -> None:  # commands: argparse's private _SubParsersAction
-    from workers.run import cmd_run
-
     run = commands.add_parser(
         "run",
         parents=[common],
@@ -58,108 +52,6 @@ def add_pipeline_commands(
     replay.add_argument("--limit", type=int, default=1000, help="at most this many (default 1000)")
     replay.add_argument("--dry-run", action="store_true", help="print them, replay nothing")
     replay.set_defaults(handler=cmd_callbacks_replay)
-
-
-def with_overrides(args: argparse.Namespace, settings: Settings) -> Settings:
-    """Apply --wordlists/--config so they reach child processes through the environment."""
-    changes: dict[str, Any] = {}
-    if getattr(args, "wordlists", None):
-        changes["wordlists"] = os.path.abspath(args.wordlists)
-    if getattr(args, "config", None):
-        changes["config"] = os.path.abspath(args.config)
-    model = getattr(args, "model", None)
-    if model and hasattr(settings, "model"):
-        changes["model"] = None if model.strip().lower() == "none" else os.path.abspath(model)
-    return dataclasses.replace(settings, **changes)
-
-
-def worker_env(settings: Settings, extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = dict(os.environ)
-    env["SCREENING_WORDLISTS"] = str(settings.wordlists)
-    if settings.config:
-        env["SCREENING_CONFIG"] = str(settings.config)
-    if hasattr(settings, "model"):
-        env["SCREENING_MODEL"] = str(settings.model) if settings.model else "none"
-    env["dramatiq_worker_timeout"] = str(settings.poll_ms)
-    env.update(extra or {})
-    return env
-
-
-def spawn_workers(
-    settings: Settings,
-    *,
-    processes: int | None = None,
-    threads: int | None = None,
-    callback_processes: int | None = None,
-    callback_threads: int | None = None,
-    env: dict[str, str] | None = None,
-) -> list[subprocess.Popen[bytes]]:
-    """Start the screening group and the callback group, each in its own session so a
-    terminal's Ctrl-C reaches them once, through the supervisor."""
-    from screening.message import callback_queue
-
-    groups = [
-        (
-            settings.queue,
-            processes or settings.worker_processes,
-            threads or settings.worker_threads,
-        ),
-        (
-            callback_queue(settings.queue),
-            settings.callback_processes if callback_processes is None else callback_processes,
-            callback_threads or settings.callback_threads,
-        ),
-    ]
-    from workers.telemetry import metrics_env, reset_metrics_dir
-
-    if settings.metrics_port:
-        reset_metrics_dir(settings)  # one /metrics server per host, summing both groups
-    children: list[subprocess.Popen[bytes]] = []
-    for queue, count, thread_count in groups:
-        if count <= 0:
-            continue
-        queues = [queue]
-        if queue == settings.queue:  # user reports: their own queue, screened first
-            from screening.reports import report_queue
-
-            queues.append(report_queue(queue))
-        command = [sys.executable, "-m", "dramatiq", "workers.app", "--queues", *queues]
-        command += ["--processes", str(count), "--threads", str(thread_count)]
-        command += ["--worker-shutdown-timeout", "30000"]
-        group_env = dict(os.environ if env is None else env)
-        if settings.metrics_port:
-            group_env |= metrics_env(settings, serve=not children)
-        children.append(subprocess.Popen(command, env=group_env, start_new_session=True))
-    return children
-
-
-def supervise(children: list[subprocess.Popen[bytes]], stop: Any = None) -> int:
-    """Wait until a child exits (or SIGINT/SIGTERM, or ``stop()`` is true), then stop all
-    children gracefully; returns the first non-zero exit code."""
-    stopping = False
-
-    def handle(signum: int, frame: Any) -> None:
-        nonlocal stopping
-        stopping = True
-
-    previous = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        while not stopping and all(c.poll() is None for c in children):
-            if stop is not None and stop():
-                break
-            time.sleep(0.2)
-    finally:
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        for child in children:
-            try:
-                child.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                child.kill()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    return next((c.returncode for c in children if c.returncode not in (0, None, -15)), 0)
 
 
 def _require_broker(settings: Settings) -> None:
@@ -191,9 +83,9 @@ def cmd_callbacks_replay(args: argparse.Namespace, settings: Settings) -> int:
     removed from the dead-letter queue only once it is enqueued again."""
     import dramatiq
 
-    from screening.client import broker_for_url
-    from screening.message import CALLBACK_ACTOR, callback_queue
-    from screening.state import RedisState
+    from screening.pipeline.client import broker_for_url
+    from screening.pipeline.message import CALLBACK_ACTOR, callback_queue
+    from screening.pipeline.state import RedisState
 
     _require_broker(settings)
     state = RedisState.from_url(

@@ -25,8 +25,8 @@ from typing import Any
 
 import dramatiq
 
-from screening.callbacks import DeliveryResult, backoff_delay
-from screening.message import CALLBACKS_ACTOR
+from screening.pipeline.callbacks import DeliveryResult, backoff_delay
+from screening.pipeline.message import CALLBACKS_ACTOR
 
 __all__ = ["BATCH_BUDGET", "deliver_many", "deliver_one", "events_of"]
 

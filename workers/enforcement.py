@@ -19,16 +19,22 @@ from typing import Any, NamedTuple
 import dramatiq
 from dramatiq.broker import Broker
 
-from screening.enforcement import Enforcer, Outcome
+from screening.enforcement.enforcer import Enforcer, Outcome
+from screening.enforcement.policy import load_policy
+from screening.enforcement.reports import (
+    REPORT_ACTOR,
+    REPORT_PRIORITY,
+    Report,
+    handle_report,
+    report_queue,
+)
+from screening.enforcement.state import PolicyState, RedisPolicyState
 from screening.errors import ConfigError, InvalidMessage
-from screening.message import SCREEN_QUEUE
-from screening.policy import load_policy
-from screening.policy_state import PolicyState, RedisPolicyState
-from screening.records import open_store
-from screening.records_model import RecordsSettings
-from screening.reports import REPORT_ACTOR, REPORT_PRIORITY, Report, handle_report, report_queue
+from screening.pipeline.message import SCREEN_QUEUE
+from screening.pipeline.state import redis_client
+from screening.records.model import RecordsSettings
+from screening.records.sql import open_store
 from screening.settings import Settings
-from screening.state import redis_client
 
 __all__ = ["ReportHandled", "build_enforcer", "install", "register_report_actor"]
 

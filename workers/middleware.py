@@ -21,8 +21,8 @@ from dramatiq.broker import Broker
 from dramatiq.errors import BrokerConnectionError
 from dramatiq.middleware import Middleware, Retries
 
-from screening.message import CALLBACK_ACTOR, CALLBACKS_ACTOR
-from screening.state import State
+from screening.pipeline.message import CALLBACK_ACTOR, CALLBACKS_ACTOR
+from screening.pipeline.state import State
 from workers.delivery import events_of
 
 __all__ = [

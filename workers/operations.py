@@ -2,7 +2,7 @@
 
 :func:`install_operations` is called by the worker entry point (``workers/app.py``) after
 the broker is built; tests call it on their own brokers with in-memory stores. It makes
-an :class:`~screening.reload.EngineHolder` the runtime's engine loader, so a worker
+an :class:`~screening.operations.reload.EngineHolder` the runtime's engine loader, so a worker
 starts on the published live versions (or the configured files when nothing is
 published), and adds three middleware: :class:`~workers.telemetry.Telemetry`,
 :class:`HotReload` (the holder's listener thread, in processes that screen) and
@@ -18,12 +18,12 @@ from typing import Any
 from dramatiq.broker import Broker
 from dramatiq.middleware import Middleware
 
-from screening.metrics import ScreeningMetrics
-from screening.reload import EngineHolder
+from screening.operations.metrics import ScreeningMetrics
+from screening.operations.reload import EngineHolder
+from screening.operations.shadow import RedisShadowStore, ShadowStore, compare, sampled
+from screening.operations.versions import RedisVersionStore, VersionStore
 from screening.settings import Settings
-from screening.shadow import RedisShadowStore, ShadowStore, compare, sampled
 from screening.timing import StageClock
-from screening.versions import RedisVersionStore, VersionStore
 from workers.actors import BatchOutcome, Runtime
 from workers.middleware import Preload
 from workers.telemetry import Telemetry
@@ -114,7 +114,7 @@ def install_operations(
     holder then loads the configured files once, exactly as before.
     """
     if settings.redis_url and (versions is None or shadows is None):
-        from screening.state import redis_client
+        from screening.pipeline.state import redis_client
 
         client = redis_client(settings.redis_url)
         versions = versions or RedisVersionStore(client)

@@ -113,7 +113,7 @@ class QueueCollector:
     def collect(self) -> Iterator[Any]:
         from prometheus_client.core import GaugeMetricFamily
 
-        from screening.state import KEY_PREFIX
+        from screening.pipeline.state import KEY_PREFIX
 
         if self.lengths is not None:
             try:

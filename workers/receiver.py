@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from screening.callbacks import SIGNATURE_HEADER, verify_signature
 from screening.errors import SignatureError
+from screening.pipeline.callbacks import SIGNATURE_HEADER, verify_signature
 
 __all__ = ["Attempt", "LocalReceiver"]
 

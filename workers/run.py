@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from screening.settings import Settings
+from workers.supervisor import spawn_workers, supervise, with_overrides, worker_env
 
 __all__ = ["DEMO_FILE", "cmd_run"]
 
@@ -107,8 +108,8 @@ def run_embedded(settings: Settings, source: str | None, join_timeout: float = 6
     from dramatiq import Worker
     from dramatiq.errors import QueueJoinTimeout
 
-    from screening.client import Screener
-    from screening.message import callback_queue
+    from screening.pipeline.client import Screener
+    from screening.pipeline.message import callback_queue
     from workers.broker import build_stub_broker, memory_runtime
     from workers.enforcement import install
 
@@ -166,8 +167,8 @@ def _embedded_enforcement(settings: Settings, runtime: Any) -> tuple[Any, str]:
     """The enforcer of the embedded mode: the configured policy on an in-memory state
     (measures last as long as this process), records in the configured store; it prints
     and counts every measure. Returns it and where its records go (no credentials)."""
-    from screening.policy_state import MemoryPolicyState
-    from screening.records_model import RecordsSettings
+    from screening.enforcement.state import MemoryPolicyState
+    from screening.records.model import RecordsSettings
     from workers.enforcement import build_enforcer
 
     def observe(outcome: Any) -> None:
@@ -188,7 +189,7 @@ def _embedded_enforcement(settings: Settings, runtime: Any) -> tuple[Any, str]:
 
 def _close_records(enforcer: Any) -> str:
     """Count what the store holds by kind (earlier runs included), then close it."""
-    from screening.records_model import KINDS
+    from screening.records.model import KINDS
 
     try:
         counts = [f"{enforcer.records.count(kind)} {kind}" for kind in KINDS]
@@ -200,7 +201,7 @@ def _close_records(enforcer: Any) -> str:
 def _tail_verdicts(redis_url: str, stream: str, stop: threading.Event) -> None:
     import redis
 
-    from screening.state import redis_client
+    from screening.pipeline.state import redis_client
 
     client = redis_client(redis_url)
     last = "$"
@@ -217,8 +218,7 @@ def _tail_verdicts(redis_url: str, stream: str, stop: threading.Event) -> None:
 
 
 def run_distributed(settings: Settings, source: str | None) -> int:
-    from screening.client import Screener
-    from workers.commands import spawn_workers, supervise, worker_env
+    from screening.pipeline.client import Screener
 
     settings, receiver = _local_receiver(settings)
     stream = settings.verdict_stream or "screening:verdicts"
@@ -248,7 +248,6 @@ def run_distributed(settings: Settings, source: str | None) -> int:
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     import logging
 
-    from workers.commands import with_overrides
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     settings = with_overrides(args, settings)

@@ -26,10 +26,10 @@ from typing import Any
 from dramatiq.broker import Broker
 from dramatiq.middleware import Middleware
 
-from screening.message import CALLBACK_ACTOR, CALLBACKS_ACTOR, SCREEN_ACTOR, callback_queue
-from screening.metrics import ScreeningMetrics
-from screening.reload import ReloadEvent
-from screening.reports import REPORT_ACTOR
+from screening.enforcement.reports import REPORT_ACTOR
+from screening.operations.metrics import ScreeningMetrics
+from screening.operations.reload import ReloadEvent
+from screening.pipeline.message import CALLBACK_ACTOR, CALLBACKS_ACTOR, SCREEN_ACTOR, callback_queue
 from screening.settings import Settings
 from screening.timing import StageClock
 from workers.actors import BatchOutcome
@@ -238,8 +238,8 @@ def serve_metrics() -> int:
     from prometheus_client import CollectorRegistry, start_http_server
     from prometheus_client.multiprocess import MultiProcessCollector
 
-    from screening.reports import report_queue
-    from screening.state import redis_client
+    from screening.enforcement.reports import report_queue
+    from screening.pipeline.state import redis_client
     from workers.queue_metrics import QueueCollector, QueueLengths, RabbitQueues, RedisQueues
 
     settings = Settings.from_env()

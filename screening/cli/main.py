@@ -1,0 +1,250 @@
+"""The ``screening`` command line: a stable contract that tests and evaluators call.
+
+``scan`` reads JSONL (or plain text lines with ``--text``) and writes one JSON verdict per
+input line, in order. A bad line becomes an error record for that line — the rest of the
+file is still screened, and the output stays aligned with the input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from screening.engine.core import Engine
+from screening.engine.explain import explain, render_explanation
+from screening.engine.heap import settle_heap
+from screening.errors import InvalidMessage, ScreeningError
+from screening.settings import Settings, model_path
+
+__all__ = ["main"]
+
+
+def _engine(args: argparse.Namespace, settings: Settings) -> Engine:
+    engine = Engine.load(
+        args.wordlists or settings.wordlists,
+        args.config or settings.config,
+        model=model_path(args.model, settings.model),
+    )
+    settle_heap()
+    return engine
+
+
+def parse_scan_line(raw: bytes, *, plain_text: bool) -> tuple[Any, str]:
+    """``(id, text)`` from one input line; raises :class:`InvalidMessage` with the reason."""
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidMessage(f"line is not valid UTF-8: {exc.reason} at byte {exc.start}") from exc
+    line = line.rstrip("\r\n")
+    if plain_text:
+        return None, line
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise InvalidMessage(f"not valid JSON: {exc.msg} (column {exc.colno})") from exc
+    if not isinstance(record, dict):
+        raise InvalidMessage(f"expected a JSON object, got {type(record).__name__}")
+    message_id = record.get("id")
+    if isinstance(message_id, dict | list):
+        raise InvalidMessage("'id' must be a string or a number")
+    if "text" not in record:
+        raise InvalidMessage("missing field 'text'")
+    if not isinstance(record["text"], str):
+        raise InvalidMessage(f"'text' must be a string, got {type(record['text']).__name__}")
+    return message_id, record["text"]
+
+
+def _id_if_any(raw: bytes) -> Any:
+    try:
+        record = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if isinstance(record, dict) and isinstance(record.get("id"), str | int | float):
+        return record["id"]
+    return None
+
+
+#: Lines screened together: the model scores a batch in one product (~10x cheaper per
+#: message than one at a time), while output still follows input line by line.
+SCAN_BATCH = 256
+
+
+def scan_lines(
+    engine: Engine, lines: Iterator[bytes], *, plain_text: bool, batch: int = SCAN_BATCH
+) -> Iterator[dict[str, Any]]:
+    """One output record per non-blank input line, in input order: a verdict or an error."""
+    pending: list[tuple[int, bytes, Any, str | None, str | None]] = []  # line, raw, id, text, error
+
+    def flush() -> Iterator[dict[str, Any]]:
+        screenable = [(mid, text) for _, _, mid, text, _ in pending if text is not None]
+        verdicts = iter(engine.screen_batch(screenable))
+        for number, raw, _, text, error in pending:
+            if text is None:
+                record = {"id": _id_if_any(raw), "decision": "error", "error": error}
+            else:
+                record = next(verdicts).to_dict()
+            record["line"] = number
+            yield record
+        pending.clear()
+
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        try:
+            message_id, text = parse_scan_line(raw, plain_text=plain_text)
+            pending.append((number, raw, message_id, text, None))
+        except InvalidMessage as exc:
+            pending.append((number, raw, None, None, str(exc)))
+        if len(pending) >= batch:
+            yield from flush()
+    yield from flush()
+
+
+def _open_in(path: str | None) -> IO[bytes]:
+    return sys.stdin.buffer if path in (None, "-") else open(path, "rb")
+
+
+def _open_out(path: str | None) -> IO[str]:
+    return sys.stdout if path in (None, "-") else open(path, "w", encoding="utf-8")
+
+
+def cmd_scan(args: argparse.Namespace, settings: Settings) -> int:
+    engine = _engine(args, settings)
+    counts: Counter[str] = Counter()
+    source, sink = _open_in(args.input), _open_out(args.output)
+    try:
+        for record in scan_lines(engine, iter(source), plain_text=args.text):
+            counts[record["decision"]] += 1
+            sink.write(json.dumps(record, ensure_ascii=False) + "\n")
+    finally:
+        if source is not sys.stdin.buffer:
+            source.close()
+        if sink is not sys.stdout:
+            sink.close()
+        else:
+            sink.flush()
+    summary = ", ".join(f"{counts[d]} {d}" for d in ("pass", "review", "block", "error"))
+    print(f"screened {sum(counts.values())} lines: {summary}", file=sys.stderr)
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace, settings: Settings) -> int:
+    explanation = explain(_engine(args, settings), args.message)
+    if args.json:
+        print(json.dumps(explanation, ensure_ascii=False, indent=2))
+    else:
+        print(render_explanation(explanation))
+    return 0
+
+
+def cmd_wordlist_lint(args: argparse.Namespace, settings: Settings) -> int:
+    from screening.engine.lint import lint_wordlist, read_benign_file
+
+    engine = _engine(args, settings)
+    extra = [line for path in args.benign for line in read_benign_file(Path(path))]
+    findings = lint_wordlist(engine, extra_benign=extra)
+    for finding in findings:
+        print(finding.render())
+    terms = len(engine.wordlist.terms)
+    print(
+        f"{terms} terms, {len(engine.wordlist.allow)} allowed, {len(engine.wordlist.patterns)} "
+        f"patterns, version {engine.wordlist.version}: {len(findings)} finding(s)",
+        file=sys.stderr,
+    )
+    return 1 if findings else 0
+
+
+def _train(args: argparse.Namespace, settings: Settings) -> int:
+    from screening.training.train import cmd_train  # scikit-learn takes seconds to import
+
+    return cmd_train(args, settings)
+
+
+def _eval(args: argparse.Namespace, settings: Settings) -> int:
+    from screening.evaluation.evaluate import cmd_eval
+
+    return cmd_eval(args, settings)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="screening", description=__doc__.splitlines()[0])
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--wordlists", help="wordlist directory (default: $SCREENING_WORDLISTS)")
+    common.add_argument("--config", help="engine config TOML (default: $SCREENING_CONFIG)")
+    common.add_argument(
+        "--model", help="model directory or 'none' (default: $SCREENING_MODEL, else shipped)"
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    scan = commands.add_parser("scan", parents=[common], help="screen JSONL messages")
+    scan.add_argument("input", nargs="?", help="input file (default: stdin)")
+    scan.add_argument("output", nargs="?", help="output file (default: stdout)")
+    scan.add_argument("--text", action="store_true", help="input lines are plain text")
+    scan.set_defaults(handler=cmd_scan)
+
+    explain_cmd = commands.add_parser(
+        "explain", parents=[common], help="show why a message gets its verdict"
+    )
+    explain_cmd.add_argument("message")
+    explain_cmd.add_argument("--json", action="store_true", help="machine-readable output")
+    explain_cmd.set_defaults(handler=cmd_explain)
+
+    wordlist = commands.add_parser("wordlist", help="wordlist tools")
+    wordlist_commands = wordlist.add_subparsers(dest="wordlist_command", required=True)
+    lint = wordlist_commands.add_parser("lint", parents=[common], help="check the wordlists")
+    lint.add_argument(
+        "--benign",
+        action="append",
+        default=[],
+        help="extra benign corpus (text lines or JSONL with 'text'); repeatable",
+    )
+    lint.set_defaults(handler=cmd_wordlist_lint)
+
+    train = commands.add_parser("train", parents=[common], help="train a classifier model")
+    train.add_argument("--data", action="append", required=True, help="labelled JSONL; repeatable")
+    train.add_argument("--out", required=True, help="model directory, e.g. models/<version>/")
+    train.add_argument("--version", help="model version (default: the --out directory name)")
+    train.add_argument("--eval", action="append", default=[], help="evaluation-only JSONL")
+    train.add_argument("--notes", help="markdown appended to MODEL.md as notes and limitations")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--max-features", type=int, default=60_000, help="vocabulary cap")
+    train.add_argument("--no-wordlists", action="store_true", help="--eval: model figures only")
+    train.set_defaults(handler=_train)
+
+    evaluate = commands.add_parser("eval", parents=[common], help="measure on labelled JSONL")
+    evaluate.add_argument("data", help="labelled JSONL (text, labels)")
+    evaluate.add_argument("--json", action="store_true", help="machine-readable output")
+    evaluate.add_argument("--worst", type=int, default=10, help="errors listed per kind")
+    evaluate.add_argument("--batch-size", type=int, default=512)
+    evaluate.set_defaults(handler=_eval)
+
+    from workers.commands import add_pipeline_commands  # run, worker, callbacks replay
+
+    add_pipeline_commands(commands, common)
+
+    from screening.cli.enforcement import add_enforcement_commands  # policy, records
+
+    add_enforcement_commands(commands, common)
+
+    from screening.cli.operations import add_operations_commands  # publish, shadow, compare
+
+    add_operations_commands(commands, common, wordlist_commands, evaluate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings.from_env()
+    try:
+        return args.handler(args, settings)
+    except (ScreeningError, OSError) as exc:
+        print(f"screening: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+

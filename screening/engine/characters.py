@@ -1,0 +1,170 @@
+"""What each character is, for matching: its folded form, its class, its lookalikes.
+
+Per-character knowledge, separate from normalising a message (``normalize.py``): the
+folding of one character (NFKC, case, homoglyphs, 繁→简), its class (Han, letter, digit,
+noise, invisible), and the precomputed sets that let the hot path skip the characters
+that need no work. The tables fill lazily or are computed once per process and never
+change after, so they are safe to share between threads.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+from collections.abc import Callable
+
+import opencc
+
+from screening.engine.config import TransformsConfig
+
+__all__ = [
+    "DIGIT", "HAN", "HOMOGLYPHS", "INVISIBLE", "LETTER", "NOISE", "LazyTable", "as_ranges",
+    "char_class", "fold_char", "foldable_chars", "is_han", "nfkc", "nfkc_kind", "traditional_chars",
+]  # fmt: skip
+
+#: Lookalikes that NFKC leaves alone: Cyrillic and Greek letters used to spell latin
+#: words (``qq`` with a Cyrillic ``q``-alike, ``vх`` with a Cyrillic х). Applied after
+#: case folding, so only lower-case forms are listed.
+HOMOGLYPHS = str.maketrans(
+    {
+        "а": "a", "в": "b", "е": "e", "ё": "e", "к": "k", "м": "m", "н": "h", "о": "o",
+        "р": "p", "с": "c", "т": "t", "у": "y", "х": "x", "ѕ": "s", "і": "i", "ї": "i",
+        "ј": "j", "ԁ": "d", "ԛ": "q", "ԝ": "w", "ɡ": "g", "ı": "i",
+        "α": "a", "β": "b", "ε": "e", "η": "n", "ι": "i", "κ": "k", "ν": "v", "ο": "o",
+        "ρ": "p", "τ": "t", "υ": "u", "χ": "x", "ω": "w", "ϲ": "c",
+    }
+)  # fmt: skip
+
+# Character classes used for matching: Han, other Letter, Digit, Noise, invisible (Z).
+HAN, LETTER, DIGIT, NOISE, INVISIBLE = "H", "L", "D", "N", "Z"
+_ENCLOSED_NAMES = ("CIRCLED", "PARENTHESIZED", "FULL STOP", "MATHEMATICAL", "SQUARED",
+                   "NEGATIVE", "DOUBLE-STRUCK", "DINGBAT")  # fmt: skip
+
+
+class LazyTable(dict[int, str]):
+    """A ``str.translate`` table that computes each character's mapping on first use.
+
+    Building tables for all 1.1M code points up front would cost seconds at start-up;
+    chat text uses a few thousand distinct characters, each computed once per process.
+    """
+
+    def __init__(self, compute: Callable[[str], str]):
+        super().__init__()
+        self._compute = compute
+
+    def __missing__(self, codepoint: int) -> str:
+        value = self._compute(chr(codepoint))
+        self[codepoint] = value
+        return value
+
+
+def nfkc(ch: str) -> str:
+    out = unicodedata.normalize("NFKC", ch)
+    if out == ch and unicodedata.category(ch) == "No":
+        value = unicodedata.numeric(ch, None)  # dingbat digits ➀❶ have no NFKC form
+        if value is not None and value == int(value):
+            return str(int(value))
+    if len(out) > 1 and ch != out and any(n in unicodedata.name(ch, "") for n in _ENCLOSED_NAMES):
+        core = "".join(c for c in out if c.isalnum())  # ⑴ → "(1)" → "1", ⒈ → "1"
+        return core or out
+    return out
+
+
+def nfkc_kind(ch: str) -> str:
+    name = unicodedata.name(ch, "")
+    if "FULLWIDTH" in name or ch == "\u3000":
+        return "fullwidth"
+    if any(n in name for n in _ENCLOSED_NAMES) or unicodedata.category(ch) in ("So", "No"):
+        return "enclosed"
+    return "nfkc"
+
+
+_HAN_BLOCKS = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF))
+
+
+def is_han(ch: str) -> bool:
+    cp = ord(ch)
+    return (
+        0x4E00 <= cp <= 0x9FFF
+        or 0x3400 <= cp <= 0x4DBF
+        or 0x20000 <= cp <= 0x323AF
+        or 0xF900 <= cp <= 0xFAFF
+        or ch == "〇"
+    )
+
+
+def char_class(ch: str) -> str:
+    if is_han(ch):
+        return HAN
+    category = unicodedata.category(ch)
+    if category == "Cf" or 0xFE00 <= ord(ch) <= 0xFE0F or 0xE0100 <= ord(ch) <= 0xE01EF:
+        return INVISIBLE
+    if category.startswith("L"):
+        return LETTER
+    if category == "Nd":
+        return DIGIT
+    return NOISE
+
+
+def fold_char(ch: str, transforms: TransformsConfig) -> str:
+    """Per-character NFKC, case folding and homoglyphs (繁→简 is applied on top)."""
+    out = nfkc(ch) if transforms.nfkc else ch
+    if transforms.casefold:
+        out = out.casefold()
+    if transforms.homoglyph:
+        out = out.translate(HOMOGLYPHS)
+    return out
+
+
+#: Blocks whose characters are checked one by one when the foldable set is built; every
+#: character outside them is treated as foldable and looked up in the fold table.
+_SCANNED_BLOCKS = ((0x0000, 0xD7FF), (0xE000, 0xFFFF), (0x1D400, 0x1D7FF), (0x1F000, 0x1FAFF))
+_UNSCANNED = "\U00010000-\U0001d3ff\U0001d800-\U0001efff\U0001fb00-\U0010ffff"
+
+
+@functools.cache
+def traditional_chars() -> str:
+    """Every character OpenCC's t2s changes, from one OpenCC call over the CJK blocks.
+    An immutable result, so computed once per process (~0.3 s)."""
+    chars = [chr(cp) for start, end in _HAN_BLOCKS for cp in range(start, end + 1)]
+    converted = opencc.OpenCC("t2s").convert("\n".join(chars)).split("\n")
+    return "".join(c for c, s in zip(chars, converted, strict=True) if c != s)
+
+
+@functools.cache
+def foldable_chars(transforms: TransformsConfig) -> re.Pattern[str]:
+    """A character class of everything folding may change, so folding touches only
+    those characters of a message (found by a regex scan at C speed) instead of looking
+    every character up in a table — most characters of Chinese chat fold to themselves.
+
+    Only characters with a decomposition, a case folding, a homoglyph or a numeric value
+    can change, so only those are folded to check (~0.1 s once per process)."""
+    codepoints = {ord(c) for c in traditional_chars()} if transforms.t2s else set()
+    for start, end in _SCANNED_BLOCKS:
+        for codepoint in range(start, end + 1):
+            ch = chr(codepoint)
+            may_change = (
+                unicodedata.decomposition(ch)
+                or ch.casefold() != ch
+                or codepoint in HOMOGLYPHS
+                or unicodedata.category(ch) == "No"
+            )
+            if may_change and fold_char(ch, transforms) != ch:
+                codepoints.add(codepoint)
+    return re.compile(f"[{as_ranges(codepoints)}{_UNSCANNED}]")
+
+
+def as_ranges(codepoints: set[int]) -> str:
+    """A regex character-class body with consecutive code points as ranges: sre only
+    compiles a large class into a fast lookup when it is written as ranges."""
+    ranges: list[list[int]] = []
+    for codepoint in sorted(codepoints):
+        if ranges and ranges[-1][1] == codepoint - 1:
+            ranges[-1][1] = codepoint
+        else:
+            ranges.append([codepoint, codepoint])
+    return "".join(
+        re.escape(chr(a)) if a == b else f"{re.escape(chr(a))}-{re.escape(chr(b))}"
+        for a, b in ranges
+    )

@@ -1,0 +1,258 @@
+"""Find wordlist and pattern hits in a normalised message with Aho-Corasick automata.
+
+One automaton holds every term, the allow-list, and the latin pinyin and homophone
+spellings of terms that opt in, so matching costs one pass over the text whatever the
+number of terms. A second pass runs only for messages with adjacent repeated characters,
+over the repeat-collapsed text.
+
+Hits of a pass are cancelled by allow-list hits of the same pass that cover them
+(三黄片 covers 黄片). Allow hits stay within their pass because the collapsed text can
+make an allowed term look like a prohibited one (他妈妈 collapses to 他妈).
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import ahocorasick
+
+from screening.engine.config import TransformsConfig
+from screening.engine.normalize import NormalizedText, Normalizer
+from screening.engine.phonetic import Phonetic, TooManyHomophones
+from screening.engine.tokenize import Tokenizer
+from screening.engine.verdict import Hit
+from screening.engine.wordlist import AllowTerm, Term, Wordlist
+from screening.errors import WordlistError
+
+__all__ = ["Matcher"]
+
+#: Characters of context segmented on each side of a `word`-mode candidate.
+_WORD_WINDOW = 10
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    term: Term | None  # None for an allow-list entry
+    via: str  # "", "pinyin" or "homophone": how the key was derived from the term
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    entry: _Entry
+    start: int  # original span
+    end: int
+    pass_start: int  # span in the string the pass matched on (for word boundaries)
+    pass_end: int
+    collapsed: bool
+
+
+def _latin_edge(ch: str) -> bool:
+    return ch.isascii() and ch.isalnum()
+
+
+def _bytes_as_letters(text: str) -> str:
+    """Each code point as four letters: its UTF-32 bytes, as a latin-1 string."""
+    return text.encode("utf-32-be").decode("latin-1")
+
+
+class _AutomatonBuilder:
+    """Collects keys, then builds an automaton over code points spelled as bytes.
+
+    pyahocorasick finds a node's child by a linear scan of its children. With Chinese
+    terms the root has one child per distinct first character — thousands for a large
+    list — and every character of every message scans them. Spelling each code point as
+    its four UTF-32 bytes caps every fan-out at 256 (and the encoding runs at C speed);
+    measured on 100k terms, this is what keeps throughput flat as the list grows. A
+    match that does not start on a four-byte boundary straddles two characters and is
+    dropped by the matcher. (UTF-16 has half the letters but measured slower: its root
+    fans out to every high byte of Han, where UTF-32's two leading zero bytes keep the
+    busiest nodes small; 100k terms, 23-character messages: 5.3 µs against 6.6 µs.)
+    """
+
+    def __init__(self) -> None:
+        self.keys: dict[str, list[_Entry]] = {}
+
+    def add(self, key: str, entry: _Entry) -> None:
+        self.keys.setdefault(key, []).append(entry)
+
+    def build(self) -> ahocorasick.Automaton | None:
+        if not self.keys:
+            return None
+        automaton = ahocorasick.Automaton()
+        for key, entries in self.keys.items():
+            automaton.add_word(_bytes_as_letters(key), (len(key), tuple(entries)))
+        automaton.make_automaton()
+        return automaton
+
+
+class Matcher:
+    """Compiled wordlist; build once per wordlist version, share across threads."""
+
+    def __init__(
+        self,
+        wordlist: Wordlist,
+        normalizer: Normalizer,
+        tokenizer: Tokenizer,
+        phonetic: Phonetic,
+        transforms: TransformsConfig,
+    ):
+        self.wordlist = wordlist
+        self.normalizer = normalizer
+        self.tokenizer = tokenizer
+        self.phonetic = phonetic
+        main, collapsed_extra = _AutomatonBuilder(), _AutomatonBuilder()
+        for item in (*wordlist.terms, *wordlist.allow):
+            term = item if isinstance(item, Term) else None
+            key = self._key(item)
+            surface = _Entry(term, "")
+            main.add(key, surface)
+            collapsed_key = normalizer.collapsed_key(item.text)
+            if transforms.repeat and collapsed_key != key:
+                collapsed_extra.add(collapsed_key, surface)
+            if term is None:
+                continue
+            if transforms.pinyin and "pinyin" in term.modes:
+                latin = phonetic.latin_key(key)
+                if latin != key:
+                    main.add(latin, _Entry(term, "pinyin"))
+            if transforms.homophone and "homophone" in term.modes:
+                try:
+                    spellings = phonetic.homophones(key)
+                except TooManyHomophones as exc:
+                    raise WordlistError(str(exc), path=term.path, line=term.line) from exc
+                homophone = _Entry(term, "homophone")
+                for spelling in spellings:
+                    main.add(spelling, homophone)
+        self._main = main.build()
+        self._collapsed_extra = collapsed_extra.build()
+
+    def _key(self, item: Term | AllowTerm) -> str:
+        key = self.normalizer.key(item.text)
+        if not key:
+            raise WordlistError(
+                f"term {item.text!r} is empty after normalisation (only noise characters)",
+                path=item.path, line=item.line,
+            )  # fmt: skip
+        return key
+
+    def find(self, text: NormalizedText) -> list[Hit]:
+        """Wordlist hits in ``text``, allow-list applied, in original coordinates."""
+        if self._main is None:
+            return []
+        found, allows = self._pass((self._main,), text.compact, text.compact_span, collapsed=False)
+        candidates = list(self._survivors(text, found, allows, text.compact))
+        if text.collapsed is not None:
+            automata = (
+                (self._main, self._collapsed_extra) if self._collapsed_extra else (self._main,)
+            )
+            found, allows = self._pass(
+                automata, text.collapsed, text.collapsed_span, collapsed=True
+            )
+            candidates += self._survivors(text, found, allows, text.collapsed)
+        return self._to_hits(text, candidates) if candidates else []
+
+    def _pass(
+        self,
+        automata: Iterable[ahocorasick.Automaton],
+        haystack: str,
+        span: Callable[[int, int], tuple[int, int]],
+        *,
+        collapsed: bool,
+    ) -> tuple[list[_Candidate], list[tuple[int, int]]]:
+        found: list[_Candidate] = []
+        allows: list[tuple[int, int]] = []
+        encoded = _bytes_as_letters(haystack)
+        for automaton in automata:
+            for last, (length, entries) in automaton.iter(encoded):
+                if (last + 1) % 4:
+                    continue  # straddles a character boundary: not a real match
+                end = (last + 1) // 4
+                start = end - length
+                original = span(start, end)
+                for entry in entries:
+                    if entry.term is None:
+                        allows.append(original)
+                    else:
+                        found.append(_Candidate(entry, *original, start, end, collapsed))
+        return found, allows
+
+    def _survivors(
+        self,
+        text: NormalizedText,
+        found: list[_Candidate],
+        allows: list[tuple[int, int]],
+        haystack: str,
+    ) -> Iterable[_Candidate]:
+        for candidate in found:
+            if any(a <= candidate.start and candidate.end <= b for a, b in allows):
+                continue
+            if not self._latin_edges_ok(text, candidate, haystack):
+                continue
+            assert candidate.entry.term is not None
+            if "word" in candidate.entry.term.modes and not self._on_word_boundaries(
+                haystack, candidate.pass_start, candidate.pass_end
+            ):
+                continue
+            yield candidate
+
+    def _on_word_boundaries(self, haystack: str, start: int, end: int) -> bool:
+        """Whether jieba puts token boundaries at ``start`` and ``end``.
+
+        Only a window around the hit is segmented: jieba's choice of cut depends on the
+        few characters around it, and segmenting a whole long message for every short
+        word-mode candidate would cost more than all the rest of the screening.
+        """
+        offset = max(0, start - _WORD_WINDOW)
+        tokens = self.tokenizer.tokenize(haystack[offset : end + _WORD_WINDOW])
+        starts, ends = Tokenizer.boundaries(tokens)
+        return start - offset in starts and end - offset in ends
+
+    @staticmethod
+    def _latin_edges_ok(text: NormalizedText, candidate: _Candidate, haystack: str) -> bool:
+        """A hit that starts or ends with a latin letter or digit must not be part of a
+        longer latin word or number: ``sb`` is not in ``usb``, ``dubo`` not in ``dubois``.
+        Checked on the folded text, where spaces between words are still present."""
+        folded, index = text.folded, text.folded_map
+        if _latin_edge(haystack[candidate.pass_start]):
+            j = bisect.bisect_left(index, candidate.start)
+            if j > 0 and _latin_edge(folded[j - 1]):
+                return False
+        if _latin_edge(haystack[candidate.pass_end - 1]):
+            j = bisect.bisect_left(index, candidate.end)
+            if j < len(folded) and _latin_edge(folded[j]):
+                return False
+        return True
+
+    def _to_hits(self, text: NormalizedText, candidates: list[_Candidate]) -> list[Hit]:
+        hits: list[Hit] = []
+        taken: dict[Term, list[tuple[int, int]]] = {}
+        # Longest first, so 赌赌赌博博 is reported whole (via the collapsed pass) rather
+        # than as the 赌博 inside it; ties keep pass order (surface before sound-alike).
+        for candidate in sorted(candidates, key=lambda c: c.start - c.end):
+            term = candidate.entry.term
+            assert term is not None
+            spans = taken.setdefault(term, [])
+            # The same term found again over an overlapping span (by the collapsed pass,
+            # or by its pinyin next to its characters) is the same evidence.
+            if any(s < candidate.end and candidate.start < e for s, e in spans):
+                continue
+            spans.append((candidate.start, candidate.end))
+            transforms = self.normalizer.transforms_in(text, candidate.start, candidate.end)
+            if candidate.collapsed:
+                transforms.append("repeat")
+            if candidate.entry.via:
+                transforms.append(candidate.entry.via)
+            hits.append(
+                Hit(
+                    term=term.text,
+                    category=term.category,
+                    severity=term.severity,
+                    start=candidate.start,
+                    end=candidate.end,
+                    matched=text.original[candidate.start : candidate.end],
+                    transforms=tuple(sorted(transforms)),
+                )
+            )
+        return hits

@@ -1,0 +1,266 @@
+"""Normalise a message for matching while keeping a map back to the original text.
+
+Evasion in Chinese chat is mostly typographic: full-width letters, circled digits,
+traditional characters, Cyrillic lookalikes, zero-width joiners, emoji or punctuation
+wedged between the characters of a word (``赌😀博``), stutters (``赌赌赌博博``). Each
+transform here undoes one trick, and each keeps an index map so that every hit is still
+reported as a span of the *original* message — the only coordinates a moderator or the
+platform can act on.
+
+The hot path is a regex scan for the few characters that fold (each looked up in a
+table that fills lazily: one ``unicodedata``/OpenCC call per distinct character per
+process), one ``str.translate`` to classify characters, a regex for the kept runs, and a
+phrase-level OpenCC pass only when a traditional character is present.
+"""
+
+from __future__ import annotations
+
+import bisect
+import functools
+import itertools
+import re
+from collections.abc import Sequence
+
+import opencc
+
+from screening.engine.characters import (
+    DIGIT,
+    HAN,
+    HOMOGLYPHS,
+    INVISIBLE,
+    NOISE,
+    LazyTable,
+    as_ranges,
+    char_class,
+    fold_char,
+    foldable_chars,
+    nfkc,
+    nfkc_kind,
+    traditional_chars,
+)
+from screening.engine.config import TransformsConfig
+
+__all__ = ["NormalizedText", "Normalizer"]
+
+_DIGITS_BETWEEN_HAN = re.compile(r"(?<=H)[NZD]*D[NZD]*(?=H)")
+_REPEAT = re.compile(r"(.)\1")
+_REPEATS = re.compile(r"(.)\1+")
+
+
+class NormalizedText:
+    """A message in the forms the matchers need, each with a map to original indices.
+
+    ``folded`` is the text after per-character folding (NFKC, case, homoglyphs, 繁→简);
+    ``compact`` drops invisible and noise characters from it; ``collapsed`` (present only
+    when the compact form has adjacent repeats) squeezes runs of one character.
+    ``*_map[i]`` is the original index of character ``i`` of that form.
+
+    The compact map is built on first use: most messages have no hit, and building a
+    per-character list for each of them would cost more than matching it.
+    """
+
+    __slots__ = ("_collapsed_maps", "_compact_map", "_offsets", "_runs", "collapsed",
+                 "compact", "folded", "folded_map", "original")  # fmt: skip
+
+    def __init__(
+        self,
+        original: str,
+        folded: str,
+        folded_map: Sequence[int],
+        compact: str,
+        runs: list[tuple[int, int]] | None,
+        repeat: bool,
+    ):
+        self.original = original
+        self.folded = folded
+        self.folded_map = folded_map
+        self.compact = compact
+        self._runs = runs  # kept (start, end) spans of ``folded``; None: all of it
+        self._compact_map: Sequence[int] | None = None if runs else folded_map
+        self._offsets: tuple[list[int], list[int]] | None = None
+        self.collapsed: str | None = None
+        self._collapsed_maps: tuple[list[int], list[int]] | None = None
+        if repeat and _REPEAT.search(compact):
+            self.collapsed = _REPEATS.sub(r"\1", compact)
+
+    @property
+    def compact_map(self) -> Sequence[int]:
+        if self._compact_map is None:
+            runs, index = self._runs or [], self.folded_map
+            self._compact_map = [index[i] for start, end in runs for i in range(start, end)]
+        return self._compact_map
+
+    def _run_offsets(self) -> tuple[list[int], list[int]]:
+        """Where each kept run starts, in compact and in folded coordinates."""
+        if self._offsets is None:
+            runs = self._runs or []
+            compact_starts = list(
+                itertools.accumulate((end - start for start, end in runs), initial=0)
+            )
+            self._offsets = (compact_starts[:-1], [start for start, _ in runs])
+        return self._offsets
+
+    def _folded_index(self, compact_index: int) -> int:
+        if self._runs is None:
+            return compact_index
+        compact_starts, folded_starts = self._run_offsets()
+        run = bisect.bisect_right(compact_starts, compact_index) - 1
+        return folded_starts[run] + compact_index - compact_starts[run]
+
+    def is_kept(self, folded_index: int) -> bool:
+        """Whether ``folded[folded_index]`` made it into the compact form."""
+        if self._runs is None:
+            return True
+        _, folded_starts = self._run_offsets()
+        run = bisect.bisect_right(folded_starts, folded_index) - 1
+        return run >= 0 and folded_index < self._runs[run][1]
+
+    def compact_span(self, start: int, end: int) -> tuple[int, int]:
+        """Original span of ``compact[start:end]`` (without building the whole map:
+        a hit in a 100,000-character message must not cost a pass over all of it)."""
+        if self._compact_map is not None:
+            return self._compact_map[start], self._compact_map[end - 1] + 1
+        index = self.folded_map
+        return index[self._folded_index(start)], index[self._folded_index(end - 1)] + 1
+
+    def collapsed_span(self, start: int, end: int) -> tuple[int, int]:
+        """Original span of ``collapsed[start:end]``: from a run's first to its last copy."""
+        if self._collapsed_maps is None:
+            _, first, last = _collapse(self.compact, self.compact_map)
+            self._collapsed_maps = first, last
+        first, last = self._collapsed_maps
+        return first[start], last[end - 1] + 1
+
+    def folded_span(self, start: int, end: int) -> tuple[int, int]:
+        """Original span of ``folded[start:end]``."""
+        return self.folded_map[start], self.folded_map[end - 1] + 1
+
+
+class Normalizer:
+    """Applies the configured transforms; build once per process and share.
+
+    The lazily filled tables make the first messages slower than the rest; nothing else
+    is mutable, so one instance serves every thread of a worker.
+    """
+
+    def __init__(self, transforms: TransformsConfig):
+        self.transforms = transforms
+        self._fold_plain = LazyTable(functools.partial(fold_char, transforms=transforms))
+        self._classes = LazyTable(char_class)
+        self._opencc = opencc.OpenCC("t2s") if transforms.t2s else None
+        self._fold = LazyTable(self._fold_and_simplify) if self._opencc else self._fold_plain
+        self.foldable_chars = foldable_chars(transforms)
+        self._traditional = (
+            re.compile(f"[{as_ranges({ord(c) for c in traditional_chars()})}\uf900-\ufaff]")
+            if self._opencc
+            else None
+        )
+        dropped = (INVISIBLE if transforms.invisible else "") + (NOISE if transforms.noise else "")
+        self._dropped = re.compile(f"[{dropped}]") if dropped else None
+        self._kept_runs = re.compile(f"[^{dropped}]+") if dropped else None
+
+    def _fold_and_simplify(self, ch: str) -> str:
+        assert self._opencc is not None
+        out = []
+        for c in self._fold_plain[ord(ch)]:
+            simplified = self._opencc.convert(c)
+            out.append(simplified if len(simplified) == 1 else c)
+        return "".join(out)
+
+    def fold(self, text: str) -> tuple[str, Sequence[int]]:
+        """Per-character folding plus 繁→简; returns the text and its original-index map."""
+        table = self._fold
+        folded = self.foldable_chars.sub(lambda m: table[ord(m.group())], text)
+        if self._traditional is not None and self._opencc is not None:
+            if self._traditional.search(text):
+                # Phrase-level conversion knows 乾隆 from 乾燥; keep it when it is 1:1.
+                # (the compatibility ideographs F900–FAFF may fold into traditional ones)
+                plain = text.translate(self._fold_plain)
+                phrase = self._opencc.convert(plain)
+                if len(phrase) == len(plain):
+                    folded = phrase
+        index: Sequence[int]
+        if len(folded) == len(text):
+            index = range(len(text))
+        else:  # a character expanded (ﬁ → fi, ß → ss): rebuild the map character by character
+            index = [i for i, ch in enumerate(text) for _ in self._fold[ord(ch)]]
+        return folded, index
+
+    def classes(self, folded: str) -> str:
+        """One class letter per folded character; digits between Han count as noise."""
+        classes = folded.translate(self._classes)
+        if self.transforms.noise and DIGIT in classes and HAN in classes:
+            classes = _DIGITS_BETWEEN_HAN.sub(lambda m: m.group().replace(DIGIT, NOISE), classes)
+        return classes
+
+    def normalize(self, text: str) -> NormalizedText:
+        folded, folded_map = self.fold(text)
+        classes = self.classes(folded)
+        compact, runs = folded, None
+        if (
+            self._dropped is not None
+            and self._kept_runs is not None
+            and self._dropped.search(classes)
+        ):
+            runs = [m.span() for m in self._kept_runs.finditer(classes)]
+            compact = "".join([folded[start:end] for start, end in runs])
+        return NormalizedText(text, folded, folded_map, compact, runs, self.transforms.repeat)
+
+    def key(self, term: str) -> str:
+        """The form a wordlist term is matched in: the compact form of the term itself."""
+        return self.normalize(term).compact
+
+    def collapsed_key(self, term: str) -> str:
+        key = self.key(term)
+        return _collapse(key, range(len(key)))[0] if _REPEAT.search(key) else key
+
+    def transforms_in(self, normalized: NormalizedText, start: int, end: int) -> list[str]:
+        """Names of the transforms that changed or skipped characters of ``original[start:end]``.
+
+        Computed per hit, after matching, so the hot path never pays for the record.
+        """
+        fired: set[str] = set()
+        text = normalized.original
+        for i in range(start, end):
+            ch = text[i]
+            folded = self._fold[ord(ch)]
+            klass = self._classes[ord(folded[0])] if folded else NOISE
+            if klass == INVISIBLE and self.transforms.invisible:
+                fired.add("invisible")
+                continue
+            if klass == NOISE and self.transforms.noise:
+                fired.add("noise")
+                continue
+            step = nfkc(ch) if self.transforms.nfkc else ch
+            if step != ch:
+                fired.add(nfkc_kind(ch))
+            if self.transforms.casefold and step.casefold() != step:
+                fired.add("casefold")
+                step = step.casefold()
+            if self.transforms.homoglyph and step.translate(HOMOGLYPHS) != step:
+                fired.add("homoglyph")
+        folded_start = bisect.bisect_left(normalized.folded_map, start)
+        for j in range(folded_start, len(normalized.folded)):
+            i = normalized.folded_map[j]
+            if i >= end:
+                break
+            original_folded = self._fold_plain[ord(text[i])]
+            if normalized.folded[j] not in original_folded:
+                fired.add("t2s")
+            if not normalized.is_kept(j) and self._classes[ord(normalized.folded[j])] == DIGIT:
+                fired.add("noise")
+        return sorted(fired)
+
+
+def _collapse(text: str, index: tuple[int, ...]) -> tuple[str, tuple[int, ...], tuple[int, ...]]:
+    chars: list[str] = []
+    first: list[int] = []
+    last: list[int] = []
+    for ch, i in zip(text, index, strict=True):
+        if chars and chars[-1] == ch:
+            last[-1] = i
+        else:
+            chars.append(ch)
+            first.append(i)
+            last.append(i)
+    return "".join(chars), first, last

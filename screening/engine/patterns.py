@@ -1,0 +1,78 @@
+"""Contact-detail and diversion patterns (QQ, WeChat, phone numbers, URLs, Telegram).
+
+Members are pulled out of a group with contact details, and those are found by shape,
+not by words: no wordlist lists every phone number. The regexes in ``patterns.txt`` run
+on the folded text (width, case and homoglyphs undone) with Chinese and other numerals
+turned into ASCII digits, because 一三八一二三四五六七八 and ①③⑧ are the usual way to
+write a number that a naive filter will not see.
+"""
+
+from __future__ import annotations
+
+import re
+
+from screening.engine.normalize import NormalizedText, Normalizer
+from screening.engine.verdict import Hit
+from screening.engine.wordlist import Pattern
+
+__all__ = ["PatternMatcher"]
+
+#: Chinese numerals as people write digits one by one (幺 for 1 on the phone, 两 for 2).
+#: 十/百 are left alone: they build numbers, they are not digits in a phone number.
+NUMERALS = str.maketrans(
+    {
+        "〇": "0", "零": "0", "一": "1", "幺": "1", "二": "2", "两": "2", "三": "3",
+        "四": "4", "五": "5", "六": "6", "七": "7", "八": "8", "九": "9",
+        "壹": "1", "贰": "2", "叁": "3", "肆": "4", "伍": "5", "陆": "6", "柒": "7",
+        "捌": "8", "玖": "9",
+    }
+)  # fmt: skip
+
+
+#: Every contact detail has a latin letter or at least five digits with at most two
+#: separators between them (a QQ number is the shortest), Chinese numerals counting as
+#: digits. Messages without either — most chat —
+#: skip the patterns, which cost ~25 µs a message together; wordlists/README.md states
+#: this rule for pattern authors.
+_DIGITS = "\\d" + "".join(chr(codepoint) for codepoint in NUMERALS)
+_CONTACT_SHAPE = re.compile(f"[a-z]|[{_DIGITS}](?:.{{0,2}}[{_DIGITS}]){{4}}", re.IGNORECASE)
+
+
+class PatternMatcher:
+    """Compiled contact patterns; stateless, shared across threads."""
+
+    def __init__(self, patterns: tuple[Pattern, ...], normalizer: Normalizer):
+        self.patterns = patterns
+        self.normalizer = normalizer
+
+    def find(self, text: NormalizedText) -> list[Hit]:
+        if not self.patterns:
+            return []
+        if not _CONTACT_SHAPE.search(text.folded):
+            return []
+        digits_view = text.folded.translate(NUMERALS)
+        hits = []
+        for pattern in self.patterns:
+            for match in pattern.regex.finditer(digits_view):
+                if match.end() == match.start():
+                    continue
+                start, end = text.folded_span(match.start(), match.end())
+                transforms = self.normalizer.transforms_in(text, start, end)
+                if (
+                    digits_view[match.start() : match.end()]
+                    != text.folded[match.start() : match.end()]
+                ):
+                    transforms.append("numerals")
+                hits.append(
+                    Hit(
+                        term=pattern.name,
+                        category=pattern.category,
+                        severity=pattern.severity,
+                        start=start,
+                        end=end,
+                        matched=text.original[start:end],
+                        transforms=tuple(sorted(transforms)),
+                        source=f"pattern:{pattern.name}",
+                    )
+                )
+        return hits

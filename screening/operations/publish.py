@@ -1,0 +1,257 @@
+"""``screening wordlist|model publish|rollback|promote``: validate, store, notify.
+
+A version is checked *before* anything is stored, with the same code the workers use to
+load it: every file must be UTF-8 and parse, the engine must build, no benign message may
+be flagged by the new wordlist (or blocked by the new model), and a wordlist that lost
+more than half its terms against the live one is refused as probably truncated (``--force``
+overrides the last two, never the first ones). Workers that fail anyway keep their old
+version and say so; ``--wait`` shows which workers swapped and which failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from screening.engine.config import load_config
+from screening.engine.core import Engine
+from screening.engine.parts import TERM_KEYS, MemoNormalizer, files_digest, load_model
+from screening.engine.tokenize import Tokenizer
+from screening.engine.wordlist import Wordlist
+from screening.errors import ConfigError, ModelError, WordlistError
+from screening.operations.versions import RedisVersionStore, VersionStore
+from screening.settings import Settings
+
+__all__ = [
+    "cmd_promote",
+    "cmd_publish",
+    "cmd_rollback",
+    "cmd_status",
+    "store_for",
+    "validate_model",
+    "validate_wordlist",
+    "wordlist_files",
+]
+
+#: A new wordlist with fewer than this share of the live one's terms is refused.
+MIN_TERM_SHARE = 0.5
+
+
+def store_for(settings: Settings) -> RedisVersionStore:
+    if not settings.redis_url:
+        raise ConfigError("SCREENING_REDIS_URL is not set: versions are published through Redis")
+    return RedisVersionStore.from_url(settings.redis_url)
+
+
+def read_directory(directory: Path, pattern: str) -> dict[str, bytes]:
+    if not directory.is_dir():
+        raise ConfigError(f"{directory} is not a directory")
+    return {p.name: p.read_bytes() for p in sorted(directory.glob(pattern)) if p.is_file()}
+
+
+def _problems_on_benign(engine: Engine, benign: list[str], worst: str) -> list[str]:
+    """Benign messages the engine flags (``worst`` review) or blocks (``worst`` block)."""
+    flagged = ("review", "block") if worst == "review" else ("block",)
+    problems = []
+    for start in range(0, len(benign), 256):
+        batch = benign[start : start + 256]
+        for text, verdict in zip(
+            batch, engine.screen_batch([(None, t) for t in batch]), strict=True
+        ):
+            if verdict.decision in flagged:
+                terms = ", ".join(sorted({h.term for h in verdict.hits})) or "model"
+                problems.append(f"{verdict.decision} on benign message {text!r} ({terms})")
+    return problems
+
+
+def validate_wordlist(
+    files: Mapping[str, bytes],
+    *,
+    config: Path | None = None,
+    tokenizer: Tokenizer | None = None,
+    extra_benign: Sequence[str] = (),
+    live_terms: int | None = None,
+    force: bool = False,
+    normalizer: MemoNormalizer | None = None,
+) -> Wordlist:
+    """The parsed wordlist if it may be published; raises WordlistError saying why not.
+    A ``normalizer`` given here holds every term's key afterwards (see wordlist_files)."""
+    texts = {}
+    for name, content in files.items():
+        try:
+            texts[name] = content.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise WordlistError(f"not UTF-8: {exc}", path=name) from exc
+    wordlist = Wordlist.from_files(texts)
+    if not wordlist.terms:
+        raise WordlistError("no terms: a wordlist needs at least one <category>.txt with terms")
+    engine_config = load_config(config)
+    tokenizer = tokenizer or Tokenizer(engine_config.tokenizer_backend)
+    engine = Engine(engine_config, wordlist, tokenizer, normalizer=normalizer)
+    problems = _problems_on_benign(engine, [*wordlist.benign, *extra_benign], "review")
+    if live_terms and len(wordlist.terms) < MIN_TERM_SHARE * live_terms and not force:
+        problems.append(
+            f"{len(wordlist.terms)} terms against {live_terms} live: truncated file? "
+            "(--force to publish anyway)"
+        )
+    if problems and not force:
+        shown = "\n  ".join(problems[:20])
+        raise WordlistError(f"refusing to publish, {len(problems)} problem(s):\n  {shown}")
+    return wordlist
+
+
+def validate_model(
+    files: Mapping[str, bytes],
+    *,
+    wordlist: Wordlist,
+    config: Path | None = None,
+    tokenizer: Tokenizer | None = None,
+    force: bool = False,
+) -> Any:
+    """The loaded classifier if the model may be published; raises ModelError if not."""
+    engine_config = load_config(config)
+    tokenizer = tokenizer or Tokenizer(engine_config.tokenizer_backend)
+    classifier = load_model(files, tokenizer)
+    engine = Engine(engine_config, wordlist, tokenizer, classifier)
+    scores = classifier.predict_batch(["你好", *wordlist.benign[:50]])
+    if any(not 0.0 <= s <= 1.0 for row in scores for s in row.values()):
+        raise ModelError("model scores outside [0, 1]")
+    problems = _problems_on_benign(engine, list(wordlist.benign), "block")
+    if problems and not force:
+        raise ModelError(
+            f"refusing to publish: the model blocks {len(problems)} benign message(s):\n  "
+            + "\n  ".join(problems[:20])
+        )
+    return classifier
+
+
+def _refuse_reused_name(store: VersionStore, name: str, version: str) -> None:
+    """Verdicts name a model by its manifest version, so two different models published
+    under one name would make verdicts ambiguous."""
+    for other in {*store.history("model"), store.pointer("model", "shadow")} - {None, version}:
+        if (store.meta("model", other) or {}).get("model_version") == name:  # type: ignore[arg-type]
+            raise ModelError(
+                f"model version {name!r} is already published with other content ({other}): "
+                "train it under a new version name"
+            )
+
+
+def wordlist_files(files: Mapping[str, bytes], normalizer: MemoNormalizer) -> dict[str, bytes]:
+    """What is stored for a validated wordlist: its files plus the term keys the validation
+    computed, so that workers skip normalising 100k terms again (they check a sample)."""
+    return {**files, TERM_KEYS: normalizer.export()}
+
+
+def _wait(store: VersionStore, kind: str, slot: str, version: str, seconds: float) -> int:
+    """Wait until every reporting worker runs ``version`` (or failed it); print who did."""
+    if seconds <= 0:
+        return 0
+    started = time.monotonic()
+    while True:
+        workers = store.workers(max_age=30.0)
+        done = {w: s for w, s in workers.items() if s.get(slot, {}).get(kind) == version}
+        failed = {
+            w: s["failed"][f"{slot}/{kind}"]["error"]
+            for w, s in workers.items()
+            if s.get("failed", {}).get(f"{slot}/{kind}", {}).get("version") == version
+        }
+        if workers and len(done) + len(failed) == len(workers):
+            break
+        if time.monotonic() - started > seconds:
+            break
+        time.sleep(0.05)
+    elapsed = time.monotonic() - started
+    print(f"{len(done)}/{len(workers)} worker(s) on {kind} {version} after {elapsed:.2f} s",
+          file=sys.stderr)  # fmt: skip
+    for worker, error in failed.items():
+        print(f"  {worker} FAILED to load it (kept its old version): {error}", file=sys.stderr)
+    for worker in set(workers) - set(done) - set(failed):
+        print(f"  {worker} has not loaded it yet", file=sys.stderr)
+    if not workers:
+        print("  no worker reported in the last 30 s", file=sys.stderr)
+    return 1 if failed or len(done) < len(workers) else 0
+
+
+def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
+    store = store_for(settings)
+    slot = "shadow" if args.shadow else "live"
+    if args.kind == "wordlist":
+        directory = Path(args.directory or args.wordlists or settings.wordlists)
+        files = read_directory(directory, "*.txt")
+        live = store.pointer("wordlist", "live")
+        live_terms = (store.meta("wordlist", live) or {}).get("terms") if live else None
+        from screening.engine.lint import read_benign_file
+
+        extra = [line for path in args.benign for line in read_benign_file(Path(path))]
+        config = args.config or settings.config
+        normalizer = MemoNormalizer(load_config(config).transforms)
+        wordlist = validate_wordlist(
+            files, config=config, extra_benign=extra, live_terms=live_terms, force=args.force,
+            normalizer=normalizer,
+        )  # fmt: skip
+        files = wordlist_files(files, normalizer)
+        version = wordlist.version
+        meta = {"terms": len(wordlist.terms), "categories": wordlist.categories}
+    else:
+        files = read_directory(Path(args.directory), "*")
+        # The benign corpus travels with the wordlists: the configured ones check the model.
+        wordlist = Wordlist.load(args.wordlists or settings.wordlists)
+        classifier = validate_model(
+            files, wordlist=wordlist, config=args.config or settings.config, force=args.force
+        )
+        version = files_digest(files)
+        _refuse_reused_name(store, classifier.version, version)
+        meta = {"model_version": classifier.version, "categories": list(classifier.categories)}
+    store.publish(args.kind, version, files, {**meta, "source": str(args.directory or "")}, slot)
+    print(f"published {args.kind} {version} as {slot}: {meta}", file=sys.stderr)
+    print(version)
+    return _wait(store, args.kind, slot, version, args.wait)
+
+
+def cmd_rollback(args: argparse.Namespace, settings: Settings) -> int:
+    store = store_for(settings)
+    version = store.rollback(args.kind, args.to)
+    print(f"{args.kind} rolled back: {version} is live", file=sys.stderr)
+    print(version)
+    return _wait(store, args.kind, "live", version, args.wait)
+
+
+def cmd_promote(args: argparse.Namespace, settings: Settings) -> int:
+    store = store_for(settings)
+    version = store.promote(args.kind)
+    print(f"{args.kind} {version} promoted from shadow to live", file=sys.stderr)
+    print(version)
+    return _wait(store, args.kind, "live", version, args.wait)
+
+
+def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    store = store_for(settings)
+    for kind in ("wordlist", "model"):
+        live, shadow = store.pointer(kind, "live"), store.pointer(kind, "shadow")
+        print(f"{kind}: live {live or '(configured files)'}, shadow {shadow or '-'}")
+        for version in store.history(kind)[:5]:
+            meta = store.meta(kind, version) or {}
+            at = time.strftime("%Y-%m-%d %H:%M", time.localtime(meta.get("published_at", 0)))
+            print(f"  {version}  {at}  {meta.get('terms') or meta.get('model_version') or ''}")
+    for worker, status in sorted(store.workers().items()):
+        line = f"worker {worker}: {_engine_line(status.get('live', {}))}"
+        if status.get("shadow"):
+            line += f"; shadow {_engine_line(status['shadow'])}"
+        for slot, failed in status.get("failed", {}).items():
+            line += f"; FAILED {slot} {failed['version']}: {failed['error']}"
+        print(line)
+    return 0
+
+
+def _engine_line(slot: Mapping[str, Any]) -> str:
+    """``wordlist <hash>, model <name>``, marking versions loaded from configured files."""
+    engine = slot.get("engine", {})
+    parts = []
+    for kind in ("wordlist", "model"):
+        name = engine.get(kind) or "none"
+        parts.append(f"{kind} {name}" + ("" if slot.get(kind) else " (files)"))
+    return ", ".join(parts)

@@ -1,0 +1,266 @@
+"""Where published wordlist and model versions live, and how workers hear about them.
+
+A version is the full content of a wordlist directory or a model directory (file name →
+bytes), stored under its content hash. Two pointers per kind say which version screens
+(``live``) and which one runs beside it for comparison (``shadow``); a list of earlier
+live versions makes rollback one command. Changing a pointer publishes a notice on a
+pub/sub channel so workers reload within milliseconds; workers also re-read the pointers
+every few seconds, so a notice missed during a reconnect delays a reload, never loses it.
+Workers report what they loaded (and what failed to load) to a shared hash.
+
+Two implementations of one small interface: :class:`RedisVersionStore` for deployments
+and :class:`~screening.operations.versions_memory.MemoryVersionStore` for tests and one process.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import redis
+
+from screening.errors import ConfigError
+
+__all__ = [
+    "KINDS",
+    "SLOTS",
+    "Notice",
+    "RedisVersionStore",
+    "Subscription",
+    "VersionStore",
+]
+
+KINDS = ("wordlist", "model")
+SLOTS = ("live", "shadow")
+#: Versions kept (content and rollback history); pointed-to versions are never pruned.
+KEEP = 20
+PREFIX = "screening:versions:"
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A pointer changed: ``version`` None means the slot was cleared."""
+
+    kind: str
+    slot: str
+    version: str | None
+
+
+class Subscription(Protocol):
+    def get(self, timeout: float) -> Notice | None: ...
+
+    def close(self) -> None: ...
+
+
+class VersionStore(Protocol):
+    def publish(
+        self,
+        kind: str,
+        version: str,
+        files: Mapping[str, bytes],
+        meta: Mapping[str, Any],
+        slot: str = "live",
+    ) -> None:
+        """Store the content (if new) and point ``slot`` at it, then notify workers."""
+
+    def files(self, kind: str, version: str) -> dict[str, bytes] | None: ...
+
+    def meta(self, kind: str, version: str) -> dict[str, Any] | None: ...
+
+    def pointer(self, kind: str, slot: str) -> str | None: ...
+
+    def history(self, kind: str) -> list[str]:
+        """Live versions, newest (the current one) first."""
+
+    def rollback(self, kind: str, to: str | None = None) -> str:
+        """Make the previous (or the given) version live again; returns it."""
+
+    def promote(self, kind: str) -> str:
+        """Make the shadow version live and clear the shadow slot; returns it."""
+
+    def clear(self, kind: str, slot: str) -> None: ...
+
+    def subscribe(self) -> Subscription: ...
+
+    def report(self, worker: str, status: Mapping[str, Any]) -> None: ...
+
+    def workers(self, max_age: float = 60.0) -> dict[str, dict[str, Any]]:
+        """Statuses that workers reported within ``max_age`` seconds."""
+
+
+def check(kind: str, slot: str = "live") -> None:
+    if kind not in KINDS or slot not in SLOTS:
+        raise ValueError(f"unknown kind/slot {kind!r}/{slot!r}")
+
+
+def check_publish(kind: str, slot: str, files: Mapping[str, bytes]) -> None:
+    """What every store refuses before publishing: an unknown kind/slot, no files."""
+    check(kind, slot)
+    if not files:
+        raise ConfigError("refusing to publish an empty version")
+
+
+def _decode(value: bytes | str | None) -> str | None:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class RedisVersionStore:
+    def __init__(self, client: redis.Redis, prefix: str = PREFIX):
+        self.client = client
+        self.prefix = prefix
+
+    @classmethod
+    def from_url(cls, url: str) -> RedisVersionStore:
+        from screening.pipeline.state import redis_client  # Sentinel URLs too
+
+        return cls(redis_client(url))
+
+    def _key(self, kind: str, *parts: str) -> str:
+        return self.prefix + ":".join((kind, *parts))
+
+    @property
+    def channel(self) -> str:
+        return self.prefix + "notify"
+
+    def _notify(self, pipe: Any, kind: str, slot: str, version: str | None) -> None:
+        pipe.publish(self.channel, json.dumps({"kind": kind, "slot": slot, "version": version}))
+
+    def publish(
+        self,
+        kind: str,
+        version: str,
+        files: Mapping[str, bytes],
+        meta: Mapping[str, Any],
+        slot: str = "live",
+    ) -> None:
+        check_publish(kind, slot, files)
+        record = {**meta, "version": version, "published_at": time.time()}
+        pipe = self.client.pipeline(transaction=True)
+        pipe.delete(self._key(kind, "files", version))
+        pipe.hset(self._key(kind, "files", version), mapping=dict(files))
+        pipe.hsetnx(self._key(kind, "meta"), version, json.dumps(record, ensure_ascii=False))
+        pipe.set(self._key(kind, slot), version)
+        if slot == "live":
+            pipe.lpush(self._key(kind, "history"), version)
+            pipe.ltrim(self._key(kind, "history"), 0, KEEP - 1)
+        self._notify(pipe, kind, slot, version)
+        pipe.execute()
+        self._prune(kind)
+
+    def _prune(self, kind: str) -> None:
+        metas = {
+            k.decode(): json.loads(v)
+            for k, v in self.client.hgetall(self._key(kind, "meta")).items()
+        }
+        keep = set(self.history(kind)) | {self.pointer(kind, s) for s in SLOTS}
+        ordered = sorted(metas, key=lambda v: metas[v].get("published_at", 0), reverse=True)
+        for version in ordered[KEEP:]:
+            if version not in keep:
+                self.client.hdel(self._key(kind, "meta"), version)
+                self.client.delete(self._key(kind, "files", version))
+
+    def files(self, kind: str, version: str) -> dict[str, bytes] | None:
+        raw = self.client.hgetall(self._key(kind, "files", version))
+        return {k.decode(): v for k, v in raw.items()} or None
+
+    def meta(self, kind: str, version: str) -> dict[str, Any] | None:
+        raw = self.client.hget(self._key(kind, "meta"), version)
+        return None if raw is None else json.loads(raw)
+
+    def pointer(self, kind: str, slot: str) -> str | None:
+        check(kind, slot)
+        return _decode(self.client.get(self._key(kind, slot)))
+
+    def history(self, kind: str) -> list[str]:
+        return [v.decode() for v in self.client.lrange(self._key(kind, "history"), 0, -1)]
+
+    def _move(self, kind: str, change: Any) -> str:
+        """Run a pointer change under WATCH so two analysts cannot interleave."""
+        keys = [self._key(kind, n) for n in ("live", "shadow", "history")]
+        result: list[str] = []
+
+        def attempt(pipe: Any) -> None:
+            result[:] = [change(pipe)]
+
+        self.client.transaction(attempt, *keys)
+        return result[0]
+
+    def rollback(self, kind: str, to: str | None = None) -> str:
+        check(kind)
+
+        def change(pipe: Any) -> str:
+            history = [v.decode() for v in pipe.lrange(self._key(kind, "history"), 0, -1)]
+            if to is None and len(history) < 2:
+                raise ConfigError(f"no earlier {kind} version to roll back to")
+            target = history[1] if to is None else to
+            if not pipe.exists(self._key(kind, "files", target)):
+                raise ConfigError(f"{kind} version {target} is not stored")
+            pipe.multi()
+            if to is None:
+                pipe.lpop(self._key(kind, "history"))
+            else:
+                pipe.lpush(self._key(kind, "history"), target)
+            pipe.set(self._key(kind, "live"), target)
+            self._notify(pipe, kind, "live", target)
+            return target
+
+        return self._move(kind, change)
+
+    def promote(self, kind: str) -> str:
+        check(kind)
+
+        def change(pipe: Any) -> str:
+            target = _decode(pipe.get(self._key(kind, "shadow")))
+            if target is None:
+                raise ConfigError(f"no shadow {kind} version to promote")
+            pipe.multi()
+            pipe.set(self._key(kind, "live"), target)
+            pipe.lpush(self._key(kind, "history"), target)
+            pipe.ltrim(self._key(kind, "history"), 0, KEEP - 1)
+            pipe.delete(self._key(kind, "shadow"))
+            self._notify(pipe, kind, "shadow", None)
+            self._notify(pipe, kind, "live", target)
+            return target
+
+        return self._move(kind, change)
+
+    def clear(self, kind: str, slot: str) -> None:
+        check(kind, slot)
+        pipe = self.client.pipeline(transaction=True)
+        pipe.delete(self._key(kind, slot))
+        self._notify(pipe, kind, slot, None)
+        pipe.execute()
+
+    def subscribe(self) -> Subscription:
+        return _RedisSubscription(self.client, self.channel)
+
+    def report(self, worker: str, status: Mapping[str, Any]) -> None:
+        record = json.dumps({**status, "at": time.time()}, ensure_ascii=False)
+        self.client.hset(self.prefix + "workers", worker, record)
+
+    def workers(self, max_age: float = 60.0) -> dict[str, dict[str, Any]]:
+        now, statuses = time.time(), {}
+        for worker, raw in self.client.hgetall(self.prefix + "workers").items():
+            status = json.loads(raw)
+            if now - status.get("at", 0) <= max_age:
+                statuses[worker.decode()] = status
+        return statuses
+
+
+class _RedisSubscription:
+    def __init__(self, client: redis.Redis, channel: str):
+        self.pubsub = client.pubsub(ignore_subscribe_messages=True)
+        self.pubsub.subscribe(channel)
+
+    def get(self, timeout: float) -> Notice | None:
+        message = self.pubsub.get_message(timeout=timeout)
+        if message is None or message.get("type") != "message":
+            return None
+        data = json.loads(message["data"])
+        return Notice(data["kind"], data["slot"], data.get("version"))
+
+    def close(self) -> None:
+        self.pubsub.close()

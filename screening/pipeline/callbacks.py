@@ -1,0 +1,194 @@
+"""Callback events: building them, signing them, verifying them, delivering them.
+
+A callback is one HTTP POST of a JSON event to the platform. The receiver must be able to
+trust it and to process it once, so every event carries a deterministic ``event_id``
+(the same message always yields the same id, whichever worker or retry sends it) and a
+Stripe-style signature header::
+
+    Screening-Signature: t=1714536000,v1=<hex hmac>[,v1=<hex hmac>]
+
+where each ``v1`` is HMAC-SHA256(secret, f"{t}.{body}") for one active secret — two
+during a rotation, so receivers can switch keys at their own pace. The timestamp is taken
+at each attempt (a retry hours later is not stale) and the receiver refuses timestamps
+outside a replay window. :func:`verify_signature` is the reference implementation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from screening.__version__ import __version__
+from screening.engine.verdict import Verdict
+from screening.errors import SignatureError
+from screening.pipeline.message import Message
+
+__all__ = [
+    "DEFAULT_TOLERANCE",
+    "EVENT_MESSAGE_VERDICT",
+    "NOTIFY_DECISIONS",
+    "SIGNATURE_HEADER",
+    "Deliverer",
+    "DeliveryResult",
+    "backoff_delay",
+    "encode_body",
+    "event_id",
+    "message_verdict_event",
+    "sign",
+    "verify_signature",
+]
+
+SIGNATURE_HEADER = "Screening-Signature"
+EVENT_MESSAGE_VERDICT = "message.verdict"
+#: Replay window of :func:`verify_signature`, in seconds (Stripe uses the same).
+DEFAULT_TOLERANCE = 300
+#: Decisions that the platform is told about; ``pass`` is the silent default.
+NOTIFY_DECISIONS = frozenset({"review", "block"})
+
+
+def event_id(event_type: str, subject_id: str) -> str:
+    """Deterministic, so duplicates that slip past dedupe still carry the same id."""
+    digest = hashlib.sha256(f"{event_type}\x00{subject_id}".encode()).hexdigest()
+    return f"evt_{digest[:32]}"
+
+
+def message_verdict_event(
+    message: Message, verdict: Verdict, *, policy_rule: str | None = None
+) -> dict[str, Any]:
+    """The ``message.verdict`` event for a review or block verdict."""
+    versions = dict(verdict.versions)
+    versions.setdefault("model", None)
+    return {
+        "event_id": event_id(EVENT_MESSAGE_VERDICT, message.message_id),
+        "type": EVENT_MESSAGE_VERDICT,
+        "created_at": round(time.time(), 3),
+        "message_id": message.message_id,
+        "group_id": message.group_id,
+        "sender_id": message.sender_id,
+        "sent_at": message.sent_at,
+        "reported_by": message.reported_by,
+        "decision": verdict.decision,
+        "categories": {k: round(v, 4) for k, v in verdict.categories.items()},
+        "evidence": [hit.to_dict() for hit in verdict.hits],
+        "model_scores": {k: round(v, 4) for k, v in verdict.model_scores.items()},
+        "policy_rule": policy_rule,
+        "versions": versions,
+    }
+
+
+def encode_body(event: dict[str, Any]) -> bytes:
+    """The exact bytes that are signed and sent (UTF-8 JSON, Chinese left readable)."""
+    return json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _mac(secret: str, timestamp: int, body: bytes) -> str:
+    signed = str(timestamp).encode("ascii") + b"." + body
+    return hmac.new(secret.encode("utf-8"), signed, hashlib.sha256).hexdigest()
+
+
+def sign(body: bytes, secrets: Sequence[str], timestamp: int | None = None) -> str:
+    """The signature header value: one ``v1`` per active secret."""
+    if not secrets:
+        raise SignatureError("no callback secret configured")
+    t = int(time.time()) if timestamp is None else timestamp
+    return ",".join([f"t={t}", *(f"v1={_mac(s, t, body)}" for s in secrets)])
+
+
+def verify_signature(
+    body: bytes,
+    header: str | None,
+    secrets: str | Sequence[str],
+    *,
+    tolerance: float = DEFAULT_TOLERANCE,
+    now: float | None = None,
+) -> int:
+    """Check a callback and return its timestamp; raise :class:`SignatureError` otherwise.
+
+    ``body`` must be the raw request bytes (re-serialised JSON will not match). Any of
+    ``secrets`` may match, so a receiver can accept the old and new key during rotation.
+    """
+    if not header:
+        raise SignatureError(f"missing {SIGNATURE_HEADER} header")
+    keys = [secrets] if isinstance(secrets, str) else list(secrets)
+    timestamp: int | None = None
+    candidates: list[str] = []
+    for part in header.split(","):
+        name, _, value = part.strip().partition("=")
+        if name == "t":
+            try:
+                timestamp = int(value)
+            except ValueError:
+                raise SignatureError("malformed timestamp in signature header") from None
+        elif name == "v1":
+            candidates.append(value)
+    if timestamp is None or not candidates:
+        raise SignatureError("signature header needs t=<unix seconds> and v1=<hmac>")
+    current = time.time() if now is None else now
+    if abs(current - timestamp) > tolerance:
+        raise SignatureError(f"timestamp {timestamp} is outside the {tolerance:g} s window")
+    for key in keys:
+        expected = _mac(key, timestamp, body)
+        if any(hmac.compare_digest(expected, candidate) for candidate in candidates):
+            return timestamp
+    raise SignatureError("no signature matches")
+
+
+def backoff_delay(
+    attempt: int, minimum: float, maximum: float, rng: random.Random | None = None
+) -> float:
+    """Seconds before retry ``attempt`` (0-based): exponential, capped, with "equal
+    jitter" — half fixed, half random — so a recovering endpoint is not hit by every
+    retry at the same instant, while the delay still grows."""
+    ceiling = min(maximum, minimum * 2 ** min(attempt, 32))
+    return ceiling / 2 + (rng or random).uniform(0, ceiling / 2)
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryResult:
+    ok: bool
+    status: int | None = None
+    error: str | None = None
+
+    def describe(self) -> str:
+        return self.error or f"HTTP {self.status}"
+
+
+class Deliverer:
+    """Signs and POSTs events; one per process, because the connection pool is the point
+    (TLS handshakes to the platform cost more than the request)."""
+
+    def __init__(self, url: str, secrets: Sequence[str], *, timeout: float = 5.0):
+        if not secrets:
+            raise SignatureError("SCREENING_CALLBACK_SECRET is required to send callbacks")
+        self.url = url
+        self.secrets = list(secrets)
+        self.client = httpx.Client(
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 2.0)),
+            headers={"User-Agent": f"screening/{__version__}", "Content-Type": "application/json"},
+            follow_redirects=False,
+        )
+
+    def deliver(self, event: dict[str, Any]) -> DeliveryResult:
+        """One attempt; a 2xx is success, anything else (3xx included) is retried."""
+        body = encode_body(event)
+        headers = {
+            SIGNATURE_HEADER: sign(body, self.secrets),
+            "Screening-Event-Id": str(event.get("event_id", "")),
+            "Screening-Event-Type": str(event.get("type", "")),
+        }
+        try:
+            response = self.client.post(self.url, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            return DeliveryResult(False, None, f"{type(exc).__name__}: {exc}")
+        return DeliveryResult(200 <= response.status_code < 300, response.status_code)
+
+    def close(self) -> None:
+        self.client.close()

@@ -1,0 +1,102 @@
+"""Alert rules and dashboard: promtool validates and unit-tests the rules (Debian package
+`prometheus`), every metric they and the dashboard use exists, every alert has a runbook."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+
+from prometheus_client import CollectorRegistry
+
+from screening.operations.metrics import ScreeningMetrics
+from tests.fixtures import REPO
+from tests.fixtures.pipeline import prometheus_tool
+from workers.queue_metrics import QueueCollector, RedisQueues
+
+DEPLOY = REPO / "deploy"
+RULES = DEPLOY / "prometheus" / "alerts.yml"
+DRAMATIQ = {
+    "dramatiq_messages_total",
+    "dramatiq_message_errors_total",
+    "dramatiq_message_retries_total",
+    "dramatiq_message_rejects_total",
+    "dramatiq_messages_inprogress",
+    "dramatiq_delayed_messages_inprogress",
+}
+
+
+def promtool() -> str:
+    return prometheus_tool("promtool", "rule tests")
+
+
+def run(*args: str) -> str:
+    result = subprocess.run(args, cwd=DEPLOY / "prometheus", capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_rules_are_valid() -> None:
+    assert "SUCCESS" in run(promtool(), "check", "rules", "alerts.yml")
+
+
+def test_rules_pass_their_unit_tests() -> None:
+    assert "SUCCESS" in run(promtool(), "test", "rules", "alerts_test.yml")
+
+
+def test_prometheus_config_is_valid() -> None:
+    assert "SUCCESS" in run(promtool(), "check", "config", "prometheus.yml")
+
+
+def exposed_names() -> set[str]:
+    """Every sample name the workers' /metrics can show."""
+    registry = CollectorRegistry()
+    ScreeningMetrics(registry)
+    names = set(DRAMATIQ) | {"up"}
+    suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count")}
+    for family in registry.collect():
+        names |= {family.name + s for s in suffixes.get(family.type, ("",))}
+
+    class Fake:
+        def llen(self, key: str) -> int:
+            return 0
+
+        def lindex(self, key: str, index: int) -> None:
+            return None
+
+    for family in QueueCollector(RedisQueues(Fake()), ["screening"], Fake()).collect():
+        names.add(family.name)
+    return names
+
+
+def referenced(text: str) -> set[str]:
+    return set(re.findall(r"\b((?:screening|dramatiq)_[a-z_]+)\b", text)) - {
+        "screening_workers"  # the job name
+    }
+
+
+def test_rules_and_dashboard_use_only_metrics_that_exist() -> None:
+    names = exposed_names()
+    for path in (RULES, DEPLOY / "grafana" / "dashboard.json"):
+        unknown = referenced(path.read_text(encoding="utf-8")) - names
+        assert not unknown, f"{path.name} uses unknown metrics {sorted(unknown)}"
+
+
+def test_dashboard_is_well_formed_and_uses_the_provisioned_datasource() -> None:
+    dashboard = json.loads((DEPLOY / "grafana" / "dashboard.json").read_text(encoding="utf-8"))
+    ids = [panel["id"] for panel in dashboard["panels"]]
+    assert len(ids) == len(set(ids))
+    provisioned = (DEPLOY / "grafana/provisioning/datasources/prometheus.yml").read_text()
+    uid = re.search(r"uid: (\S+)", provisioned).group(1)  # type: ignore[union-attr]
+    for panel in dashboard["panels"]:
+        for target in panel.get("targets", []):
+            assert target["datasource"]["uid"] == uid and target["expr"]
+
+
+def test_every_alert_has_a_runbook_in_the_readme() -> None:
+    alerts = re.findall(r"- alert: (\w+)", RULES.read_text(encoding="utf-8"))
+    anchors = set(re.findall(r'runbook: "README\.md#(\w+)"', RULES.read_text(encoding="utf-8")))
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    headings = {h.lower() for h in re.findall(r"^#### `?(\w+)`?", readme, re.MULTILINE)}
+    assert len(alerts) >= 8
+    assert anchors <= headings, f"runbook sections missing from README: {anchors - headings}"

@@ -1,0 +1,143 @@
+"""Matching: every mode, allow-list overrides, spans in the original text."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from screening.engine.config import load_config
+from screening.engine.core import Engine
+from screening.engine.tokenize import Tokenizer
+from screening.engine.wordlist import Wordlist
+from screening.errors import WordlistError
+
+
+def hits(engine: Engine, text: str) -> list[tuple[str, int, int, str, tuple[str, ...]]]:
+    return [(h.term, h.start, h.end, h.matched, h.transforms) for h in engine.screen(text).hits]
+
+
+# (text, expected hits as (term, start, end, matched, transforms))
+CASES = [
+    ("快来赌博", [("赌博", 2, 4, "赌博", ())]),
+    ("賭博", [("赌博", 0, 2, "賭博", ("t2s",))]),
+    ("赌*博", [("赌博", 0, 3, "赌*博", ("noise",))]),
+    ("赌 博", [("赌博", 0, 3, "赌 博", ("noise",))]),
+    ("赌。博", [("赌博", 0, 3, "赌。博", ("noise",))]),
+    ("赌😀博", [("赌博", 0, 3, "赌😀博", ("noise",))]),
+    ("赌\u200b博", [("赌博", 0, 3, "赌\u200b博", ("invisible",))]),
+    ("赌赌赌博博", [("赌博", 0, 5, "赌赌赌博博", ("repeat",))]),
+    ("百家樂", [("百家乐", 0, 3, "百家樂", ("t2s",))]),
+    ("ＢＡＩ家乐", []),  # latin pinyin only for terms that opt in
+    # pinyin: whole latin words only
+    ("dubo", [("赌博", 0, 4, "dubo", ("pinyin",))]),
+    ("来 du bo 吗", [("赌博", 2, 7, "du bo", ("noise", "pinyin"))]),
+    ("DUBO", [("赌博", 0, 4, "DUBO", ("casefold", "pinyin"))]),
+    ("dubois", []),
+    ("xbingdu", []),  # 冰毒 in pinyin must be a whole word, not the end of another
+    ("卖bingdu", [("冰毒", 1, 7, "bingdu", ("pinyin",))]),
+    # homophones: exact reading with tone
+    ("堵博", [("赌博", 0, 2, "堵博", ("homophone",))]),
+    ("睹博", [("赌博", 0, 2, "睹博", ("homophone",))]),
+    ("我在读博", []),  # dú ≠ dǔ
+    ("傻逼", [("傻逼", 0, 2, "傻逼", ())]),
+    ("傻比", []),  # bǐ ≠ bī
+    # allow-list
+    ("三黄片", []),
+    ("看黄片", [("黄片", 1, 3, "黄片", ())]),
+    ("三黄片和黄片", [("黄片", 4, 6, "黄片", ())]),
+    ("他妈妈说", []),
+    ("他妈的", [("他妈", 0, 2, "他妈", ())]),
+    ("他他他妈的", [("他妈", 2, 4, "他妈", ())]),
+    # word mode via jieba tokens
+    ("路口交通", []),
+    ("口交", [("口交", 0, 2, "口交", ())]),
+    # latin terms do not hit inside latin words
+    ("usb接口", []),
+    ("你是sb吧", [("sb", 2, 4, "sb", ())]),
+    ("ＳＢ", [("sb", 0, 2, "ＳＢ", ("casefold", "fullwidth"))]),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), CASES)
+def test_hits(engine: Engine, text: str, expected: list[tuple]) -> None:
+    assert hits(engine, text) == expected
+
+
+def test_every_hit_span_is_original_text(engine: Engine) -> None:
+    for text, _ in CASES:
+        for hit in engine.screen(text).hits:
+            assert text[hit.start : hit.end] == hit.matched
+
+
+def test_separate_occurrences_are_separate_hits(engine: Engine) -> None:
+    assert [(h.start, h.end) for h in engine.screen("赌博，再赌博").hits] == [(0, 2), (4, 6)]
+
+
+@pytest.mark.parametrize(
+    ("text", "span", "transforms"),
+    [
+        ("加我qq:12345678", (2, 13), ("noise",)),
+        ("扣扣 87654321", (0, 11), ("noise",)),
+        ("电话13812345678", (2, 13), ()),
+        ("电话 138-1234-5678", (3, 16), ("noise",)),
+        ("电话一三八一二三四五六七八", (2, 13), ("numerals",)),
+        ("电话①③⑧１２３４５６７８", (2, 13), ("enclosed", "fullwidth")),
+    ],
+)
+def test_contact_patterns(engine: Engine, text: str, span: tuple[int, int], transforms) -> None:
+    (hit,) = engine.screen(text).hits
+    assert (hit.category, hit.start, hit.end, hit.transforms) == (
+        "contact_diversion",
+        *span,
+        transforms,
+    )
+    assert hit.source.startswith("pattern:")
+
+
+@pytest.mark.parametrize("text", ["价格1380元", "2024-11-23开会", "用微信支付就行", "qq音乐"])
+def test_contact_patterns_leave_ordinary_numbers_alone(engine: Engine, text: str) -> None:
+    assert engine.screen(text).hits == ()
+
+
+def test_phonetic_matching_is_per_term_and_per_config(tokenizer: Tokenizer) -> None:
+    wordlist = Wordlist.from_files({"gambling.txt": "赌博 | block\n"})  # no pinyin/homophone
+    plain = Engine(load_config(), wordlist, tokenizer)
+    assert plain.screen("dubo 堵博").hits == ()
+    opted_in = Wordlist.from_files({"gambling.txt": "赌博 | block | pinyin,homophone\n"})
+    config = load_config()
+    switched_off = replace(
+        config, transforms=replace(config.transforms, pinyin=False, homophone=False)
+    )
+    assert Engine(switched_off, opted_in, tokenizer).screen("dubo 堵博").hits == ()
+    assert len(Engine(config, opted_in, tokenizer).screen("dubo 堵博").hits) == 2
+
+
+def test_term_that_is_only_noise_is_an_error_naming_its_line(tokenizer: Tokenizer) -> None:
+    wordlist = Wordlist.from_files({"abuse.txt": "傻逼\n!!!\n"}, origin="wordlists/")
+    with pytest.raises(WordlistError, match=r"wordlists/abuse.txt:2: .*empty after normalisation"):
+        Engine(load_config(), wordlist, tokenizer)
+
+
+def test_same_key_in_two_categories_hits_both(tokenizer: Tokenizer) -> None:
+    wordlist = Wordlist.from_files({"drugs.txt": "溜冰 | review\n", "abuse.txt": "溜冰 | review\n"})
+    engine = Engine(load_config(), wordlist, tokenizer)
+    assert sorted(h.category for h in engine.screen("去溜冰").hits) == ["abuse", "drugs"]
+
+
+def test_long_message_is_matched_end_to_end(engine: Engine) -> None:
+    text = "今天天气很好。" * 5000 + "赌博"
+    (hit,) = engine.screen(text).hits
+    assert (hit.start, hit.end) == (len(text) - 2, len(text))
+
+
+def test_characters_beyond_the_bmp_keep_spans_right(tokenizer: Tokenizer) -> None:
+    """Matching runs on UTF-16 bytes; a character outside the BMP (𠮷, U+20BB7) takes
+    two units there, and spans must still count characters."""
+    wordlist = Wordlist.from_files({"fraud.txt": "𠮷野家 | review\n赌博 | block\n"})
+    engine = Engine(load_config(), wordlist, tokenizer)
+    text = "去𠮷野家😀吃饭赌博"
+    assert [(h.term, h.start, h.end, h.matched) for h in engine.screen(text).hits] == [
+        ("𠮷野家", 1, 4, "𠮷野家"),
+        ("赌博", 7, 9, "赌博"),
+    ]
