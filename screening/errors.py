@@ -13,6 +13,7 @@ __all__ = [
     "ModelError",
     "PolicyError",
     "RecordsError",
+    "RecordsGuardError",
     "ScreeningError",
     "SignatureError",
     "SubmitError",
@@ -67,3 +68,9 @@ class PolicyError(ScreeningError):
 class RecordsError(ScreeningError):
     """The audit record store refused an operation: a retention below the legal minimum,
     a purge that would remove records still under retention, an unusable database URL."""
+
+
+class RecordsGuardError(RecordsError):
+    """The records store's retention guard is missing or altered, or the identity opening it
+    could remove records under retention: a worker refuses to start rather than write
+    records nothing protects."""

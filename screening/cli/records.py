@@ -1,8 +1,9 @@
-"""CLI handlers for ``records export`` and ``records purge``, and the time parsing the
-enforcement commands share.
+"""CLI handlers for ``records export``, ``records migrate`` and ``records purge``, and the
+time parsing the enforcement commands share.
 
 Exports are streamed: months of records go out in constant memory, with the stored
-``detail`` JSON copied through unparsed.
+``detail`` JSON copied through unparsed. ``migrate`` and ``purge`` run as the owner
+(SCREENING_DATABASE_OWNER_URL on PostgreSQL), exports as a reader.
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ import argparse
 import csv
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import IO, Any
 
 from screening.errors import RecordsError
 from screening.records.model import COLUMNS, KINDS, RecordsSettings, check_retention
-from screening.records.sql import open_store
+from screening.records.sql import Access, open_store
 from screening.settings import Settings
 
 __all__ = ["DEFAULT_TZ", "add_records_commands", "iso_time", "parse_time", "write_export"]
@@ -45,10 +47,13 @@ def iso_time(at: float) -> str:
     return datetime.fromtimestamp(at, DEFAULT_TZ).isoformat(timespec="seconds")
 
 
-def _records_settings(args: argparse.Namespace) -> RecordsSettings:
+def _records_settings(args: argparse.Namespace, access: Access) -> RecordsSettings:
+    """The environment's settings, with ``--database-url`` standing for the owner's URL
+    where the command runs as the owner."""
     settings = RecordsSettings.from_env()
-    if getattr(args, "database_url", None):
-        settings = RecordsSettings(args.database_url, settings.path, settings.retention_days)
+    url = getattr(args, "database_url", None)
+    if url:
+        settings = replace(settings, **{"owner_url" if access == "owner" else "database_url": url})
     return settings
 
 
@@ -95,7 +100,7 @@ def _j(value: str | None) -> str:
 def cmd_records_export(args: argparse.Namespace, settings: Settings) -> int:
     if args.end <= args.start:
         raise RecordsError("--to must be later than --from")
-    store = open_store(_records_settings(args))
+    store = open_store(_records_settings(args, "reader"), "reader")
     sink = sys.stdout if args.output in (None, "-") else open(args.output, "w", encoding="utf-8")
     try:
         records = store.export_rows(args.start, args.end, group_id=args.group, kinds=args.kind)
@@ -111,11 +116,30 @@ def cmd_records_export(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_records_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    records_settings = _records_settings(args, "owner")
+    store = open_store(records_settings, "owner", restore_guard=args.restore_guard)
+    try:
+        version = store.schema_version()
+    finally:
+        store.close()
+    restored = "; retention guard re-created" if args.restore_guard else ""
+    print(f"records schema at version {version} in {store.where}{restored}", file=sys.stderr)
+    if store.dialect == "postgres":
+        owner, writer = records_settings.owner_role, records_settings.writer_role
+        print(
+            f"tables owned by role {owner}; workers log in as members of {writer} "
+            f"(GRANT {writer} TO <worker login>), purge as a member of {owner}",
+            file=sys.stderr,
+        )
+    return 0
+
+
 def cmd_records_purge(args: argparse.Namespace, settings: Settings) -> int:
-    records_settings = _records_settings(args)
+    records_settings = _records_settings(args, "owner")
     days = records_settings.retention_days if args.retention_days is None else args.retention_days
     check_retention(days)  # before opening: a refused purge touches nothing
-    store = open_store(records_settings)
+    store = open_store(records_settings, "owner")
     try:
         deleted = store.purge(days)
     finally:
@@ -137,7 +161,20 @@ def add_records_commands(commands: Any) -> None:
     export.add_argument("--database-url", help="default: $SCREENING_DATABASE_URL or SQLite")
     export.set_defaults(handler=cmd_records_export)
 
+    owner_url = "the owner's URL (default: $SCREENING_DATABASE_OWNER_URL, else "
+    owner_url += "$SCREENING_DATABASE_URL, else SQLite)"
+    migrate = records_sub.add_parser(
+        "migrate", help="apply schema migrations and (PostgreSQL) the owner and writer roles"
+    )
+    migrate.add_argument(
+        "--restore-guard",
+        action="store_true",
+        help="re-create a missing or altered retention guard (find out what was removed first)",
+    )
+    migrate.add_argument("--database-url", help=owner_url)
+    migrate.set_defaults(handler=cmd_records_migrate)
+
     purge = records_sub.add_parser("purge", help="delete records older than the retention")
     purge.add_argument("--retention-days", type=int, help="at least 180 (default: configured)")
-    purge.add_argument("--database-url", help="default: $SCREENING_DATABASE_URL or SQLite")
+    purge.add_argument("--database-url", help=owner_url)
     purge.set_defaults(handler=cmd_records_purge)

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from screening.errors import RecordsGuardError
 from screening.records.model import COLUMNS, Record, check_retention
 
 __all__ = ["RecordStore"]
@@ -34,10 +35,12 @@ class RecordStore:
     #: ``(version, name, statements)`` in order; each dialect supplies its own.
     migrations: tuple[tuple[int, str, list[str]], ...] = ()
 
-    def __init__(self, connection: Any):
+    def __init__(self, connection: Any, where: str):
+        """Wrap an open connection; the dialect's constructor then migrates and checks the
+        guard as its access requires (:mod:`screening.records.sql`)."""
         self.conn = connection
+        self.where = where  # for messages: the file, or the database and its user
         self._lock = threading.Lock()
-        self.migrate()
 
     # -- dialect hooks -------------------------------------------------------------
     def _sql(self, sql: str) -> str:
@@ -48,6 +51,15 @@ class RecordStore:
 
     def _stream_cursor(self) -> Any:
         return self.conn.cursor()
+
+    def _after_migrations(self, cursor: Any) -> None:
+        """Runs in the migration transaction after the numbered migrations."""
+
+    def _guard_problems(self, cursor: Any) -> list[str]:
+        raise NotImplementedError
+
+    def _restore_guard(self, cursor: Any) -> None:
+        raise NotImplementedError
 
     def _insert(self, cur: Any, rows: list[tuple[Any, ...]]) -> int:
         cur.executemany(self._sql(_INSERT), rows)
@@ -78,8 +90,7 @@ class RecordStore:
                 "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
                 " name TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)"
             )
-            cur.execute("SELECT version FROM schema_migrations")
-            done = {row[0] for row in cur.fetchall()}
+            done = self._applied(cur)
             for version, name, statements in self.migrations:
                 if version in done:
                     continue
@@ -90,7 +101,36 @@ class RecordStore:
                     (version, name, time.time()),
                 )
                 applied_now.append(version)
+            self._after_migrations(cur)
         return applied_now
+
+    def pending_migrations(self) -> list[int]:
+        """The versions this release knows that the database has not applied."""
+        with self._transaction() as cur:
+            done = self._applied(cur)
+        return [version for version, _, _ in self.migrations if version not in done]
+
+    def _applied(self, cur: Any) -> set[int]:
+        cur.execute("SELECT version FROM schema_migrations")
+        return {row[0] for row in cur.fetchall()}
+
+    def check_guard(self, *, restore: bool = False) -> None:
+        """Refuse (:class:`RecordsGuardError`) when the retention guard is missing, altered
+        or disabled; with ``restore``, re-create it first (``records migrate
+        --restore-guard``, once the operator has found out what was removed)."""
+        with self._transaction() as cur:
+            if restore:
+                self._begin_migration(cur)
+                self._restore_guard(cur)
+            problems = self._guard_problems(cur)
+        if problems:
+            raise RecordsGuardError(
+                f"the records store {self.where} has lost its retention guard "
+                f"({'; '.join(problems)}): it was changed outside screening, and rows under "
+                "retention may have been deleted. Find out what is gone (compare with a "
+                "backup), then restore the guard with `screening records migrate "
+                "--restore-guard`; refusing to run without it"
+            )
 
     def schema_version(self) -> int:
         with self._lock:
