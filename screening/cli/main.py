@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from screening.engine.characters import lone_surrogate
 from screening.engine.core import Engine
 from screening.engine.explain import explain, render_explanation
 from screening.engine.heap import settle_heap
@@ -56,6 +57,10 @@ def parse_scan_line(raw: bytes, *, plain_text: bool) -> tuple[Any, str]:
         raise InvalidMessage("missing field 'text'")
     if not isinstance(record["text"], str):
         raise InvalidMessage(f"'text' must be a string, got {type(record['text']).__name__}")
+    for name, value in (("id", message_id), ("text", record["text"])):
+        index = lone_surrogate(value) if isinstance(value, str) else None
+        if index is not None:
+            raise InvalidMessage(f"'{name}' is not valid Unicode: a lone surrogate at {index}")
     return message_id, record["text"]
 
 
@@ -64,9 +69,10 @@ def _id_if_any(raw: bytes) -> Any:
         record = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         return None
-    if isinstance(record, dict) and isinstance(record.get("id"), str | int | float):
-        return record["id"]
-    return None
+    found = record.get("id") if isinstance(record, dict) else None
+    if isinstance(found, str) and lone_surrogate(found) is not None:
+        return None  # it could not be written out
+    return found if isinstance(found, str | int | float) else None
 
 
 #: Lines screened together: the model scores a batch in one product (~10x cheaper per

@@ -20,8 +20,21 @@ from screening.engine.config import TransformsConfig
 
 __all__ = [
     "DIGIT", "HAN", "HOMOGLYPHS", "INVISIBLE", "LETTER", "NOISE", "LazyTable", "as_ranges",
-    "char_class", "fold_char", "foldable_chars", "is_han", "nfkc", "nfkc_kind", "traditional_chars",
+    "char_class", "fold_char", "foldable_chars", "is_han", "lone_surrogate", "nfkc", "nfkc_kind",
+    "traditional_chars",
 ]  # fmt: skip
+
+#: UTF-16 surrogate code points. In a Python string they can only come from a decoder
+#: that let them through (a JSON ``"\ud800"`` escape with no pair): such a string is not
+#: Unicode text, cannot be encoded as UTF-8, and breaks every stage that encodes it
+#: (OpenCC, Redis, SQLite, JSON output) — so input is refused at the door instead.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def lone_surrogate(text: str) -> int | None:
+    """The index of the first surrogate code point in ``text``, or None if it has none."""
+    found = _SURROGATE.search(text)
+    return None if found is None else found.start()
 
 #: Lookalikes that NFKC leaves alone: Cyrillic and Greek letters used to spell latin
 #: words (``qq`` with a Cyrillic ``q``-alike, ``vх`` with a Cyrillic х). Applied after

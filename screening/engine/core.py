@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from screening.__version__ import __version__
+from screening.engine.characters import lone_surrogate
 from screening.engine.config import EngineConfig, ModelThresholds, Thresholds, load_config
 from screening.engine.match import Matcher
 from screening.engine.normalize import NormalizedText, Normalizer
@@ -109,9 +110,15 @@ class Engine:
     def analyse_batch(self, messages: Iterable[tuple[Any, str]]) -> list[Analysis]:
         """Analyses for ``(id, text)`` pairs, in order; the model scores them in one call."""
         items = list(messages)
-        for _, text in items:
+        for message_id, text in items:
             if not isinstance(text, str):
                 raise InvalidMessage(f"text must be a string, got {type(text).__name__}")
+            index = lone_surrogate(text)
+            if index is not None:
+                raise InvalidMessage(
+                    f"text of message {message_id!r} is not valid Unicode: a lone surrogate "
+                    f"(U+{ord(text[index]):04X}) at index {index}"
+                )
         ids = [message_id for message_id, _ in items]
         texts = [text for _, text in items]
         clock = time.perf_counter

@@ -12,17 +12,22 @@ mix numeric and opaque ids and a callback must echo them back unchanged.
 
 from __future__ import annotations
 
+import hashlib
 import math
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from screening.engine.characters import lone_surrogate
 from screening.errors import InvalidMessage
 
 __all__ = [
     "CALLBACKS_ACTOR",
     "CALLBACK_ACTOR",
+    "MAX_BATCH_BYTES",
+    "MAX_BATCH_MESSAGES",
     "MAX_ID_CHARS",
     "MAX_TEXT_CHARS",
     "SCREEN_ACTOR",
@@ -46,6 +51,12 @@ CALLBACKS_ACTOR = "deliver_callbacks"
 MAX_ID_CHARS = 128
 #: Longer texts are refused rather than truncated: screening half a message is a loophole.
 MAX_TEXT_CHARS = 20_000
+#: A batch carries at most this many messages, and its queue message at most this many
+#: bytes of JSON. The client splits at both limits; a worker dead-letters a batch over
+#: either with the reason. Without a limit one queue message can hold a worker for
+#: seconds and hundreds of MB (a 100,000-message batch took 12.9 s and ~495 MB).
+MAX_BATCH_MESSAGES = 1_000
+MAX_BATCH_BYTES = 8 * 1024 * 1024
 #: Unix seconds above this are almost surely milliseconds sent by mistake (year 5138).
 _MAX_UNIX_SECONDS = 1e11
 
@@ -76,6 +87,21 @@ def _id(value: Any, name: str, *, optional: bool = False) -> str | None:
     text = str(value)
     if not text or len(text) > MAX_ID_CHARS:
         raise InvalidMessage(f"'{name}' must be 1 to {MAX_ID_CHARS} characters")
+    control = next((i for i, c in enumerate(text) if unicodedata.category(c) == "Cc"), None)
+    if control is not None:
+        # Ids are joined with separators into keys and digests; a control character
+        # (NUL above all) could make two different ids spell the same key.
+        raise InvalidMessage(f"'{name}' has a control character at {control}")
+    return _unicode(text, name)
+
+
+def _unicode(text: str, name: str) -> str:
+    """``text`` if it is valid Unicode; a lone surrogate (``"\\ud800"`` in JSON) cannot be
+    encoded, stored or sent on, so the message is refused naming the field and place."""
+    index = lone_surrogate(text)
+    if index is not None:
+        code = f"U+{ord(text[index]):04X}"
+        raise InvalidMessage(f"'{name}' is not valid Unicode: a lone surrogate ({code}) at {index}")
     return text
 
 
@@ -119,6 +145,30 @@ class Message:
     #: measures also reach the owner and admins, who share responsibility for the group.
     sender_role: str | None = None
     group_owner_id: str | None = None
+    #: Set by a worker (never on the wire) when this message reuses the id of an earlier
+    #: message of its group with other content: it is screened and acted on as a message
+    #: of its own (:attr:`key`), and its events say so.
+    id_conflict: bool = False
+
+    @property
+    def identity(self) -> str:
+        """What makes a message the same message: its id *within its group* (platforms
+        number messages per group), length-prefixed so no two (group, id) pairs spell
+        the same string whatever characters they hold."""
+        return f"{len(self.group_id)}:{self.group_id}:{self.message_id}"
+
+    @property
+    def digest(self) -> str:
+        """Hash of what was said and by whom: a resubmission of the same message has the
+        same digest; a different message sent under a reused id does not."""
+        content = f"{self.sender_id}\0{self.text}".encode()
+        return hashlib.sha256(content).hexdigest()[:16]
+
+    @property
+    def key(self) -> str:
+        """The key of everything kept per message (dedupe claim, audit record, event id):
+        the identity, and for a conflicting reuse of an id the content digest too."""
+        return f"{self.identity}#{self.digest}" if self.id_conflict else self.identity
 
     @classmethod
     def from_dict(cls, data: Any, *, strict: bool = True) -> Message:
@@ -151,6 +201,7 @@ class Message:
             raise InvalidMessage(f"'text' must be a string, got {_kind(text)}")
         if len(text) > MAX_TEXT_CHARS:
             raise InvalidMessage(f"'text' is {len(text)} characters, at most {MAX_TEXT_CHARS}")
+        _unicode(text, "text")
         members = data.get("group_member_count")
         if members is not None and (
             isinstance(members, bool) or not isinstance(members, int) or members < 0
@@ -159,6 +210,8 @@ class Message:
         category = data.get("group_category")
         if category is not None and not isinstance(category, str):
             raise InvalidMessage(f"'group_category' must be a string, got {_kind(category)}")
+        if category is not None:
+            _unicode(category, "group_category")
         role = data.get("sender_role")
         if role is not None and role not in SENDER_ROLES:
             raise InvalidMessage(f"'sender_role' must be one of {', '.join(SENDER_ROLES)}")
@@ -223,6 +276,9 @@ def decode_batch(payload: Any) -> tuple[list[Message], list[Rejected]]:
     items = payload.get("messages")
     if not isinstance(items, list):
         return [], [Rejected(f"'messages' must be a list, got {_kind(items)}", payload)]
+    if len(items) > MAX_BATCH_MESSAGES:
+        reason = f"batch of {len(items)} messages is over the limit of {MAX_BATCH_MESSAGES}"
+        return [], [Rejected(reason, payload)]
     accepted: list[Message] = []
     rejected: list[Rejected] = []
     for index, item in enumerate(items):
