@@ -16,7 +16,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 import dramatiq
@@ -218,10 +218,47 @@ def _screen_all(engine: Engine, messages: Sequence[Message]) -> list[Verdict | R
 
 def _screen(runtime: Runtime, deliver: dramatiq.Actor, batch: Any) -> BatchOutcome:
     messages, rejected = decode_batch(batch)
+def _claim(
+    runtime: Runtime, flagged: Sequence[tuple[Message, Verdict]], owner: str
+) -> tuple[list[tuple[Message, Verdict]], int, int]:
+    """The flagged messages this queue message acts on, how many were duplicates, and how
+    many reused an id. A claim is held by ``owner|digest``: a later claimant with the same
+    digest is a duplicate submission (dropped: counted once); one with another digest is
+    a *different* message under a reused id — dropping it would let anyone slip content
+    past screening by reusing an id, so it is acted on as a message of its own
+    (:attr:`Message.key`), marked ``id_conflict``, and claimed under that key."""
+    held = runtime.state.claim_or_holder(
+        [(f"msg:{m.identity}", f"{owner}|{m.digest}") for m, _ in flagged], runtime.dedupe_ttl
+    )
+    acted: dict[int, tuple[Message, Verdict]] = {}
+    conflicting: dict[int, tuple[Message, Verdict]] = {}
+    duplicates = 0
+    for index, ((message, verdict), holder) in enumerate(zip(flagged, held, strict=True)):
+        if holder is None:
+            acted[index] = (message, verdict)
+        elif "|" in holder and holder.rpartition("|")[2] != message.digest:
+            conflicting[index] = (replace(message, id_conflict=True), verdict)
+        else:  # the same content (or a claim written before digests were kept)
+            duplicates += 1
+    again = runtime.state.claim_or_holder(
+        [(f"msg:{m.key}", f"{owner}|{m.digest}") for m, _ in conflicting.values()],
+        runtime.dedupe_ttl,
+    )
+    new = [pair for pair, holder in zip(conflicting.items(), again, strict=True) if not holder]
+    acted.update(new)
+    duplicates += len(conflicting) - len(new)  # the conflicting message sent again
+    if new:
+        first = new[0][1][0]
+        log.warning("%d flagged message(s) reuse the id of another message of their group "
+                    "(first: group %r, message %r): acted on as messages of their own",
+                    len(new), first.group_id, first.message_id)  # fmt: skip
+    return [acted[i] for i in sorted(acted)], duplicates, len(new)
+
+
     _dead_letter_messages(runtime, rejected, "validation")
-    unique: dict[str, Message] = {}
-    for message in messages:
-        unique.setdefault(message.message_id, message)
+    unique: dict[tuple[str, str], Message] = {}
+    for message in messages:  # the same message twice in a batch; not a reused id
+        unique.setdefault((message.identity, message.digest), message)
     in_batch_duplicates = len(messages) - len(unique)
     screened: list[tuple[Message, Verdict]] = []
     crashed: list[Rejected] = []
@@ -234,15 +271,15 @@ def _screen(runtime: Runtime, deliver: dramatiq.Actor, batch: Any) -> BatchOutco
     _dead_letter_messages(runtime, crashed, "screening")
     if runtime.on_verdicts is not None and screened:
         runtime.on_verdicts([m for m, _ in screened], [v for _, v in screened])
-    runtime.state.append_verdicts([[m.message_id, v.decision] for m, v in screened], time.time())
+    runtime.state.append_verdicts(
+        [[m.message_id, v.decision, m.group_id] for m, v in screened], time.time()
+    )
 
     # The policy runs after the claim, so a duplicate submission never reaches it (counts
     # and measures stay exact); a redelivery of this same queue message still does.
     flagged = [(m, v) for m, v in screened if v.decision in NOTIFY_DECISIONS]
-    claims = runtime.state.claim(
-        [f"msg:{m.message_id}" for m, _ in flagged], _owner(), runtime.dedupe_ttl
-    )
-    events = runtime.policy([mv for mv, ok in zip(flagged, claims, strict=True) if ok])
+    acted, duplicates, conflicts = _claim(runtime, flagged, _owner())
+    events = runtime.policy(acted)
     if runtime.enforcer is not None:
         events += runtime.enforcer.sweep().events
     if events:  # one queue message for all of them (workers/delivery.py)
@@ -254,7 +291,8 @@ def _screen(runtime: Runtime, deliver: dramatiq.Actor, batch: Any) -> BatchOutco
     for _, verdict in screened:
         counts[f"messages.{verdict.decision}"] += 1
     counts["messages.screened"] = len(screened)
-    counts["messages.duplicates"] = in_batch_duplicates + claims.count(False)
+    counts["messages.duplicates"] = in_batch_duplicates + duplicates
+    counts["messages.id_conflicts"] = conflicts
     counts["callbacks.enqueued"] = enqueued
     runtime.state.count(counts)
     return BatchOutcome(screened, events, len(rejected) + len(crashed))

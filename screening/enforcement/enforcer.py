@@ -147,7 +147,7 @@ class Enforcer:
         owner = v.group_owner_id or (v.user_id if v.user_role == "owner" else None)
         group: GroupSnapshot = yield GroupRecord(
             v.group_id,
-            v.message_id,
+            v.trigger,
             {r.name: r.window for r in rules},
             now,
             repeat_window=p.group.repeat_window,
@@ -157,7 +157,7 @@ class Enforcer:
         people = self._sharers(group.owner_id, group.admin_ids)
         yield frozenset([v.user_id, *(person for person, _, _ in people)])
         user: UserSnapshot = yield self._user_record(
-            v.user_id, v.message_id, now, credit_penalty(p.credit, v.decision, v.categories), v
+            v.user_id, v.trigger, now, credit_penalty(p.credit, v.decision, v.categories), v
         )
         outcome = Outcome()
         recipients = {"owner_id": group.owner_id, "admin_ids": list(group.admin_ids)}
@@ -170,8 +170,8 @@ class Enforcer:
             if (yield from self._apply(measure, now, outcome, recipients)):
                 yield from self._share(measure, group.owner_id, group.admin_ids, now, outcome)
         for measure in decide_user(
-            p, v.user_id, user, now, trigger=v.message_id, group_id=v.group_id,
-            role=v.user_role, violation=v,
+            p, v.user_id, user, now, trigger=v.trigger, group_id=v.group_id,
+            role=v.user_role, violation=v, message_id=v.message_id,
         ):  # fmt: skip
             yield from self._apply(measure, now, outcome)
         return outcome

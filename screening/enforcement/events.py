@@ -50,6 +50,7 @@ def violation(message: Message, verdict: Verdict) -> Violation | None:
         group_category=message.group_category,
         user_role=message.sender_role,
         group_owner_id=message.group_owner_id,
+        key=message.key,
     )
 
 
@@ -99,7 +100,7 @@ def verdict_record(
     return Record(
         kind="verdict",
         at=at,
-        key=f"verdict:{message.message_id}",
+        key=f"verdict:{message.key}",
         group_id=message.group_id,
         user_id=message.sender_id,
         message_id=message.message_id,
@@ -126,7 +127,7 @@ def measure_record(measure: Measure, lifted_at: float | None = None, why: str = 
         key=f"{kind}:{measure.id}",
         group_id=measure.group_id,
         user_id=measure.subject_id if measure.subject == "user" else None,
-        message_id=measure.trigger if not measure.trigger.startswith("msr_") else None,
+        message_id=measure.message_id,
         detail=detail,
     )
 

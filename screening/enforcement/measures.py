@@ -70,6 +70,14 @@ class Violation:
     group_category: str | None = None
     user_role: str | None = None  # "owner", "admin", "member" or unknown
     group_owner_id: str | None = None
+    #: The message's key (:attr:`screening.pipeline.message.Message.key`): what makes it
+    #: the same message across redeliveries. Message ids repeat across groups (and a
+    #: reused id may carry other content), so counts and measure ids go by the key.
+    key: str | None = None
+
+    @property
+    def trigger(self) -> str:
+        return self.key or self.message_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,9 +90,10 @@ class Measure:
     started_at: float
     until: float | None  # None: until a person lifts it
     reason: str
-    trigger: str  # the message id (or measure id, for shared responsibility)
+    trigger: str  # the message key (or measure id, for shared responsibility)
     repeat: int = 0
     detail: Mapping[str, Any] = field(default_factory=dict)
+    message_id: str | None = None  # the message that triggered it, if one did
 
     @property
     def label(self) -> str:
@@ -189,7 +198,7 @@ def decide_group(
     step, rule, count, threshold = best
     steps = {3: GROUP_CLOSURE_RECOMMENDED, 2: GROUP_SUSPEND_POSTING, 1: GROUP_WARNING}
     kinds = [steps[s] for s in range(step, 0, -1)]
-    gid, trigger = violation.group_id, violation.message_id
+    gid, trigger = violation.group_id, violation.trigger
     for kind in kinds:
         if not _in_force(snap.active, kind, now, measure_id("group", gid, kind, trigger)):
             break
@@ -215,7 +224,7 @@ def decide_group(
     }
     return [
         Measure(
-            id=measure_id("group", violation.group_id, kind, violation.message_id),
+            id=measure_id("group", violation.group_id, kind, trigger),
             kind=kind,
             subject="group",
             subject_id=violation.group_id,
@@ -223,9 +232,10 @@ def decide_group(
             started_at=now,
             until=now + duration,
             reason=f"{rule.name}: {count} in {rule.window:g} s >= {threshold}",
-            trigger=violation.message_id,
+            trigger=trigger,
             repeat=repeat,
             detail=detail,
+            message_id=violation.message_id,
         )
     ]
 
@@ -240,6 +250,7 @@ def decide_user(
     group_id: str | None,
     role: str | None = None,
     violation: Violation | None = None,
+    message_id: str | None = None,
 ) -> list[Measure]:
     """Every user measure whose condition holds and that is not already in force."""
     cp, bp = policy.credit, policy.blacklist
@@ -287,6 +298,7 @@ def decide_user(
             trigger=trigger,
             repeat=repeat,
             detail=detail,
+            message_id=message_id,
         )
         for kind, duration, why, repeat in wanted
         if not _in_force(snap.active, kind, now, measure_id("user", user_id, kind, trigger))

@@ -107,7 +107,7 @@ def submit_report(broker: Broker, report: Report, queue: str = SCREEN_QUEUE) -> 
 def _outcome_event(report: Report, outcome: str, reporters: int, at: float) -> dict[str, Any]:
     message = report.message
     return {
-        "event_id": event_id(EVENT_REPORT_OUTCOME, f"{message.message_id}\0{report.reported_by}"),
+        "event_id": event_id(EVENT_REPORT_OUTCOME, f"{message.key}\0{report.reported_by}"),
         "type": EVENT_REPORT_OUTCOME,
         "created_at": round(at, 3),
         "message_id": message.message_id,
@@ -126,7 +126,7 @@ def handle_report(
     or dismissed) and the enforcement outcome, whose events are to be sent."""
     policy = enforcer.policy.reports
     message = report.message
-    reporters = enforcer.state.report(message.message_id, report.reported_by, policy.window)
+    reporters = enforcer.state.report(message.identity, report.reported_by, policy.window)
     now = enforcer.clock.now()
     outcome = Outcome()
     if verdict.decision != "pass":
@@ -143,7 +143,7 @@ def handle_report(
     record = Record(
         kind="report",
         at=now,
-        key=f"report:{message.message_id}:{report.reported_by}",
+        key=f"report:{message.identity}:{report.reported_by}",
         group_id=message.group_id,
         user_id=report.reported_by,
         message_id=message.message_id,

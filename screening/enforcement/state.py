@@ -112,5 +112,6 @@ class PolicyState(Protocol):
 
     def credit(self, user_id: str, credit: CreditPolicy, now: float) -> float: ...
 
-    def report(self, message_id: str, reporter_id: str, window: float) -> int:
-        """Add a reporter; the number of distinct reporters of the message."""
+    def report(self, message_identity: str, reporter_id: str, window: float) -> int:
+        """Add a reporter of the message (its :attr:`Message.identity`); the number of
+        distinct reporters of that message."""

@@ -83,7 +83,10 @@ class PendingLift(NamedTuple):
 
 
 def subject_key(subject: str, subject_id: str) -> str:
-    return f"{PREFIX}{{{subject[0]}:{subject_id}}}"
+    """The key prefix of one group, user or reported message. The id is length-prefixed:
+    ids come from the platform (or an attacker) and may hold ``}`` or ``:``, and without
+    the length ``{g:a}:m`` + a suffix could spell another subject's key."""
+    return f"{PREFIX}{{{subject[0]}:{len(subject_id)}:{subject_id}}}"
 
 
 def counts_suspensions(kind: str) -> bool:

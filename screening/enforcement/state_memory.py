@@ -194,8 +194,8 @@ class MemoryPolicyState:
             return min(credit.initial, credit.maximum)
         return restored_credit(credit, stored[0], stored[1], now)
 
-    def report(self, message_id: str, reporter_id: str, window: float) -> int:
+    def report(self, message_identity: str, reporter_id: str, window: float) -> int:
         with self._lock:
-            reporters = self._reporters[message_id]
+            reporters = self._reporters[message_identity]
             reporters.add(reporter_id)
             return len(reporters)

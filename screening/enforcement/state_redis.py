@@ -214,8 +214,8 @@ class RedisPolicyState:
             return min(credit.initial, credit.maximum)
         return restored_credit(credit, float(score), float(since), now)
 
-    def report(self, message_id: str, reporter_id: str, window: float) -> int:
-        key = f"{subject_key('report', message_id)}:reporters"
+    def report(self, message_identity: str, reporter_id: str, window: float) -> int:
+        key = f"{subject_key('report', message_identity)}:reporters"
         pipe = self.client.pipeline(transaction=True)
         pipe.sadd(key, reporter_id)
         pipe.expire(key, max(1, math.ceil(window)), nx=True)

@@ -67,7 +67,8 @@ def message_verdict_event(
     versions = dict(verdict.versions)
     versions.setdefault("model", None)
     return {
-        "event_id": event_id(EVENT_MESSAGE_VERDICT, message.message_id),
+        "event_id": event_id(EVENT_MESSAGE_VERDICT, message.key),
+    conflict = {"id_conflict": True} if message.id_conflict else {}
         "type": EVENT_MESSAGE_VERDICT,
         "created_at": round(time.time(), 3),
         "message_id": message.message_id,
@@ -83,6 +84,7 @@ def message_verdict_event(
         "versions": versions,
     }
 
+        **conflict,
 
 def encode_body(event: dict[str, Any]) -> bytes:
     """The exact bytes that are signed and sent (UTF-8 JSON, Chinese left readable)."""

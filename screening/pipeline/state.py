@@ -24,6 +24,8 @@ from typing import Any, Protocol
 
 import redis
 
+from screening.engine.characters import lone_surrogate
+
 __all__ = [
     "DEAD_LETTER_KINDS",
     "DEAD_LETTER_MAX",
@@ -68,6 +70,11 @@ class State(Protocol):
     def claim(self, keys: Sequence[str], owner: str, ttl: int) -> list[bool]:
         """For each key: may ``owner`` act on it (first claim, or its own earlier one)?"""
 
+    def claim_or_holder(self, claims: Sequence[tuple[str, str]], ttl: int) -> list[str | None]:
+        """:meth:`claim` with an owner per key, answering for each ``(key, owner)`` None
+        when that owner may act on it and otherwise the value that holds it (a caller
+        that puts a content digest in the owner tells a duplicate from a conflict)."""
+
     def mark(self, keys: Sequence[str], value: str, ttl: int) -> None:
         """Overwrite claims, e.g. with "delivered" so no later owner acts again."""
 
@@ -86,11 +93,18 @@ class State(Protocol):
     def counters(self) -> dict[str, int]: ...
 
     def append_verdicts(self, records: Sequence[Sequence[Any]], at: float) -> None:
-        """Record a batch of ``[message_id, decision]`` pairs (no-op when disabled)."""
+        """Record a batch of ``[message_id, decision, group_id]`` records (no-op when
+        disabled)."""
 
 
 def _dumps(record: Mapping[str, Any]) -> str:
-    return json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str)
+    """JSON text Redis can store. A dead letter may carry what made its message invalid,
+    a lone surrogate included, which has no UTF-8 encoding: such a record is written with
+    ASCII escapes (``\\ud800``) so it is kept exactly instead of failing the whole batch."""
+    text = json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str)
+    if lone_surrogate(text) is None:
+        return text
+    return json.dumps(record, ensure_ascii=True, separators=(",", ":"), default=str)
 
 
 class RedisState:
@@ -112,14 +126,19 @@ class RedisState:
         return cls(redis_client(url), **kwargs)
 
     def claim(self, keys: Sequence[str], owner: str, ttl: int) -> list[bool]:
-        if not keys:
+        return [held is None for held in self.claim_or_holder([(k, owner) for k in keys], ttl)]
+
+    def claim_or_holder(self, claims: Sequence[tuple[str, str]], ttl: int) -> list[str | None]:
+        if not claims:
             return []
         pipe = self.client.pipeline(transaction=False)
-        for key in keys:
+        for key, owner in claims:
             # NX GET: sets only if absent and returns the previous value (None: we set it).
             pipe.set(KEY_PREFIX + "dedupe:" + key, owner, nx=True, get=True, ex=ttl)
-        mine = owner.encode()
-        return [held is None or held == mine for held in pipe.execute()]
+        return [
+            None if held is None or held == owner.encode() else held.decode("utf-8", "replace")
+            for (_, owner), held in zip(claims, pipe.execute(), strict=True)
+        ]
 
     def mark(self, keys: Sequence[str], value: str, ttl: int) -> None:
         pipe = self.client.pipeline(transaction=False)
@@ -185,16 +204,19 @@ class MemoryState:
         self.verdicts: deque[tuple[float, list[Any]]] = deque(maxlen=keep_verdicts)
 
     def claim(self, keys: Sequence[str], owner: str, ttl: int) -> list[bool]:
+        return [held is None for held in self.claim_or_holder([(k, owner) for k in keys], ttl)]
+
+    def claim_or_holder(self, claims: Sequence[tuple[str, str]], ttl: int) -> list[str | None]:
         now = time.monotonic()
-        results = []
+        results: list[str | None] = []
         with self._lock:
-            for key in keys:
+            for key, owner in claims:
                 held = self._claims.get(key)
                 if held is None or held[1] <= now:
                     self._claims[key] = (owner, now + ttl)
-                    results.append(True)
+                    results.append(None)
                 else:
-                    results.append(held[0] == owner)
+                    results.append(None if held[0] == owner else held[0])
         return results
 
     def mark(self, keys: Sequence[str], value: str, ttl: int) -> None:

@@ -188,3 +188,108 @@ def test_documented_wire_format_works_without_the_python_client(
     (record,) = p.state.dead_letters("messages")
     assert record["stage"] == "envelope" and "malformed queue message envelope" in record["reason"]
     assert p.wait(lambda: client.hlen(f"dramatiq:{queue}.msgs") == 0)  # acked, not stranded
+
+
+@pytest.mark.parametrize("real_pipeline", ["redis"], indirect=True)
+def test_garbage_queue_bodies_are_dead_lettered_and_the_batches_beside_them_screened(
+    real_pipeline: Pipeline, tolerant_encoder: None
+) -> None:
+    """Bodies a broken producer can write: not JSON, empty, a JSON array, far too large,
+    an envelope without its Redis id. Each garbage body is dead-lettered alone with the
+    reason; an envelope that only lacks its id is still screened; the valid batches fetched
+    with them are screened, and nothing stays in the queue or in the worker's ack set."""
+    p = real_pipeline
+    client = redis.Redis.from_url(p.settings.redis_url)
+    queue = p.settings.queue
+
+    def envelope(message_id: str, options: dict[str, str]) -> bytes:
+        batch = {"v": 1, "messages": [p.message(message_id, BLOCK_TEXT)]}
+        return json.dumps({
+            "queue_name": queue, "actor_name": "screen_batch", "args": [batch], "kwargs": {},
+            "options": options, "message_id": str(uuid.uuid4()),
+            "message_timestamp": int(time.time() * 1000),
+        }, ensure_ascii=False).encode()  # fmt: skip
+
+    bodies: list[tuple[str, bytes]] = []
+    for name in ("ok-1", "ok-2", "ok-3"):
+        rid = str(uuid.uuid4())
+        bodies.append((rid, envelope(name, {"redis_message_id": rid})))
+    bodies.insert(1, (str(uuid.uuid4()), b"not json at all"))
+    bodies.insert(2, (str(uuid.uuid4()), b""))
+    bodies.insert(3, (str(uuid.uuid4()), b"[1, 2, 3]"))
+    bodies.insert(4, (str(uuid.uuid4()), envelope("no-id", {})))
+    bodies.insert(5, (str(uuid.uuid4()), b'{"padding": "' + b"x" * (9 * 1024 * 1024) + b'"}'))
+    pipe = client.pipeline(transaction=True)
+    for rid, body in bodies:
+        pipe.hset(f"dramatiq:{queue}.msgs", rid, body)
+        pipe.rpush(f"dramatiq:{queue}", rid)
+    pipe.execute()
+
+    assert p.receiver.wait_for(4, timeout=20)
+    assert {e["message_id"] for e in p.receiver.delivered} == {"ok-1", "ok-2", "ok-3", "no-id"}
+    assert p.wait(lambda: p.state.counters().get("messages.dead_lettered") == 4)
+    reasons = sorted(r["reason"] for r in p.state.dead_letters("messages"))
+    assert sum("undecodable queue message" in r for r in reasons) == 2  # not JSON, empty
+    assert sum(r == "queue message is not a JSON object" for r in reasons) == 1
+    assert sum("is over the limit of" in r for r in reasons) == 1
+    assert p.wait(lambda: client.hlen(f"dramatiq:{queue}.msgs") == 0)  # every body acked
+    assert p.wait(lambda: not [k for k in client.keys("dramatiq:__acks__.*") if client.scard(k)])
+    p.screener.submit(p.message("after", BLOCK_TEXT))  # and the worker is still serving
+    p.screener.flush()
+    assert p.receiver.wait_for(5)
+
+
+def test_a_message_id_reused_in_another_group_is_a_message_of_its_own(
+    real_pipeline: Pipeline,
+) -> None:
+    """Platforms number messages per group: the same id in two groups is two messages,
+    each screened, recorded and called back (a dedupe by id alone dropped the second)."""
+    p = real_pipeline
+    p.screener.submit(p.message("m-7", BLOCK_TEXT, group_id="g-a"))
+    p.screener.flush()
+    assert p.receiver.wait_for(1)
+    p.screener.submit(p.message("m-7", "冰毒现货同城可送，周末一起来玩百家乐", group_id="g-b"))
+    p.screener.flush()
+    assert p.receiver.wait_for(2)
+    events = p.receiver.delivered
+    assert [(e["message_id"], e["group_id"]) for e in events] == [("m-7", "g-a"), ("m-7", "g-b")]
+    assert events[0]["event_id"] != events[1]["event_id"]
+    assert not any(e.get("id_conflict") for e in events)
+    assert p.wait(lambda: p.state.counters().get("messages.duplicates", 0) == 0)
+
+
+def test_a_reused_id_with_other_content_is_screened_and_reported_as_a_conflict(
+    real_pipeline: Pipeline,
+) -> None:
+    p = real_pipeline
+    p.screener.submit(p.message("m-8", BLOCK_TEXT))
+    p.screener.flush()
+    assert p.receiver.wait_for(1)
+    reused = p.message("m-8", REVIEW_TEXT)
+    p.screener.submit(reused)  # same group, same id, something else said
+    p.screener.flush()
+    assert p.receiver.wait_for(2)
+    p.screener.submit(reused)  # and that one again: a duplicate of the conflicting message
+    p.screener.flush()
+    assert p.wait(lambda: p.state.counters().get("messages.duplicates") == 1)
+    time.sleep(0.3)
+    first, second = (a.event for a in p.receiver.attempts if a.event)
+    assert (first["decision"], second["decision"]) == ("block", "review")
+    assert second["id_conflict"] is True and "id_conflict" not in first
+    assert first["event_id"] != second["event_id"]
+    assert p.state.counters().get("messages.id_conflicts") == 1
+
+
+def test_invalid_unicode_loses_one_message_not_its_batch(real_pipeline: Pipeline) -> None:
+    """A lone surrogate (JSON ``"\\ud800"``) used to crash the batch at the dead-letter
+    write, losing the 99 good messages beside it."""
+    p = real_pipeline
+    batch = [p.message(f"u-{i}", BLOCK_TEXT if i % 10 == 0 else "你好") for i in range(99)]
+    batch.insert(50, p.message("u-bad", "赌\ud800博"))
+    p.broker.enqueue(dramatiq.Message(queue_name=p.settings.queue, actor_name=SCREEN_ACTOR,
+                                      args=(encode_batch(batch),), kwargs={}, options={}))  # fmt: skip
+    assert p.receiver.wait_for(10)
+    assert p.wait(lambda: p.state.counters().get("messages.screened") == 99)
+    (record,) = p.state.dead_letters("messages")
+    assert record["message_id"] == "u-bad" and "not valid Unicode" in record["reason"]
+    assert record["payload"]["text"] == "赌\ud800博"  # kept exactly, escaped in storage
