@@ -18,10 +18,12 @@ from workers.broker import TolerantEncoder, build_broker, build_runtime
 from workers.enforcement import build_enforcer
 from workers.enforcement import install as install_enforcement
 from workers.operations import install_operations
+from workers.redaction import install_redaction
 
 __all__ = ["actors", "broker", "operations", "runtime", "settings"]
 
 logging.getLogger("httpx").setLevel(logging.WARNING)
+install_redaction()  # before anything can log a queue message (workers/redaction.py)
 
 settings = Settings.from_env()
 runtime = build_runtime(settings)
