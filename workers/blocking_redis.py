@@ -31,6 +31,7 @@ messages the consumer thread forgets on a connection error.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from typing import Any
@@ -40,12 +41,16 @@ from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
 from dramatiq.common import q_name
 from dramatiq.errors import ConnectionClosed
 
-__all__ = ["BUSY_NAP", "BlockingRedisBroker"]
+__all__ = ["BODY_DIGEST", "BUSY_NAP", "BlockingRedisBroker"]
 
 log = logging.getLogger(__name__)
 
 #: Seconds a consumer at its prefetch limit waits before checking for a free thread.
 BUSY_NAP = 0.002
+#: Option a decoder sets on a queue message whose body did not say its Redis id (a
+#: broken or hand-written envelope): the SHA-256 of the body, by which the consumer finds
+#: the id in its ack set so the message can be acked instead of stranded.
+BODY_DIGEST = "body_sha256"
 
 
 class BlockingRedisConsumer(_RedisConsumer):
@@ -58,6 +63,7 @@ class BlockingRedisConsumer(_RedisConsumer):
         self.idle_timeout = max(timeout, 1) / 1000
         self.queue_key = f"{broker.namespace}:{queue_name}"
         self.acks_key = f"{broker.namespace}:__acks__.{broker.broker_id}.{queue_name}"
+        self.messages_key = f"{broker.namespace}:{queue_name}.msgs"
         #: Ids handed to the worker and not yet acked, shared by this queue's consumers
         #: (the consumer thread makes a new one after each broken connection).
         self.in_hand: set[str] = broker.in_hand.setdefault(queue_name, set())
@@ -69,7 +75,9 @@ class BlockingRedisConsumer(_RedisConsumer):
             can_fetch = not self.message_cache and self.outstanding_message_count < self.prefetch
             message = super().__next__()
             if message is not None:
-                self.in_hand.add(message.options["redis_message_id"])
+                if "redis_message_id" not in message.options:
+                    self._identify(message)
+                self.in_hand.add(message.options.get("redis_message_id", ""))
                 return message
             if can_fetch:
                 self._wait_for_messages()
@@ -83,18 +91,44 @@ class BlockingRedisConsumer(_RedisConsumer):
             raise ConnectionClosed(exc) from None
 
     def ack(self, message: Any) -> None:
-        super().ack(message)
-        self.in_hand.discard(message.options["redis_message_id"])
+        if self._known(message):
+            super().ack(message)
+            self.in_hand.discard(message.options["redis_message_id"])
 
     def nack(self, message: Any) -> None:
-        super().nack(message)
-        self.in_hand.discard(message.options["redis_message_id"])
+        if self._known(message):
+            super().nack(message)
+            self.in_hand.discard(message.options["redis_message_id"])
 
     def requeue(self, messages: Any) -> None:
-        messages = list(messages)
+        messages = [m for m in messages if self._known(m)]
         super().requeue(messages)
         for message in messages:
             self.in_hand.discard(message.options["redis_message_id"])
+
+    def _known(self, message: Any) -> bool:
+        if "redis_message_id" in message.options:
+            return True
+        log.error("queue message %s has no Redis id; left for the stale-worker sweep",
+                  message.message_id)  # fmt: skip
+        return False
+
+    def _identify(self, message: Any) -> None:
+        """Find the Redis id of a fetched message whose body did not carry it: the id in
+        this worker's ack set, not held by a thread, whose stored body has the digest the
+        decoder computed. Only malformed or hand-written envelopes take this path."""
+        digest = message.options.get(BODY_DIGEST)
+        try:
+            held = {raw.decode() for raw in self.broker.client.smembers(self.acks_key)}
+            candidates = sorted(held - self.in_hand)
+            bodies = self.broker.client.hmget(self.messages_key, candidates) if candidates else []
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise ConnectionClosed(exc) from None
+        for redis_id, body in zip(candidates, bodies, strict=True):
+            if body is not None and digest == hashlib.sha256(body).hexdigest():
+                message.options["redis_message_id"] = redis_id
+                return
+        log.error("queue message %s: no fetched body matches it", message.message_id)
 
     def _put_back_stranded(self) -> None:
         """Requeue the ids in this worker's ack set that no worker thread holds."""
