@@ -1,27 +1,40 @@
 """`screening wordlist lint`: what an analyst must fix before publishing a wordlist.
 
-Parsing errors already stop the load; lint finds the mistakes that parse fine: the same
-term listed twice (often with two severities, so which one wins is an accident), a term
-the allow-list cancels everywhere (dead), and terms that hit benign messages — the
-false positives a user would otherwise find first.
+Parsing errors already stop the load (a pattern of a shape that backtracks super-linearly
+among them); lint finds the mistakes that parse fine: the same term listed twice (often
+with two severities, so which one wins is an accident), a term the allow-list cancels
+everywhere (dead), terms that hit benign messages — the false positives a user would
+otherwise find first — and patterns that are slow on long adversarial inputs although
+their shape passed (``slow_patterns``, which ``publish`` runs too).
 """
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from screening.engine.core import Engine
+from screening.engine.regex_probe import ProbeResult, run_probes
+from screening.engine.regex_safety import adversarial_inputs
+from screening.engine.wordlist import Pattern
 
-__all__ = ["Finding", "lint_wordlist", "read_benign_file"]
+__all__ = ["PROBE_LENGTH", "PROBE_SECONDS", "Finding", "lint_wordlist", "read_benign_file",
+           "slow_patterns"]  # fmt: skip
+
+#: Adversarial inputs are this long: the longest messages are this size, and a pattern
+#: that backtracks even quadratically takes seconds on them where a linear one takes ms.
+PROBE_LENGTH = 50_000
+#: The most a pattern may take on one of them (the shipped ones take under 0.1 s); the
+#: child process matching it is killed at this point.
+PROBE_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True)
 class Finding:
-    kind: str  # "duplicate", "shadowed" or "benign-hit"
+    kind: str  # "duplicate", "shadowed", "benign-hit" or "slow-pattern"
     message: str
     path: str
     line: int
@@ -78,7 +91,51 @@ def lint_wordlist(engine: Engine, extra_benign: Iterable[str] = ()) -> list[Find
                 f"(transforms: {', '.join(hit.transforms) or 'none'})",
                 term[0], term[1],
             ))  # fmt: skip
+    findings += slow_patterns(wordlist.patterns)
     return findings
+
+
+def slow_patterns(
+    patterns: Sequence[Pattern], length: int = PROBE_LENGTH, seconds: float = PROBE_SECONDS
+) -> list[Finding]:
+    """Patterns that take longer than ``seconds`` on an adversarial input of ``length``
+    characters (timed in a child process, killed at ``seconds``), the worst input each.
+    An input over the limit is timed once more, alone: a busy machine can stall one run of
+    a linear pattern, but a super-linear one is slow every time."""
+    inputs = [adversarial_inputs(p.regex.pattern, p.regex.flags) for p in patterns]
+    jobs = [
+        (p.regex.pattern, p.regex.flags, [(i.head, i.unit, i.count(length), i.tail) for i in ins])
+        for p, ins in zip(patterns, inputs, strict=True)
+    ]
+    suspects = _over(run_probes(jobs, timeout=seconds), seconds)
+    again = [(jobs[job][0], jobs[job][1], [jobs[job][2][r.probe]]) for job, r in suspects]
+    confirmed = _over(run_probes(again, timeout=seconds), seconds)
+    findings = []
+    for retried, result in confirmed:
+        job, suspect = suspects[retried]
+        pattern, probe = patterns[job], inputs[job][suspect.probe]
+        took = f"took over {seconds:g} s" if result.error == "timeout" else (
+            f"failed ({result.error})" if result.error else f"took {result.seconds:.2f} s"
+        )  # fmt: skip
+        findings.append(Finding(
+            "slow-pattern",
+            f"pattern {pattern.name!r} {took} on {probe.describe(length)} ({length:,} "
+            f"characters; the limit is {seconds:g} s): it backtracks super-linearly. Make "
+            "a quantifier possessive (`\\s*+`) where a repeated part meets optional parts, "
+            "or start the pattern with a lookbehind so that a long run cannot start a "
+            "match at every position (wordlists/README.md)",
+            pattern.path, pattern.line,
+        ))  # fmt: skip
+    return findings
+
+
+def _over(results: Sequence[ProbeResult], seconds: float) -> list[tuple[int, ProbeResult]]:
+    """The first result over the limit of each job, by job."""
+    worst: dict[int, ProbeResult] = {}
+    for result in results:
+        if result.error or result.seconds >= seconds:
+            worst.setdefault(result.job, result)
+    return sorted(worst.items())
 
 
 def _term_of(engine: Engine, text: str, category: str) -> tuple[str, int]:

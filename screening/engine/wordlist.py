@@ -2,6 +2,8 @@
 
 Parsing is strict: a line that cannot be understood is an error naming file and line,
 never a silently skipped term — a dropped term is a hole in moderation nobody sees.
+A pattern Python's backtracking ``re`` could spend super-linear time on is refused here
+too (``regex_safety``), so no loader — CLI, worker or publisher — ever runs one.
 A wordlist can be loaded from a directory or from a mapping of file name to text (how a
 published version travels through Redis), and its version is a hash of its content so
 every verdict can name exactly which lists produced it.
@@ -15,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from screening.engine.regex_safety import regex_risks
 from screening.errors import WordlistError
 
 __all__ = ["AllowTerm", "Pattern", "Term", "Wordlist"]
@@ -129,6 +132,13 @@ def parse_patterns(text: str, path: str) -> list[Pattern]:
             raise WordlistError(f"invalid regex: {exc}", path=path, line=number) from exc
         if regex.search(""):
             raise WordlistError("regex matches the empty string", path=path, line=number)
+        risks = regex_risks(source, re.IGNORECASE)
+        if risks:
+            raise WordlistError(
+                f"pattern {name!r} can take super-linear time on a crafted message: "
+                f"{'; '.join(risks)} (wordlists/README.md: patterns must run in linear time)",
+                path=path, line=number,
+            )  # fmt: skip
         patterns.append(Pattern(name, category, severity, regex, path, number))
     return patterns
 

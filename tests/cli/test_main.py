@@ -143,6 +143,34 @@ def test_lint_reports_duplicates_shadowed_and_benign_hits(
     assert len(lines) == 4
 
 
+def test_lint_refuses_a_pattern_that_backtracks_naming_file_line_and_fix(
+    fixture_wordlist_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (fixture_wordlist_dir / "patterns.txt").write_text(
+        "# a keyword, optional parts between whitespace runs, then the number\n"
+        "qq | contact_diversion | review | qq\\s*(?:号)?\\s*[1-9]\\d{4,10}\n",
+        encoding="utf-8",
+    )
+    code, out, err = run_cli(["wordlist", "lint", "--wordlists", str(fixture_wordlist_dir)], capsys)
+    assert code == 2 and out == ""
+    assert f"{fixture_wordlist_dir}/patterns.txt:2: pattern 'qq' can take super-linear time" in err
+    assert "`\\s*` and `\\s*` can share a run of spaces" in err and "(`\\s*+`)" in err
+
+
+def test_lint_reports_a_pattern_slow_on_adversarial_input(
+    fixture_wordlist_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A shape the static check passes but that restarts at every copy of its own scheme."""
+    (fixture_wordlist_dir / "patterns.txt").write_text(
+        "url | contact_diversion | watch | https?://[a-z/:]+\\.exe\n", encoding="utf-8"
+    )
+    code, out, _ = run_cli(["wordlist", "lint", "--wordlists", str(fixture_wordlist_dir)], capsys)
+    assert code == 1
+    (line,) = out.splitlines()
+    assert line.startswith(f"{fixture_wordlist_dir}/patterns.txt:1: slow-pattern: pattern 'url' ")
+    assert "'http://a' × " in line and "super-linearly" in line and "lookbehind" in line
+
+
 def test_entry_point_and_exit_codes(tmp_path: Path) -> None:
     """The installed console script is what evaluators call."""
     script = Path(sys.executable).with_name("screening")
