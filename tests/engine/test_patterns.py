@@ -1,0 +1,116 @@
+"""The shipped contact patterns: what each keyword pattern must and must not match, and a
+property test that throws long adversarial inputs at every shipped pattern and checks
+that matching time grows linearly (timed in a child process that is killed on timeout,
+so a pattern that blows up fails the test instead of hanging CI)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from screening.engine.regex_probe import run_probes
+from screening.engine.wordlist import Pattern, Wordlist
+from screening.settings import DEFAULT_WORDLISTS
+
+SHIPPED = {p.name: p for p in Wordlist.load(DEFAULT_WORDLISTS).patterns}
+
+#: (pattern, folded text, every match finditer must return)
+CASES = [
+    ("qq_number", "qq12345", ["qq12345"]),
+    ("qq_number", "加我qq 123456789", ["qq 123456789"]),
+    ("qq_number", "qq号:12345678", ["qq号:12345678"]),
+    ("qq_number", "qq号码是 12345678", ["qq号码是 12345678"]),
+    ("qq_number", "qq \t号\u3000是 ： 1234-5678", ["qq \t号\u3000是 ： 1234-5678"]),
+    ("qq_number", "扣扣：87654321，企鹅 为 123456", ["扣扣：87654321", "企鹅 为 123456"]),
+    ("qq_number", "q号12345 加q 54321", ["q号12345", "加q 54321"]),
+    ("qq_number", "qq" + " " * 40 + "12345", ["qq" + " " * 40 + "12345"]),
+    ("qq_number", "qq" + " " * 40, []),
+    ("qq_number", "qq音乐", []),
+    ("qq_number", "qq 01234", []),  # a QQ number never starts with 0
+    ("qq_number", "qq 1234", []),  # too short
+    ("qq_number", "qq 123456789012345", []),  # too long: a digit follows
+    ("qq_number", "faqq12345", []),  # qq inside a word
+    ("qq_group", "群号 12345678", ["群号 12345678"]),
+    ("qq_group", "q群：87654321", ["q群：87654321"]),
+    ("qq_group", "qq群码是123456", ["qq群码是123456"]),
+    ("qq_group", "扣扣群 = 1234 5678", ["扣扣群 = 1234 5678"]),
+    ("qq_group", "群号" + "\u3000" * 40, []),
+    ("qq_group", "群号码 0123456", []),
+    ("qq_group", "我们群号还没定", []),
+    ("wechat_id", "微信 abc12345", ["微信 abc12345"]),
+    ("wechat_id", "vx:abc_def", ["vx:abc_def"]),
+    ("wechat_id", "wx号是 13812345678", ["wx号是 13812345678"]),
+    ("wechat_id", "加v abcdef 卫星id：hello-world", ["加v abcdef", "卫星id：hello-world"]),
+    ("wechat_id", "weixin  id  为  138 1234 5678", ["weixin  id  为  138 1234 5678"]),
+    ("wechat_id", "微信" + " " * 40, []),
+    ("wechat_id", "用微信支付就行", []),
+    ("wechat_id", "微信 abc", []),  # an id has 6-20 characters
+    ("wechat_id", "awx abc12345", []),  # wx inside a word
+    ("telegram_handle", "tg @abc_123", ["tg @abc_123"]),
+    ("telegram_handle", "电报号: @durov1", ["电报号: @durov1"]),
+    ("telegram_handle", "纸飞机 @channel 飞机id是@pilot99", ["纸飞机 @channel", "飞机id是@pilot99"]),
+    ("telegram_handle", "telegram" + " " * 40 + "@", []),
+    ("telegram_handle", "tg @ab", []),  # a handle has 4-32 characters
+    ("telegram_handle", "tg abc1234", []),  # no @
+    ("telegram_handle", "stg @abcdef", []),  # tg inside a word
+]
+
+
+# Runs here stay short: matching happens in this process, and how long inputs behave is
+# the next test's business, in a child process that a blow-up cannot hang.
+@pytest.mark.parametrize(("name", "text", "expected"), CASES)
+def test_keyword_patterns(name: str, text: str, expected: list[str]) -> None:
+    assert [m.group() for m in SHIPPED[name].regex.finditer(text)] == expected
+
+
+#: What introduces a contact detail in the shipped patterns, and what a crafted message
+#: repeats after it.
+KEYWORDS = ["", "qq", "扣扣", "q号", "群号", "qq群", "微信", "vx", "wx号", "tg", "电报", "http://",
+            "www.", "t.me/", "a@", "abc点", "13", "wxid_"]  # fmt: skip
+RUN_CHARACTERS = " \t\u3000\u00a01-._:@/号是点a"
+
+SMALL, LARGE = 2_000, 64_000
+
+
+def _linear_growth_failures(recipes: list[tuple[str, str, str]]) -> list[str]:
+    """Every (pattern, input) whose time on LARGE characters is more than a generous linear
+    extrapolation of its time on SMALL ones, or that did not finish within 2 s."""
+    patterns: list[Pattern] = list(SHIPPED.values())
+    inputs = []
+    for head, unit, tail in recipes:
+        for length in (SMALL, LARGE):
+            inputs.append((head, unit, max(1, (length - len(head)) // len(unit)), tail))
+    results = run_probes([(p.regex.pattern, p.regex.flags, inputs) for p in patterns], timeout=2.0)
+    times = {(r.job, r.probe): r for r in results}
+    failures = []
+    for job, pattern in enumerate(patterns):
+        for index, (head, unit, tail) in enumerate(recipes):
+            small, large = times.get((job, 2 * index)), times.get((job, 2 * index + 1))
+            if small is None or large is None or small.error or large.error:
+                failures.append(f"{pattern.name}: {head!r} + {unit!r}… + {tail!r} timed out")
+            elif large.seconds > (LARGE / SMALL) * 4 * small.seconds + 0.25:
+                failures.append(
+                    f"{pattern.name}: {head!r} + {unit!r}… + {tail!r}: {small.seconds:.4f} s "
+                    f"at {SMALL:,} characters, {large.seconds:.4f} s at {LARGE:,}"
+                )
+    return failures
+
+
+@settings(max_examples=6, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow])  # fmt: skip
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(KEYWORDS),
+            st.text(st.sampled_from(RUN_CHARACTERS), min_size=1, max_size=4),
+            st.sampled_from(["", "!", "x", "号"]),
+        ),
+        min_size=3,
+        max_size=3,
+    )
+)
+@example([("qq", " ", ""), ("群号", "\u3000", "!"), ("微信", " \t", "")])
+@example([("tg", " ", ""), ("wx号", "是 ", ""), ("", "qq ", "")])
+def test_matching_time_grows_linearly(recipes: list[tuple[str, str, str]]) -> None:
+    assert _linear_growth_failures(recipes) == []
