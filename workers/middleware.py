@@ -21,9 +21,11 @@ from dramatiq.broker import Broker
 from dramatiq.errors import BrokerConnectionError
 from dramatiq.middleware import Middleware, Retries
 
+from screening.errors import SignatureError
 from screening.pipeline.message import CALLBACK_ACTOR, CALLBACKS_ACTOR
+from screening.pipeline.signing import SigningKeys
 from screening.pipeline.state import State
-from workers.delivery import events_of
+from workers.delivery import events_of, signed_dead_letter
 
 __all__ = [
     "TRANSIENT_BROKER_ERRORS",
@@ -87,32 +89,40 @@ class DurableRetries(Retries):
 
 
 class DeadLetters(Middleware):
-    """Copies every nacked (given up) queue message into our dead-letter queues."""
+    """Copies every nacked (given up) queue message into our dead-letter queues.
 
-    def __init__(self, state: State):
+    A callback event kept here is signed (``keys``) so that ``callbacks replay`` can tell
+    it from one written into the list by hand — except one whose message was refused as
+    forged (workers/signing.py): that one is kept for the record, never for replay."""
+
+    def __init__(self, state: State, keys: SigningKeys | None = None):
         self.state = state
+        self.keys = keys
 
     def after_nack(self, broker: Broker, message: Any) -> None:
         exception = getattr(message, "_exception", None)
-        if exception is not None:
-            reason = f"{type(exception).__name__}: {exception}"
+        forged = isinstance(exception, SignatureError)
+        if forged:
+            reason = str(exception)
+        elif exception is not None:
+            reason = f"worker gave up: {type(exception).__name__}: {exception}"
         else:
-            reason = str(message.options.get("traceback") or "failed")[-2000:]
+            reason = "worker gave up: " + str(message.options.get("traceback") or "failed")[-2000:]
         now = time.time()
         try:
             if message.actor_name in (CALLBACK_ACTOR, CALLBACKS_ACTOR):
-                events = events_of(message)
+                keys = None if forged else self.keys
                 records = [
-                    {"event": event, "reason": f"worker gave up: {reason}",
-                     "attempts": message.kwargs.get("attempt", 0) + 1, "at": now}
-                    for event in events
+                    signed_dead_letter(keys, event, reason=reason, at=now,
+                                       attempts=_attempt(message) + 1)
+                    for event in events_of(message)
                 ]  # fmt: skip
                 self.state.dead_letter("callbacks", records)
                 self.state.count({"callbacks.dead_lettered": len(records)})
             else:
                 record = {
                     "stage": "worker",
-                    "reason": f"worker gave up: {reason}",
+                    "reason": reason,
                     "payload": message.asdict(),
                     "queue_message_id": message.message_id,
                     "at": now,
@@ -122,6 +132,11 @@ class DeadLetters(Middleware):
             log.error("dead-lettered queue message %s: %s", message.message_id, reason)
         except Exception:
             log.exception("could not dead-letter queue message %s", message.message_id)
+
+
+def _attempt(message: Any) -> int:
+    attempt = message.kwargs.get("attempt", 0) if isinstance(message.kwargs, dict) else 0
+    return attempt if isinstance(attempt, int) else 0
 
 
 class Metrics(Middleware):

@@ -136,9 +136,13 @@ def _send(settings: Settings, events: list[dict[str, Any]]) -> None:
 
     from screening.pipeline.client import broker_for_url
     from screening.pipeline.message import CALLBACK_ACTOR, callback_queue
+    from workers.broker import signing_keys
+    from workers.signing import CallbackSigning
 
+    keys = signing_keys(settings)  # the callback process delivers only what we signed
     url = settings.rabbitmq_url if settings.broker == "rabbitmq" else settings.redis_url
     broker = broker_for_url(url or "")
+    broker.add_middleware(CallbackSigning(keys))
     try:
         for event in events:
             kwargs = {"event": event, "token": uuid.uuid4().hex}
@@ -155,8 +159,10 @@ def _print_lifted(outcome: Outcome) -> None:
 
 def cmd_policy_lift(args: argparse.Namespace, settings: Settings) -> int:
     """A person lifts a measure (a blacklist after an appeal, a revoked right)."""
+    from workers.broker import signing_keys
     from workers.enforcement import build_enforcer
 
+    signing_keys(settings)  # refuse before lifting: the lift's events must be sent
     enforcer = build_enforcer(settings)
     subject = "group" if args.kind in GROUP_KINDS else "user"
     outcome = enforcer.lift(subject, args.subject_id, args.kind, why=args.reason)
@@ -173,8 +179,10 @@ def cmd_policy_sweep(args: argparse.Namespace, settings: Settings) -> int:
     """Lift every measure that has ended, and send again lifts a dead worker left
     unconfirmed (workers do this after each batch; run this from cron where traffic can
     stop for long)."""
+    from workers.broker import signing_keys
     from workers.enforcement import build_enforcer
 
+    signing_keys(settings)  # refuse before lifting: the lift's events must be sent
     enforcer = build_enforcer(settings)
     outcome = enforcer.sweep(force=True)
     _print_lifted(outcome)

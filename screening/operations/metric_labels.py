@@ -29,7 +29,7 @@ __all__ = [
 OTHER = "other"
 #: Measure kinds that may appear as a label; anything else is "other".
 MEASURE_KINDS = frozenset((*GROUP_KINDS, *USER_KINDS))
-CALLBACK_OUTCOMES = frozenset({"delivered", "retry", "dead_lettered", "duplicate"})
+CALLBACK_OUTCOMES = frozenset({"delivered", "retry", "dead_lettered", "duplicate", "parked"})
 DEAD_LETTER_KINDS = frozenset({"messages", "callbacks"})
 REPORT_OUTCOMES = frozenset({"block", "review", "dismissed"})
 CATEGORY_LABELS = frozenset(CATEGORIES)

@@ -8,6 +8,13 @@ pub/sub channel so workers reload within milliseconds; workers also re-read the 
 every few seconds, so a notice missed during a reconnect delays a reload, never loses it.
 Workers report what they loaded (and what failed to load) to a shared hash.
 
+Every stored version is signed by its publisher with the producer key
+(:mod:`screening.pipeline.signing`): kind, version, a digest of the content and the
+metadata. A store that holds the key verifies a version whenever its files are read, so
+a worker refuses — keeps its old version and reports the failure, as for any version
+that fails to load — content written into Redis by anyone without the key. (Pointers are
+not signed: moving one can only select a version that was published with the key.)
+
 Two implementations of one small interface: :class:`RedisVersionStore` for deployments
 and :class:`~screening.operations.versions_memory.MemoryVersionStore` for tests and one process.
 """
@@ -22,7 +29,8 @@ from typing import Any, Protocol
 
 import redis
 
-from screening.errors import ConfigError
+from screening.errors import ConfigError, SignatureError
+from screening.pipeline.signing import PURPOSE_VERSION, SigningKeys, content_digest
 
 __all__ = [
     "KINDS",
@@ -107,16 +115,29 @@ def _decode(value: bytes | str | None) -> str | None:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def _signed(kind: str, version: str, files: Mapping[str, bytes], record: Mapping[str, Any]) -> Any:
+    """What a version's signature covers."""
+    meta = {k: v for k, v in record.items() if k != "signature"}
+    return {"kind": kind, "version": version, "content": content_digest(files), "meta": meta}
+
+
 class RedisVersionStore:
-    def __init__(self, client: redis.Redis, prefix: str = PREFIX):
+    """``keys``: the producer keys. Publishing needs them; with them every read of a
+    version's files is verified. Without them (``status``, offline tools) files are read
+    as stored: workers always pass them (workers/operations.py)."""
+
+    def __init__(
+        self, client: redis.Redis, prefix: str = PREFIX, *, keys: SigningKeys | None = None
+    ):
         self.client = client
         self.prefix = prefix
+        self.keys = keys
 
     @classmethod
-    def from_url(cls, url: str) -> RedisVersionStore:
+    def from_url(cls, url: str, *, keys: SigningKeys | None = None) -> RedisVersionStore:
         from screening.pipeline.state import redis_client  # Sentinel URLs too
 
-        return cls(redis_client(url))
+        return cls(redis_client(url), keys=keys)
 
     def _key(self, kind: str, *parts: str) -> str:
         return self.prefix + ":".join((kind, *parts))
@@ -137,11 +158,20 @@ class RedisVersionStore:
         slot: str = "live",
     ) -> None:
         check_publish(kind, slot, files)
-        record = {**meta, "version": version, "published_at": time.time()}
+        if self.keys is None:
+            raise ConfigError("publishing needs SCREENING_SIGNING_KEY: workers load only "
+                              "versions signed with it")  # fmt: skip
+        # Publishing a stored version again keeps its first record (and publication time)
+        # when that record is genuine.
+        record = self.meta(kind, version)
+        if record is None or not self._genuine(kind, version, files, record):
+            record = {**meta, "version": version, "published_at": time.time()}
+        record = {k: v for k, v in record.items() if k != "signature"}
+        record["signature"] = self.keys.sign(PURPOSE_VERSION, _signed(kind, version, files, record))
         pipe = self.client.pipeline(transaction=True)
         pipe.delete(self._key(kind, "files", version))
         pipe.hset(self._key(kind, "files", version), mapping=dict(files))
-        pipe.hsetnx(self._key(kind, "meta"), version, json.dumps(record, ensure_ascii=False))
+        pipe.hset(self._key(kind, "meta"), version, json.dumps(record, ensure_ascii=False))
         pipe.set(self._key(kind, slot), version)
         if slot == "live":
             pipe.lpush(self._key(kind, "history"), version)
@@ -162,9 +192,27 @@ class RedisVersionStore:
                 self.client.hdel(self._key(kind, "meta"), version)
                 self.client.delete(self._key(kind, "files", version))
 
+    def _genuine(
+        self, kind: str, version: str, files: Mapping[str, bytes], record: Mapping[str, Any]
+    ) -> bool:
+        assert self.keys is not None
+        signed = _signed(kind, version, files, record)
+        return self.keys.verify(PURPOSE_VERSION, signed, record.get("signature"))
+
     def files(self, kind: str, version: str) -> dict[str, bytes] | None:
+        """The version's files; with keys, only if its signature verifies (else
+        :class:`SignatureError`, which a worker reports as a failed load)."""
         raw = self.client.hgetall(self._key(kind, "files", version))
-        return {k.decode(): v for k, v in raw.items()} or None
+        files = {k.decode(): v for k, v in raw.items()} or None
+        if files is None or self.keys is None:
+            return files
+        record = self.meta(kind, version)
+        if not isinstance(record, dict) or not self._genuine(kind, version, files, record):
+            raise SignatureError(
+                f"{kind} version {version} is not signed with our signing key "
+                "(written to Redis by something other than `publish`?): refusing it"
+            )
+        return files
 
     def meta(self, kind: str, version: str) -> dict[str, Any] | None:
         raw = self.client.hget(self._key(kind, "meta"), version)

@@ -22,7 +22,7 @@ from screening.engine.core import Engine
 from screening.records.sql import SqliteRecordStore
 from screening.settings import Settings
 from tests.fixtures.enforcement import MINUTE, T0, make_policy, message, verdict
-from tests.fixtures.pipeline import SECRET
+from tests.fixtures.pipeline import SECRET, SIGNING_KEY
 from workers.broker import build_broker, build_runtime
 from workers.enforcement import install
 from workers.receiver import LocalReceiver
@@ -135,6 +135,7 @@ def test_a_lift_lost_between_removal_and_enqueue_goes_out_exactly_once(
             queue=f"screening-test-{uuid.uuid4().hex[:8]}",
             callback_url=receiver.url,
             callback_secret=SECRET,
+            signing_key=SIGNING_KEY,
         )
         runtime = build_runtime(config)
         runtime.load_engine = lambda: engine
@@ -204,7 +205,7 @@ def test_a_lift_confirmed_by_the_worker_is_not_sent_twice(
     """Without a failure, the worker confirms each lift right after enqueueing it."""
     clock = ManualClock(T0)
     client = redis.Redis.from_url(redis_url)
-    config = replace(Settings(redis_url=redis_url), queue=f"q-{uuid.uuid4().hex[:8]}")
+    config = replace(Settings(redis_url=redis_url, signing_key=SIGNING_KEY), queue=f"q-{uuid.uuid4().hex[:8]}")
     runtime = build_runtime(config)
     runtime.load_engine = lambda: engine
     enforcer = Enforcer(make_policy(), RedisPolicyState(client), clock=clock, sweep_interval=0)

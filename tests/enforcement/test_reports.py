@@ -34,7 +34,7 @@ from screening.records.sql import SqliteRecordStore
 from screening.records.store import RecordStore
 from screening.settings import Settings
 from tests.fixtures.enforcement import enforcer_for, make_policy, message
-from tests.fixtures.pipeline import SECRET
+from tests.fixtures.pipeline import SECRET, SIGNING_KEY
 from workers.broker import build_broker, build_runtime
 from workers.enforcement import install
 from workers.receiver import LocalReceiver
@@ -122,7 +122,7 @@ class Order(Middleware):
 
 
 def _pipeline(redis_url: str, engine: Engine, tmp_path: Path, **settings: Any) -> tuple:
-    base = Settings(redis_url=redis_url, queue=f"screening-test-{uuid.uuid4().hex[:8]}")
+    base = Settings(redis_url=redis_url, signing_key=SIGNING_KEY, queue=f"screening-test-{uuid.uuid4().hex[:8]}")
     config = replace(base, **settings)
     runtime = build_runtime(config)
     runtime.load_engine = lambda: engine

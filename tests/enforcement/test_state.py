@@ -5,6 +5,7 @@ memory state that `policy simulate` uses agrees with Redis on a random replay.""
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import random
 import threading
@@ -18,7 +19,10 @@ import redis
 from screening.clock import ManualClock
 from screening.enforcement.enforcer import Enforcer
 from screening.enforcement.state import GroupRecord, MemoryPolicyState, RedisPolicyState, UserRecord
+from screening.pipeline.signing import PURPOSE_CALLBACK_MESSAGE, SigningKeys
 from tests.fixtures.enforcement import MINUTE, T0, enforcer_for, make_policy, message, verdict
+from tests.fixtures.pipeline import SIGNING_KEY
+from workers.signing import SIGNATURE_OPTION, message_payload
 
 WINDOWS = {"blocked": 3600.0, "violations": 86400.0}
 
@@ -190,17 +194,28 @@ def test_cli_lifts_a_blacklist_and_sweeps_ended_measures(
         "SCREENING_QUEUE": "q-test",
     }.items():
         monkeypatch.setenv(name, value)
-    for name in ("SCREENING_DATABASE_URL", "SCREENING_POLICY", "SCREENING_BROKER"):
+    for name in ("SCREENING_DATABASE_URL", "SCREENING_POLICY", "SCREENING_BROKER",
+                 "SCREENING_SIGNING_KEY"):  # fmt: skip
         monkeypatch.delenv(name, raising=False)
     state = RedisPolicyState(redis.Redis.from_url(redis_url))
     Enforcer(load_policy(), state).handle(
         message("b1", sender="x"), verdict("b1", "block", "violence_terror")
     )
+    # Without the signing key the callback process would refuse the lift's event, so
+    # nothing is lifted.
+    assert main(["policy", "lift", "user_blacklist", "x", "--reason", "appeal upheld"]) == 2
+    assert "SCREENING_SIGNING_KEY is required" in capsys.readouterr().err
+    monkeypatch.setenv("SCREENING_SIGNING_KEY", SIGNING_KEY)
     assert main(["policy", "lift", "user_blacklist", "x", "--reason", "appeal upheld"]) == 0
     assert '"kind": "user_blacklist"' in capsys.readouterr().out
     assert main(["policy", "lift", "user_blacklist", "x", "--reason", "again"]) == 1
     client = redis.Redis.from_url(redis_url)
-    assert any(b"q-test-callbacks" in key for key in client.keys("dramatiq:*"))
+    (queued,) = [json.loads(m) for m in client.hvals("dramatiq:q-test-callbacks.msgs")]
+    assert SigningKeys.of(SIGNING_KEY).verify(  # signed, so the callback process sends it
+        PURPOSE_CALLBACK_MESSAGE,
+        message_payload(queued["actor_name"], queued["args"], queued["kwargs"]),
+        queued["options"][SIGNATURE_OPTION],
+    )
     records = SqliteRecordStore(tmp_path / "records.sqlite3")
     (lift,) = records.export(0, time.time() + 10, kinds=["lift"])
     assert lift.detail["reason_lift"] == "appeal upheld" and lift.user_id == "x"

@@ -30,7 +30,7 @@ from screening.operations.versions_memory import MemoryVersionStore
 from screening.settings import Settings
 from screening.timing import StageClock
 from tests.fixtures.engine import FIXTURE_WORDLIST
-from tests.fixtures.pipeline import SECRET
+from tests.fixtures.pipeline import SECRET, SIGNING_KEY
 from workers.broker import build_broker, build_runtime
 from workers.operations import install_operations
 from workers.telemetry import Telemetry
@@ -180,6 +180,7 @@ def reloading_pipeline(redis_url: str, fixture_wordlist_dir: Path, engine: Any, 
         model=None,
         callback_url=receiver.url,
         callback_secret=SECRET,
+        signing_key=SIGNING_KEY,
         queue=f"reload-{uuid.uuid4().hex[:8]}",
         reload_poll=0.5,
     )

@@ -22,9 +22,11 @@ from screening.operations.shadow import (
 )
 from screening.operations.shadow_report import cmd_shadow_report, render
 from screening.operations.versions import RedisVersionStore
+from screening.pipeline.signing import SigningKeys
 from screening.settings import Settings
 from tests.fixtures.engine import FIXTURE_WORDLIST
 from tests.fixtures.operations import OpsPipeline, ops_pipeline  # noqa: F401
+from tests.fixtures.pipeline import SIGNING_KEY
 
 NEW_TERM = "新型赌球"
 CANDIDATE = {
@@ -125,7 +127,7 @@ def test_shadow_candidate_is_compared_on_live_traffic_and_never_acts(
 
 
 def test_shadow_report_command(redis_url: str, capsys: pytest.CaptureFixture[str]) -> None:
-    versions = RedisVersionStore.from_url(redis_url)
+    versions = RedisVersionStore.from_url(redis_url, keys=SigningKeys.of(SIGNING_KEY))
     candidate = Wordlist.from_files(CANDIDATE).version
     versions.publish("wordlist", candidate, {"gambling.txt": b"x | block\n"}, {}, slot="shadow")
     store = RedisShadowStore(redis.Redis.from_url(redis_url))

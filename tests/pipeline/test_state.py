@@ -15,6 +15,7 @@ import redis
 from screening.errors import ConfigError
 from screening.pipeline.client import broker_for_url
 from screening.pipeline.state import MemoryState, RedisState, State, redis_client
+from tests.fixtures.pipeline import SIGNING_KEY
 
 
 @pytest.fixture(params=["redis", "memory"])
@@ -73,7 +74,8 @@ def test_the_cap_comes_from_the_settings_and_zero_keeps_all(redis_url: str) -> N
 
     assert Settings().deadletter_max == 100_000
     settings = Settings.from_env(
-        {"SCREENING_REDIS_URL": redis_url, "SCREENING_DEADLETTER_MAX": "3"}
+        {"SCREENING_REDIS_URL": redis_url, "SCREENING_DEADLETTER_MAX": "3",
+         "SCREENING_SIGNING_KEY": SIGNING_KEY}
     )
     runtime = build_runtime(settings)
     for n in range(5):

@@ -43,7 +43,7 @@ def test_a_failure_mid_batch_retries_that_event_and_hands_over_the_rest(
     real_pipeline: Pipeline,
 ) -> None:
     p = real_pipeline
-    p.receiver.respond_with([200, 500])  # the second POST fails once
+    p.receiver.respond_with([200, 409])  # the second POST is refused once (a 5xx: test_circuit)
     events = [event(n) for n in range(4)]
     p.actors.deliver_callbacks.send_with_options(
         kwargs={"events": events, "token": uuid.uuid4().hex}

@@ -15,7 +15,7 @@ import redis
 from screening.pipeline.client import Screener
 from screening.records.sql import SqliteRecordStore
 from tests.fixtures import REPO
-from tests.fixtures.pipeline import SECRET
+from tests.fixtures.pipeline import SECRET, SIGNING_KEY
 from workers.receiver import LocalReceiver
 from workers.run import DEMO_FILE
 
@@ -111,6 +111,7 @@ def test_screening_worker_processes_serve_a_real_redis(redis_url: str, tmp_path:
             SCREENING_REDIS_URL=redis_url,
             SCREENING_CALLBACK_URL=receiver.url,
             SCREENING_CALLBACK_SECRET=SECRET,
+            SCREENING_SIGNING_KEY=SIGNING_KEY,
             SCREENING_VERDICT_STREAM="verdicts",
             SCREENING_RECORDS_PATH=str(tmp_path / "records.sqlite3"),  # not the repo's var/
         )
