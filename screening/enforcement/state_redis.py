@@ -61,7 +61,9 @@ class RedisPolicyState:
 
     @classmethod
     def from_url(cls, url: str) -> RedisPolicyState:
-        return cls(redis.Redis.from_url(url))
+        from screening.pipeline.state import redis_client  # Sentinel and TLS URLs too
+
+        return cls(redis_client(url))
 
     def _pipelined(self, script: Script, calls: Sequence[tuple[list[Any], list[Any]]]) -> list:
         """Run ``script`` once per ``(keys, args)`` in one round trip: a non-transactional
