@@ -8,6 +8,7 @@ instead of guessing from a message string.
 from __future__ import annotations
 
 __all__ = [
+    "Backpressure",
     "ConfigError",
     "InvalidMessage",
     "ModelError",
@@ -55,6 +56,17 @@ class ModelError(ScreeningError):
 class SubmitError(ScreeningError):
     """Messages could not be handed to the queue (closed client, full buffer, broker down
     past the flush deadline); the text says how many are still unsent."""
+
+
+class Backpressure(SubmitError):
+    """The screening queue's backlog is over the client's limit (``SCREENING_MAX_QUEUED_BATCHES``):
+    raised by ``submit`` at once in ``raise`` mode, or in ``block`` mode when the backlog did
+    not drain within its timeout. Nothing of that call was buffered; send it again later."""
+
+    def __init__(self, message: str, *, backlog: int | None = None, limit: int | None = None):
+        self.backlog = backlog
+        self.limit = limit
+        super().__init__(message)
 
 
 class SignatureError(ScreeningError):

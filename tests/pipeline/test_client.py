@@ -1,11 +1,16 @@
-"""The Screener: validation at the edge, Kafka-style batching, nothing lost on shutdown."""
+"""The Screener: validation at the edge, Kafka-style batching within the workers' batch
+limits, backpressure from the queue's backlog, nothing lost on shutdown."""
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 import textwrap
+import threading
 import time
+import uuid
+from collections.abc import Iterator
 
 import pytest
 import redis
@@ -13,8 +18,11 @@ from dramatiq import Message as QueueMessage
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 
-from screening.errors import InvalidMessage, SubmitError
+from screening.errors import Backpressure, ConfigError, InvalidMessage, SubmitError
 from screening.pipeline.client import Screener
+from screening.pipeline.message import MAX_BATCH_BYTES, MAX_BATCH_MESSAGES
+from screening.settings import Settings
+from tests.fixtures.pipeline import wait_until
 
 
 def msg(i: int) -> dict:
@@ -110,3 +118,160 @@ def test_buffered_messages_are_sent_at_interpreter_exit(redis_url: str) -> None:
     assert client.llen("dramatiq:screening") == 1
     (payload,) = client.hvals("dramatiq:screening.msgs")
     assert payload.count(b'"message_id":"m') == 5
+
+
+# -- batch limits ----------------------------------------------------------------------
+
+
+def test_a_batch_size_over_the_workers_limit_is_refused_at_construction(
+    stub_broker: StubBroker,
+) -> None:
+    with pytest.raises(ValueError, match=f"over the {MAX_BATCH_MESSAGES} messages"):
+        Screener(broker=stub_broker, batch_size=MAX_BATCH_MESSAGES + 1)
+    Screener(broker=stub_broker, batch_size=MAX_BATCH_MESSAGES).close()
+
+
+def test_a_batch_of_long_texts_is_split_under_the_byte_limit(stub_broker: StubBroker) -> None:
+    """100 texts of 20,000 CJK characters are ~12 MB of JSON (``\\uXXXX`` escapes): one
+    queue message would be over MAX_BATCH_BYTES and dead-lettered by the workers."""
+    long = [{**msg(i), "text": "赌博" * 10_000} for i in range(100)]
+    with Screener(broker=stub_broker, batch_size=100, linger_ms=60_000) as screener:
+        screener.submit_many(long)
+        screener.flush()
+    queue = stub_broker.queues["screening"]
+    sizes, sent = [], []
+    while not queue.empty():
+        data = queue.get_nowait()
+        sizes.append(len(data))
+        sent += [m["message_id"] for m in QueueMessage.decode(data).args[0]["messages"]]
+    assert len(sizes) > 1 and max(sizes) <= MAX_BATCH_BYTES
+    assert sent == [f"m{i}" for i in range(100)]
+
+
+# -- backpressure ----------------------------------------------------------------------
+
+QUEUE_KEY = "dramatiq:screening"
+
+
+def _refused(screener: Screener, i: int, timeout: float = 30.0) -> bool:
+    """Submit and send one message; True if backpressure refused it."""
+    try:
+        screener.submit(msg(i), timeout=timeout)
+    except Backpressure:
+        return True
+    screener.flush()
+    return False
+
+
+def _fill_until_refused(screener: Screener, count: Iterator[int], timeout: float = 30.0) -> int:
+    """Submit one message at a time until backpressure refuses one; how many got in."""
+    admitted = 0
+    while not _refused(screener, next(count), timeout):
+        admitted += 1
+        assert admitted < 200, "backpressure never engaged"
+        time.sleep(0.005)
+    return admitted
+
+
+def test_backpressure_raises_over_the_limit_and_resumes_at_three_quarters(redis_url: str) -> None:
+    """No workers consume: the backlog only grows. Past 8 queued batches a submit raises
+    and buffers nothing; the gate stays shut above 6 (3/4 of 8) and opens at 6."""
+    client = redis.Redis.from_url(redis_url)
+    count = itertools.count()
+    with Screener(redis_url, batch_size=1, linger_ms=0, max_queued_batches=8,
+                  backpressure="raise", backlog_check_ms=20) as screener:  # fmt: skip
+        admitted = _fill_until_refused(screener, count)
+        queued = client.llen(QUEUE_KEY)
+        assert admitted == queued > 8
+        with pytest.raises(Backpressure, match="over the limit of 8") as refused:
+            screener.submit(msg(next(count)))
+        assert refused.value.backlog == queued and refused.value.limit == 8
+        screener.flush()
+        assert client.llen(QUEUE_KEY) == queued  # the refused calls buffered nothing
+
+        client.ltrim(QUEUE_KEY, 0, 6)  # 7 left: under the limit, over the resume mark
+        time.sleep(0.2)
+        assert _refused(screener, next(count))
+        client.ltrim(QUEUE_KEY, 0, 5)  # 6 left: open again
+        assert wait_until(lambda: not _refused(screener, next(count)), 5)
+
+
+def test_backpressure_blocks_until_the_backlog_drains(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    count = itertools.count()
+    with Screener(redis_url, batch_size=1, linger_ms=0, max_queued_batches=8,
+                  backlog_check_ms=20) as screener:  # fmt: skip
+        _fill_until_refused(screener, count, timeout=0.05)
+        started = time.monotonic()
+        with pytest.raises(Backpressure, match=r"waited 0\.3 s for it to drain to 6"):
+            screener.submit(msg(next(count)), timeout=0.3)
+        assert time.monotonic() - started >= 0.3
+
+        def late() -> None:
+            screener.submit(msg(1000), timeout=30)
+
+        blocked = threading.Thread(target=late)
+        blocked.start()
+        time.sleep(0.3)
+        assert blocked.is_alive()  # still waiting: the backlog has not moved
+        client.ltrim(QUEUE_KEY, 0, 5)  # workers took all but 6
+        blocked.join(timeout=5)
+        assert not blocked.is_alive()
+        screener.flush()
+    bodies = b"".join(client.hvals("dramatiq:screening.msgs"))
+    assert b'"message_id":"m1000"' in bodies
+
+
+def _backlog_reads(client: redis.Redis) -> int:
+    return int(client.info("commandstats").get("cmdstat_llen", {}).get("calls", 0)) // 2
+
+
+def test_the_backlog_is_read_at_most_every_interval_and_never_while_idle(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    client.config_resetstat()
+    with Screener(redis_url, max_queued_batches=100_000, backlog_check_ms=100) as screener:
+        started = time.monotonic()
+        for i in range(3000):
+            screener.submit(msg(i))
+        screener.flush()
+        busy = time.monotonic() - started
+        time.sleep(0.3)  # the last read asked for during the burst
+        reads = _backlog_reads(client)
+        assert 1 <= reads <= busy / 0.1 + 2, (reads, busy)
+        time.sleep(0.5)
+        assert _backlog_reads(client) == reads  # an idle client asks nothing
+
+
+def test_backpressure_on_rabbitmq_counts_its_queue(rabbitmq_url: str) -> None:
+    import pika
+
+    queue = f"screening-test-{uuid.uuid4().hex[:8]}"
+    try:
+        with Screener(rabbitmq_url, queue=queue, batch_size=1, linger_ms=0,
+                      max_queued_batches=4, backpressure="raise",
+                      backlog_check_ms=20) as screener:  # fmt: skip
+            assert screener.broker.confirm_delivery  # type: ignore[attr-defined]
+            admitted = _fill_until_refused(screener, itertools.count())
+            assert admitted > 4
+    finally:
+        connection = pika.BlockingConnection(pika.URLParameters(rabbitmq_url))
+        channel = connection.channel()
+        for name in (queue, f"{queue}.DQ", f"{queue}.XQ"):
+            channel.queue_delete(name)
+        connection.close()
+
+
+def test_from_settings_uses_the_screening_settings(redis_url: str) -> None:
+    settings = Settings.from_env({"SCREENING_REDIS_URL": redis_url, "SCREENING_QUEUE": "q1",
+                                  "SCREENING_BATCH_SIZE": "7", "SCREENING_MAX_QUEUED_BATCHES": "9",
+                                  "SCREENING_BACKPRESSURE": "raise"})  # fmt: skip
+    with Screener.from_settings(settings, linger_ms=0) as screener:
+        assert (screener.queue, screener.batch_size, screener.linger) == ("q1", 7, 0)
+        assert screener.gate is not None
+        assert (screener.gate.limit, screener.gate.resume_at, screener.gate.mode) == (9, 6, "raise")
+    with Screener.from_settings(Settings(redis_url=redis_url, max_queued_batches=0)) as screener:
+        assert screener.gate is None
+    with pytest.raises(ConfigError, match="SCREENING_BACKPRESSURE='drop'"):
+        Settings.from_env({"SCREENING_BACKPRESSURE": "drop"})
+    with pytest.raises(ConfigError, match="SCREENING_REDIS_URL is not set"):
+        Screener.from_settings(Settings())
