@@ -12,7 +12,6 @@ The outage lasts SCREENING_FAULTS_CALLBACK_OUTAGE seconds (default 15, for CI); 
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -47,15 +46,10 @@ def callback_outage(rig: Rig, outage: float, per_second: int = 40) -> dict[str, 
     recovered_at = down_at + outage
     messages = make_messages("outage", int(outage * per_second))
 
-    def feed() -> None:
-        with rig.screener(batch_size=20) as screener:
-            for start in range(0, len(messages), 20):
-                screener.submit_many(messages[start : start + 20])
-                time.sleep(20 / per_second)
-
-    feeder = threading.Thread(target=feed)
-    feeder.start()
-    feeder.join()
+    with rig.screener(batch_size=20) as screener:  # paced: until the outage's last second
+        for start in range(0, len(messages), 20):
+            screener.submit_many(messages[start : start + 20])
+            time.sleep(20 / per_second)
     rig.check(messages, callback_timeout=outage + RECOVERY_BOUND + 30)
     first_ok: dict[str, float] = {}
     for attempt in rig.receiver.attempts:
