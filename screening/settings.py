@@ -13,8 +13,10 @@ from pathlib import Path
 
 from screening.errors import ConfigError
 
-__all__ = ["Settings", "model_path"]
+__all__ = ["MIN_SECRET_BYTES", "Settings", "model_path"]
 
+#: Shortest callback secret or signing key accepted, in bytes (256 bits, the HMAC's size).
+MIN_SECRET_BYTES = 32
 #: The repository's wordlists, used when SCREENING_WORDLISTS is not set.
 DEFAULT_WORDLISTS = Path(__file__).resolve().parent.parent / "wordlists"
 #: The repository's shipped classifier, used when SCREENING_MODEL is not set (if present).
@@ -59,6 +61,12 @@ class Settings:
     callback_secret: str | None = field(default=None, repr=False)
     #: SCREENING_CALLBACK_SECRET_PREVIOUS: second active key while rotating (also signed with).
     callback_secret_previous: str | None = field(default=None, repr=False)
+    #: SCREENING_SIGNING_KEY: producer key (>= 32 bytes) that signs callback queue messages
+    #: and published versions; required with Redis. Not the callback secret, not the Redis
+    #: password: only screening processes hold it (docs/pipeline.md "Trust boundary").
+    signing_key: str | None = field(default=None, repr=False)
+    #: SCREENING_SIGNING_KEY_PREVIOUS: second accepted (and signing) key while rotating.
+    signing_key_previous: str | None = field(default=None, repr=False)
     #: SCREENING_CALLBACK_TIMEOUT: per-request HTTP timeout (connect is capped at 2 s).
     callback_timeout: float = 5.0
     #: SCREENING_CALLBACK_RETRY_HORIZON: retry a failing callback this long, then dead-letter it.
@@ -67,6 +75,9 @@ class Settings:
     callback_backoff_min: float = 1.0
     #: SCREENING_CALLBACK_BACKOFF_MAX: longest delay between two attempts.
     callback_backoff_max: float = 900.0
+    #: SCREENING_CALLBACK_PROBE_INTERVAL: while the endpoint is down, one delivery probes it
+    #: this often; the others wait, parked, and go out at once when a probe succeeds.
+    callback_probe_interval: float = 5.0
     #: SCREENING_WORKER_PROCESSES: screening worker processes (`screening worker`).
     worker_processes: int = os.cpu_count() or 1
     #: SCREENING_WORKER_THREADS: threads per screening process (CPU-bound: keep it small).
@@ -78,10 +89,27 @@ class Settings:
     #: SCREENING_POLL_MS: longest an idle consumer waits before re-checking for shutdown and
     #: due callback retries. Not a latency bound: on Redis a new message wakes it at once.
     poll_ms: int = 1000
+    #: SCREENING_BATCH_TIME_LIMIT: seconds one screening batch may take before dramatiq
+    #: interrupts it; its messages are then screened one by one and the one that does not
+    #: finish is dead-lettered (docs/pipeline.md "Workers").
+    batch_time_limit: float = 30.0
+    #: SCREENING_STUCK_AFTER: `screening worker` kills and restarts a worker process that has
+    #: not touched Redis for this many seconds (frozen where no time limit reaches; 0: off).
+    stuck_after: float = 30.0
+    #: SCREENING_WORKER_ID: set by `screening worker` for each process it starts (its
+    #: dramatiq broker id, kept across restarts); not set by hand.
+    worker_id: str = ""
     #: SCREENING_BATCH_SIZE: client batch size (messages per queue message).
     batch_size: int = 100
     #: SCREENING_BATCH_LINGER_MS: how long the client waits to fill a batch.
     batch_linger_ms: float = 10.0
+    #: SCREENING_MAX_QUEUED_BATCHES: client backpressure: past this many queue messages
+    #: waiting in the screening queue and its delay queue, `Screener.submit` blocks or
+    #: raises (SCREENING_BACKPRESSURE) until workers drain it to 3/4 of it; 0: no limit.
+    max_queued_batches: int = 2000
+    #: SCREENING_BACKPRESSURE: "block" (submit waits, up to its timeout) or "raise" (submit
+    #: raises screening.errors.Backpressure at once) while the backlog is over the limit.
+    backpressure: str = "block"
     #: SCREENING_DEDUPE_TTL: how long a message_id or event_id is remembered for dedupe.
     dedupe_ttl: int = 86400
     #: SCREENING_VERDICT_STREAM: Redis stream receiving every verdict (pass included); empty: off.
@@ -136,6 +164,20 @@ def _fraction(raw: str) -> float:
     return value
 
 
+def _secret(raw: str) -> str:
+    """A key: at least MIN_SECRET_BYTES, because a short HMAC key can be guessed."""
+    if len(raw.encode("utf-8")) < MIN_SECRET_BYTES:
+        raise ValueError(f"too short: secrets need at least {MIN_SECRET_BYTES} bytes "
+                         "(e.g. `openssl rand -hex 32`)")  # fmt: skip
+    return raw
+
+
+def _backpressure(raw: str) -> str:
+    if raw not in ("block", "raise"):
+        raise ValueError("must be 'block' or 'raise'")
+    return raw
+
+
 def _broker(raw: str) -> str:
     if raw not in ("redis", "rabbitmq"):
         raise ValueError("must be 'redis' or 'rabbitmq'")
@@ -148,19 +190,27 @@ _PIPELINE_FIELDS: dict[str, Callable[[str], object]] = {
     "rabbitmq_url": str,
     "queue": str,
     "callback_url": str,
-    "callback_secret": str,
-    "callback_secret_previous": str,
+    "callback_secret": _secret,
+    "callback_secret_previous": _secret,
+    "signing_key": _secret,
+    "signing_key_previous": _secret,
     "callback_timeout": _positive(float),
     "callback_retry_horizon": _positive(float),
     "callback_backoff_min": _positive(float),
     "callback_backoff_max": _positive(float),
+    "callback_probe_interval": _positive(float),
     "worker_processes": _positive(int),
     "worker_threads": _positive(int),
     "callback_processes": _positive(int),
     "callback_threads": _positive(int),
     "poll_ms": _positive(int),
+    "batch_time_limit": _positive(float),
+    "stuck_after": _positive(float),
+    "worker_id": str,
     "batch_size": _positive(int),
     "batch_linger_ms": _positive(float),
+    "max_queued_batches": _positive(int),
+    "backpressure": _backpressure,
     "dedupe_ttl": _positive(int),
     "verdict_stream": str,
     "verdict_stream_maxlen": _positive(int),
@@ -187,5 +237,6 @@ def _pipeline_from_env(env: Mapping[str, str]) -> dict[str, object]:
         try:
             values[name] = convert(raw)
         except ValueError as exc:
-            raise ConfigError(f"{variable}={raw!r}: {exc}") from None
+            shown = "(hidden)" if convert is _secret else repr(raw)  # never echo a key
+            raise ConfigError(f"{variable}={shown}: {exc}") from None
     return values

@@ -6,6 +6,7 @@ points so tests build exactly what production builds.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 import uuid
@@ -19,10 +20,14 @@ from dramatiq.middleware import CurrentMessage, Middleware, Retries, default_mid
 from screening.engine.core import Engine
 from screening.errors import ConfigError
 from screening.pipeline.callbacks import Deliverer
-from screening.pipeline.message import SCREEN_QUEUE
+from screening.pipeline.circuit import MemoryCircuit, RedisCircuit
+from screening.pipeline.message import MAX_BATCH_BYTES, SCREEN_QUEUE, callback_queue
+from screening.pipeline.signing import SigningKeys
 from screening.pipeline.state import MemoryState, RedisState, State, redis_client
-from screening.settings import Settings
-from workers.actors import Actors, Runtime, VerdictSink, register_actors
+from screening.settings import MIN_SECRET_BYTES, Settings
+from workers.actors import Actors, register_actors
+from workers.blocking_redis import BODY_DIGEST, BlockingRedisBroker
+from workers.circuit import CircuitKeeper
 from workers.middleware import (
     DeadLetters,
     DurableRetries,
@@ -30,9 +35,12 @@ from workers.middleware import (
     Preload,
     quiet_returned_values,
 )
+from workers.runtime import Runtime, VerdictSink
+from workers.signing import CallbackSigning
 
 __all__ = [
     "DEAD_LETTER_ACTOR",
+    "ENVELOPE_LIMIT",
     "TolerantEncoder",
     "build_broker",
     "build_runtime",
@@ -41,15 +49,50 @@ __all__ = [
     "memory_runtime",
     "middleware_for",
     "secrets_of",
+    "signing_keys",
 ]
 
 #: Actor that receives queue messages whose envelope could not be decoded.
 DEAD_LETTER_ACTOR = "dead_letter"
+#: Queue messages larger than this are not decoded at all (a batch is at most
+#: MAX_BATCH_BYTES of messages; the envelope around it adds a little): their first
+#: ENVELOPE_KEPT bytes are dead-lettered with the reason.
+ENVELOPE_LIMIT = MAX_BATCH_BYTES + 64 * 1024
+ENVELOPE_KEPT = 64 * 1024
 _ENVELOPE = ("queue_name", "actor_name", "args", "kwargs", "options")
 
 
 def secrets_of(settings: Settings) -> list[str]:
     return [s for s in (settings.callback_secret, settings.callback_secret_previous) if s]
+
+
+def _check_secrets(settings: Settings) -> None:
+    """Refuse short keys at start-up, whichever way the settings were made."""
+    named = {
+        "SCREENING_CALLBACK_SECRET": settings.callback_secret,
+        "SCREENING_CALLBACK_SECRET_PREVIOUS": settings.callback_secret_previous,
+        "SCREENING_SIGNING_KEY": settings.signing_key,
+        "SCREENING_SIGNING_KEY_PREVIOUS": settings.signing_key_previous,
+    }
+    for variable, value in named.items():
+        if value and len(value.encode("utf-8")) < MIN_SECRET_BYTES:
+            raise ConfigError(f"{variable} is too short: at least {MIN_SECRET_BYTES} bytes "
+                              "(e.g. `openssl rand -hex 32`)")  # fmt: skip
+
+
+def signing_keys(settings: Settings, *, generate: bool = False) -> SigningKeys:
+    """The producer keys of SCREENING_SIGNING_KEY(_PREVIOUS); required wherever Redis is
+    shared (a process-local key is generated only for the in-process ``screening run``)."""
+    _check_secrets(settings)
+    if settings.signing_key:
+        return SigningKeys.of(settings.signing_key, settings.signing_key_previous)
+    if generate:
+        return SigningKeys.generate()
+    raise ConfigError(
+        "SCREENING_SIGNING_KEY is required with SCREENING_REDIS_URL: every process that "
+        "enqueues or delivers callbacks or publishes versions signs with it "
+        "(at least 32 bytes, e.g. `openssl rand -hex 32`; see docs/pipeline.md)"
+    )
 
 
 def load_engine(settings: Settings) -> Engine:
@@ -63,8 +106,10 @@ def load_engine(settings: Settings) -> Engine:
 def build_runtime(
     settings: Settings, *, state: State | None = None, on_verdicts: VerdictSink | None = None
 ) -> Runtime:
-    """The runtime of one worker process. Refuses a callback URL without a secret:
-    unsigned callbacks would teach the platform to accept forgeries."""
+    """The runtime of one worker process. Refuses a callback URL without a secret
+    (unsigned callbacks would teach the platform to accept forgeries), short secrets, and
+    Redis without a signing key."""
+    keys = signing_keys(settings, generate=state is not None and not isinstance(state, RedisState))
     if state is None:
         if not settings.redis_url:
             raise ConfigError("SCREENING_REDIS_URL is required (dedupe and dead letters)")
@@ -78,8 +123,14 @@ def build_runtime(
     if settings.callback_url:
         if not secrets_of(settings):
             raise ConfigError("SCREENING_CALLBACK_URL is set but SCREENING_CALLBACK_SECRET is not")
+        url = settings.callback_url
+        circuit = (
+            RedisCircuit(state.client, url, probe_interval=settings.callback_probe_interval)
+            if isinstance(state, RedisState)
+            else MemoryCircuit(url, probe_interval=settings.callback_probe_interval)
+        )
         deliverer = Deliverer(
-            settings.callback_url, secrets_of(settings), timeout=settings.callback_timeout
+            url, secrets_of(settings), timeout=settings.callback_timeout, circuit=circuit
         )
     return Runtime(
         state=state,
@@ -90,16 +141,27 @@ def build_runtime(
         retry_horizon=settings.callback_retry_horizon,
         backoff_min=settings.callback_backoff_min,
         backoff_max=settings.callback_backoff_max,
+        batch_time_limit=settings.batch_time_limit,
+        signing=keys,
     )
 
 
 def middleware_for(runtime: Runtime, queue: str = SCREEN_QUEUE) -> list[Middleware]:
+    """The middleware of every broker the workers build. A runtime without signing keys
+    (made by hand in a test) gets a key of its own process."""
     quiet_returned_values()
+    if runtime.signing is None:
+        runtime.signing = SigningKeys.generate()
+    keeper = []
+    if runtime.deliverer is not None:
+        keeper = [CircuitKeeper(runtime.deliverer.circuit, callback_queue(queue), runtime.state)]
     return [
         *(DurableRetries() if m is Retries else m() for m in default_middleware),
         CurrentMessage(),
-        DeadLetters(runtime.state),
+        CallbackSigning(runtime.signing),
+        DeadLetters(runtime.state, runtime.signing),
         Metrics(runtime.state),
+        *keeper,
         Preload(runtime, queue),
     ]
 
@@ -133,10 +195,10 @@ def build_broker(settings: Settings, runtime: Runtime) -> tuple[Broker, Actors]:
     else:
         if not settings.redis_url:
             raise ConfigError("SCREENING_REDIS_URL is required for the Redis broker")
-        from workers.blocking_redis import BlockingRedisBroker
-
         client = redis_client(settings.redis_url)
-        broker = BlockingRedisBroker(client=client, middleware=middleware)
+        broker = BlockingRedisBroker(
+            client=client, middleware=middleware, worker_id=settings.worker_id or None
+        )
     return broker, _register(broker, runtime, settings.queue)
 
 
@@ -165,13 +227,23 @@ class TolerantEncoder(JSONEncoder):
         self.queue = queue
 
     def decode(self, data: bytes) -> MessageData:
+        if len(data) > ENVELOPE_LIMIT:
+            reason = f"queue message of {len(data)} bytes is over the limit of {ENVELOPE_LIMIT}"
+            head = data[:ENVELOPE_KEPT].decode("utf-8", "replace")
+            return self._dead(reason, {"bytes": len(data), "head": head}, {}, self.queue, data)
         try:
-            decoded = super().decode(data)
-        except Exception as exc:
-            raw = data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
-            return self._dead(f"undecodable queue message: {exc}", raw, {}, self.queue)
+            # Not UTF-8 somewhere (a producer wrote raw bytes or an encoded surrogate):
+            # the bad bytes become lone surrogates, which validation refuses message by
+            # message — one bad text must not take its batch's other messages with it.
+            decoded = json.loads(data.decode("utf-8", "surrogateescape"))
+        except ValueError as exc:  # the reason names the place, never the content
+            raw = data.decode("utf-8", "replace")
+            where = getattr(exc, "pos", None)
+            reason = f"undecodable queue message: not JSON (at character {where})"
+            return self._dead(reason, raw, {}, self.queue, data)
         if not isinstance(decoded, dict):
-            return self._dead("queue message is not a JSON object", decoded, {}, self.queue)
+            reason = "queue message is not a JSON object"
+            return self._dead(reason, decoded, {}, self.queue, data)
         problems = [k for k in _ENVELOPE if k not in decoded]
         problems += [k for k in decoded if k not in (*_ENVELOPE, "message_id", "message_timestamp")]
         types = {"args": list, "kwargs": dict, "options": dict, "actor_name": str}
@@ -181,12 +253,20 @@ class TolerantEncoder(JSONEncoder):
             reason = f"malformed queue message envelope: bad or unknown keys {sorted(problems)}"
             queue = decoded.get("queue_name")
             queue = queue if isinstance(queue, str) else self.queue
-            return self._dead(reason, decoded, options, queue)
+            return self._dead(reason, decoded, options, queue, data)
+        if "redis_message_id" not in decoded["options"]:
+            # A producer that wrote the envelope without its Redis id (docs/pipeline.md
+            # asks for it): the consumer finds the id by this digest of the body.
+            decoded["options"] = {**decoded["options"], BODY_DIGEST: _digest(data)}
         return decoded
 
     @staticmethod
-    def _dead(reason: str, raw: Any, options: dict[str, Any], queue: str) -> MessageData:
+    def _dead(
+        reason: str, raw: Any, options: dict[str, Any], queue: str, data: bytes
+    ) -> MessageData:
         keep = {k: options[k] for k in ("redis_message_id",) if k in options}
+        if "redis_message_id" not in keep:
+            keep[BODY_DIGEST] = _digest(data)
         return {
             "queue_name": queue,
             "actor_name": DEAD_LETTER_ACTOR,
@@ -196,3 +276,8 @@ class TolerantEncoder(JSONEncoder):
             "message_id": str(uuid.uuid4()),
             "message_timestamp": int(time.time() * 1000),
         }
+
+
+def _digest(data: bytes | str) -> str:
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    return hashlib.sha256(raw).hexdigest()

@@ -51,6 +51,12 @@ def add_pipeline_commands(
     replay = sub.add_parser("replay", help="re-send dead-lettered callbacks")
     replay.add_argument("--limit", type=int, default=1000, help="at most this many (default 1000)")
     replay.add_argument("--dry-run", action="store_true", help="print them, replay nothing")
+    replay.add_argument(
+        "--accept-unsigned",
+        action="store_true",
+        help="also replay events without a producer signature (dead-lettered before "
+        "signing existed); check them with --dry-run first",
+    )
     replay.set_defaults(handler=cmd_callbacks_replay)
 
 
@@ -67,7 +73,7 @@ def _require_broker(settings: Settings) -> None:
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     settings = with_overrides(args, settings)
     _require_broker(settings)
-    children = spawn_workers(
+    supervisor = spawn_workers(
         settings,
         processes=args.processes,
         threads=args.threads,
@@ -75,19 +81,25 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
         callback_threads=args.callback_threads,
         env=worker_env(settings),
     )
-    return supervise(children)
+    return supervise(supervisor)
 
 
 def cmd_callbacks_replay(args: argparse.Namespace, settings: Settings) -> int:
     """Move dead-lettered callbacks back onto the callback queue, oldest first. Each is
-    removed from the dead-letter queue only once it is enqueued again."""
+    removed from the dead-letter queue only once it is enqueued again. Only events our
+    processes signed when they dead-lettered them are replayed: anyone who can write to
+    Redis can push a record into the list, and replay signs what it enqueues."""
     import dramatiq
 
     from screening.pipeline.client import broker_for_url
     from screening.pipeline.message import CALLBACK_ACTOR, callback_queue
+    from screening.pipeline.signing import PURPOSE_CALLBACK_EVENT
     from screening.pipeline.state import RedisState
+    from workers.broker import signing_keys
+    from workers.signing import FORGED, CallbackSigning
 
     _require_broker(settings)
+    keys = signing_keys(settings)
     state = RedisState.from_url(
         settings.redis_url,  # type: ignore[arg-type]
         dead_letter_max=settings.deadletter_max,
@@ -98,6 +110,7 @@ def cmd_callbacks_replay(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     url = settings.rabbitmq_url if settings.broker == "rabbitmq" else settings.redis_url
     broker = broker_for_url(url)  # type: ignore[arg-type]
+    broker.add_middleware(CallbackSigning(keys))
     replayed = skipped = 0
     budget = len(state.dead_letters("callbacks", args.limit))  # each record visited once
     try:
@@ -106,8 +119,17 @@ def cmd_callbacks_replay(args: argparse.Namespace, settings: Settings) -> int:
             if record is None:
                 break
             event = record.get("event")
+            problem = None
             if not isinstance(event, dict) or not isinstance(event.get("event_id"), str):
-                print(f"skipped (no event to send): {record.get('reason')}", file=sys.stderr)
+                problem = f"no event to send: {record.get('reason')}"
+            elif not (
+                keys.verify(PURPOSE_CALLBACK_EVENT, event, record.get("signature"))
+                or (args.accept_unsigned and "signature" not in record
+                    and record.get("reason") != FORGED)
+            ):
+                problem = f"{event['event_id']} is not signed by our key: {record.get('reason')}"
+            if problem is not None:
+                print(f"skipped ({problem})", file=sys.stderr)
                 state.dead_letter("callbacks", [record])  # to the back: kept, not retried
                 skipped += 1
                 continue

@@ -24,8 +24,9 @@ from screening.operations.shadow import RedisShadowStore, ShadowStore, compare, 
 from screening.operations.versions import RedisVersionStore, VersionStore
 from screening.settings import Settings
 from screening.timing import StageClock
-from workers.actors import BatchOutcome, Runtime
 from workers.middleware import Preload
+from workers.runtime import Runtime
+from workers.screen import BatchOutcome
 from workers.telemetry import Telemetry
 
 __all__ = ["HotReload", "Operations", "Shadowing", "install_operations"]
@@ -117,7 +118,7 @@ def install_operations(
         from screening.pipeline.state import redis_client
 
         client = redis_client(settings.redis_url)
-        versions = versions or RedisVersionStore(client)
+        versions = versions or RedisVersionStore(client, keys=runtime.signing)  # verified
         shadows = shadows or RedisShadowStore(
             client, examples_per_category=getattr(settings, "shadow_examples", 20)
         )

@@ -96,7 +96,7 @@ def _local_receiver(settings: Settings) -> tuple[Settings, Any]:
         return settings, None
     from workers.receiver import LocalReceiver
 
-    secret = settings.callback_secret or secrets.token_hex(16)
+    secret = settings.callback_secret or secrets.token_hex(32)
     receiver = LocalReceiver([secret], log=say).start()
     say(f"local callback receiver at {receiver.url} (set SCREENING_CALLBACK_URL to use yours)")
     return dataclasses.replace(
@@ -210,7 +210,7 @@ def _tail_verdicts(redis_url: str, stream: str, stop: threading.Event) -> None:
             for _, entries in client.xread({stream: last}, block=500) or []:
                 for entry_id, fields in entries:
                     last = entry_id
-                    for message_id, decision in json.loads(fields[b"v"])["verdicts"]:
+                    for message_id, decision, *_ in json.loads(fields[b"v"])["verdicts"]:
                         say(f"verdict  {message_id:<12} {decision}")
         except redis.RedisError as exc:
             say(f"verdict stream unavailable: {exc}")
@@ -226,19 +226,22 @@ def run_distributed(settings: Settings, source: str | None) -> int:
     if receiver is not None:
         extra |= {"SCREENING_CALLBACK_URL": receiver.url}
         extra |= {"SCREENING_CALLBACK_SECRET": settings.callback_secret or ""}
+    if not settings.signing_key:  # this run's workers only; others need the deployment's key
+        say("SCREENING_SIGNING_KEY is not set: these workers sign with a key of this run")
+        extra |= {"SCREENING_SIGNING_KEY": secrets.token_hex(32)}
     say(f"workers on {settings.broker}; verdicts from stream {stream!r}; Ctrl-C stops")
     stop = threading.Event()
     tail = threading.Thread(
         target=_tail_verdicts, args=(settings.redis_url, stream, stop), daemon=True
     )
     tail.start()
-    children = spawn_workers(settings, env=worker_env(settings, extra))
+    supervisor = spawn_workers(settings, env=worker_env(settings, extra))
     try:
         if source is not None:
             url = settings.rabbitmq_url if settings.broker == "rabbitmq" else settings.redis_url
             with Screener(url, queue=settings.queue, batch_size=settings.batch_size) as screener:
                 feed(screener, source)
-        return supervise(children)
+        return supervise(supervisor)
     finally:
         stop.set()
         if receiver is not None:
@@ -248,7 +251,9 @@ def run_distributed(settings: Settings, source: str | None) -> int:
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     import logging
 
+    from workers.redaction import install_redaction
 
+    install_redaction()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     settings = with_overrides(args, settings)
     if not settings.redis_url:

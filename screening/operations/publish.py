@@ -1,11 +1,14 @@
 """``screening wordlist|model publish|rollback|promote``: validate, store, notify.
 
 A version is checked *before* anything is stored, with the same code the workers use to
-load it: every file must be UTF-8 and parse, the engine must build, no benign message may
-be flagged by the new wordlist (or blocked by the new model), and a wordlist that lost
-more than half its terms against the live one is refused as probably truncated (``--force``
-overrides the last two, never the first ones). Workers that fail anyway keep their old
-version and say so; ``--wait`` shows which workers swapped and which failed.
+load it: every file must be UTF-8 and parse (a pattern of a shape that backtracks
+super-linearly does not), every pattern must run in linear time on long adversarial
+inputs, the engine must build, no benign message may be flagged by the new wordlist (or
+blocked by the new model), and a wordlist that lost more than half its terms against the
+live one is refused as probably truncated (``--force`` overrides the last two, never the
+first ones: one slow pattern lets any chat user stall every worker). Workers that fail
+anyway keep their old version and say so; ``--wait`` shows which workers swapped and which
+failed.
 """
 
 from __future__ import annotations
@@ -19,11 +22,13 @@ from typing import Any
 
 from screening.engine.config import load_config
 from screening.engine.core import Engine
+from screening.engine.lint import slow_patterns
 from screening.engine.parts import TERM_KEYS, MemoNormalizer, files_digest, load_model
 from screening.engine.tokenize import Tokenizer
 from screening.engine.wordlist import Wordlist
 from screening.errors import ConfigError, ModelError, WordlistError
 from screening.operations.versions import RedisVersionStore, VersionStore
+from screening.pipeline.signing import SigningKeys
 from screening.settings import Settings
 
 __all__ = [
@@ -42,9 +47,14 @@ MIN_TERM_SHARE = 0.5
 
 
 def store_for(settings: Settings) -> RedisVersionStore:
+    """The version store, with the producer keys when SCREENING_SIGNING_KEY is set
+    (publishing needs them; reading pointers and statuses does not)."""
     if not settings.redis_url:
         raise ConfigError("SCREENING_REDIS_URL is not set: versions are published through Redis")
-    return RedisVersionStore.from_url(settings.redis_url)
+    keys = None
+    if settings.signing_key:
+        keys = SigningKeys.of(settings.signing_key, settings.signing_key_previous)
+    return RedisVersionStore.from_url(settings.redis_url, keys=keys)
 
 
 def read_directory(directory: Path, pattern: str) -> dict[str, bytes]:
@@ -89,6 +99,10 @@ def validate_wordlist(
     wordlist = Wordlist.from_files(texts)
     if not wordlist.terms:
         raise WordlistError("no terms: a wordlist needs at least one <category>.txt with terms")
+    slow = slow_patterns(wordlist.patterns)
+    if slow:
+        shown = "\n  ".join(finding.render() for finding in slow)
+        raise WordlistError(f"refusing to publish (--force does not override this):\n  {shown}")
     engine_config = load_config(config)
     tokenizer = tokenizer or Tokenizer(engine_config.tokenizer_backend)
     engine = Engine(engine_config, wordlist, tokenizer, normalizer=normalizer)
@@ -178,6 +192,9 @@ def _wait(store: VersionStore, kind: str, slot: str, version: str, seconds: floa
 
 def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
     store = store_for(settings)
+    if store.keys is None:  # before the validation, which takes seconds
+        raise ConfigError("SCREENING_SIGNING_KEY is not set: workers load only versions "
+                          "signed with the deployment's signing key")  # fmt: skip
     slot = "shadow" if args.shadow else "live"
     if args.kind == "wordlist":
         directory = Path(args.directory or args.wordlists or settings.wordlists)

@@ -28,8 +28,10 @@ import httpx
 
 from screening.__version__ import __version__
 from screening.engine.verdict import Verdict
-from screening.errors import SignatureError
+from screening.errors import ConfigError, SignatureError
+from screening.pipeline.circuit import Circuit, MemoryCircuit
 from screening.pipeline.message import Message
+from screening.settings import MIN_SECRET_BYTES
 
 __all__ = [
     "DEFAULT_TOLERANCE",
@@ -66,9 +68,9 @@ def message_verdict_event(
     """The ``message.verdict`` event for a review or block verdict."""
     versions = dict(verdict.versions)
     versions.setdefault("model", None)
+    conflict = {"id_conflict": True} if message.id_conflict else {}
     return {
         "event_id": event_id(EVENT_MESSAGE_VERDICT, message.key),
-    conflict = {"id_conflict": True} if message.id_conflict else {}
         "type": EVENT_MESSAGE_VERDICT,
         "created_at": round(time.time(), 3),
         "message_id": message.message_id,
@@ -82,9 +84,9 @@ def message_verdict_event(
         "model_scores": {k: round(v, 4) for k, v in verdict.model_scores.items()},
         "policy_rule": policy_rule,
         "versions": versions,
+        **conflict,
     }
 
-        **conflict,
 
 def encode_body(event: dict[str, Any]) -> bytes:
     """The exact bytes that are signed and sent (UTF-8 JSON, Chinese left readable)."""
@@ -162,16 +164,36 @@ class DeliveryResult:
     def describe(self) -> str:
         return self.error or f"HTTP {self.status}"
 
+    @property
+    def endpoint_down(self) -> bool:
+        """A failure of the endpoint rather than of this event: no answer, a timeout, or
+        a status that says "not now" (408, 429, 5xx). It opens the circuit
+        (:mod:`screening.pipeline.circuit`); other statuses are retried per event."""
+        return not self.ok and (self.status is None or self.status in (408, 429)
+                                or self.status >= 500)  # fmt: skip
+
 
 class Deliverer:
     """Signs and POSTs events; one per process, because the connection pool is the point
     (TLS handshakes to the platform cost more than the request)."""
 
-    def __init__(self, url: str, secrets: Sequence[str], *, timeout: float = 5.0):
+    def __init__(
+        self,
+        url: str,
+        secrets: Sequence[str],
+        *,
+        timeout: float = 5.0,
+        circuit: Circuit | None = None,
+    ):
         if not secrets:
             raise SignatureError("SCREENING_CALLBACK_SECRET is required to send callbacks")
+        short = [s for s in secrets if len(s.encode("utf-8")) < MIN_SECRET_BYTES]
+        if short:
+            raise ConfigError(f"a callback secret must be at least {MIN_SECRET_BYTES} bytes")
         self.url = url
         self.secrets = list(secrets)
+        #: The endpoint's health, shared with every process that delivers to it.
+        self.circuit: Circuit = circuit if circuit is not None else MemoryCircuit(url)
         self.client = httpx.Client(
             timeout=httpx.Timeout(timeout, connect=min(timeout, 2.0)),
             headers={"User-Agent": f"screening/{__version__}", "Content-Type": "application/json"},

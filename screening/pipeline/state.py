@@ -45,25 +45,39 @@ DEAD_LETTER_MAX = 100_000
 
 
 def redis_client(url: str) -> redis.Redis:
-    """A client for ``redis://``, ``rediss://``, ``unix://`` or, for high availability,
-    ``redis+sentinel://[:password@]host:port[,host:port...]/service[/db]``: the client asks
-    the Sentinels for the current master and finds the new one after a failover."""
-    if not url.startswith("redis+sentinel://"):
+    """A client for ``redis://``, ``rediss://`` (TLS), ``unix://`` or, for high
+    availability, ``redis[s]+sentinel://[[user]:password@]host:port[,host:port...]/service
+    [/db][?sentinel_password=...]``: the client asks the Sentinels for the current master
+    and finds the new one after a failover. Credentials (``user:password@``, an ACL user or
+    ``requirepass``) and TLS options (``?ssl_ca_certs=...&ssl_cert_reqs=required``) go in
+    the URL; with Sentinel they are the master's, ``sentinel_username``/``_password`` the
+    Sentinels' own, and ``rediss+sentinel`` uses TLS to both."""
+    if not url.startswith(("redis+sentinel://", "rediss+sentinel://")):
         return redis.Redis.from_url(url)
+    from urllib.parse import parse_qsl, unquote
+
     from redis.sentinel import Sentinel
 
-    auth, _, rest = url[len("redis+sentinel://") :].rpartition("@")
+    scheme, _, rest = url.partition("://")
+    rest, _, query = rest.partition("?")
+    auth, _, rest = rest.rpartition("@")
     hosts, _, path = rest.partition("/")
     service, _, db = path.strip("/").partition("/")
     if not hosts or not service:
         raise ValueError("redis+sentinel URL needs host:port[,host:port]/service[/db]")
-    password = auth.partition(":")[2] or None
+    username, _, password = (unquote(part) for part in auth.partition(":"))
+    options = dict(parse_qsl(query))
+    tls = {k: v for k, v in options.items() if k.startswith("ssl_")}
+    tls = {"ssl": True, **tls} if scheme == "rediss+sentinel" else {}
+    own = {k[len("sentinel_") :]: options[k] for k in ("sentinel_username", "sentinel_password")
+           if k in options}  # fmt: skip
     nodes = []
     for host in hosts.split(","):
         name, _, port = host.rpartition(":") if ":" in host else (host, "", "26379")
         nodes.append((name, int(port)))
-    sentinel = Sentinel(nodes, socket_timeout=5)
-    return sentinel.master_for(service, db=int(db or 0), password=password, socket_timeout=30)
+    sentinel = Sentinel(nodes, socket_timeout=5, sentinel_kwargs={**own, **tls}, **tls)
+    return sentinel.master_for(service, db=int(db or 0), username=username or None,
+                               password=password or None, socket_timeout=30)  # fmt: skip
 
 
 class State(Protocol):
@@ -77,6 +91,9 @@ class State(Protocol):
 
     def mark(self, keys: Sequence[str], value: str, ttl: int) -> None:
         """Overwrite claims, e.g. with "delivered" so no later owner acts again."""
+
+    def attempt(self, key: str, ttl: int) -> int:
+        """Count one more attempt at ``key`` (a queue message): 1 the first time."""
 
     def dead_letter(self, kind: str, records: Sequence[Mapping[str, Any]]) -> None: ...
 
@@ -140,6 +157,12 @@ class RedisState:
             for (_, owner), held in zip(claims, pipe.execute(), strict=True)
         ]
 
+    def attempt(self, key: str, ttl: int) -> int:
+        pipe = self.client.pipeline(transaction=False)
+        pipe.incr(KEY_PREFIX + key)
+        pipe.expire(KEY_PREFIX + key, ttl)
+        return int(pipe.execute()[0])
+
     def mark(self, keys: Sequence[str], value: str, ttl: int) -> None:
         pipe = self.client.pipeline(transaction=False)
         for key in keys:
@@ -199,6 +222,7 @@ class MemoryState:
         self.dead_letter_max = dead_letter_max
         self._lock = threading.Lock()
         self._claims: dict[str, tuple[str, float]] = {}
+        self._attempts: dict[str, tuple[int, float]] = {}
         self._dlq: dict[str, deque[dict[str, Any]]] = {k: deque() for k in DEAD_LETTER_KINDS}
         self._counters: dict[str, int] = {}
         self.verdicts: deque[tuple[float, list[Any]]] = deque(maxlen=keep_verdicts)
@@ -218,6 +242,16 @@ class MemoryState:
                 else:
                     results.append(None if held[0] == owner else held[0])
         return results
+
+    def attempt(self, key: str, ttl: int) -> int:
+        now = time.monotonic()
+        with self._lock:
+            held = self._attempts.get(key)
+            count = held[0] + 1 if held is not None and held[1] > now else 1
+            self._attempts[key] = (count, now + ttl)
+            if len(self._attempts) > 100_000:  # one per batch: drop the expired ones
+                self._attempts = {k: v for k, v in self._attempts.items() if v[1] > now}
+            return count
 
     def mark(self, keys: Sequence[str], value: str, ttl: int) -> None:
         with self._lock:

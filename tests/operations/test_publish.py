@@ -28,6 +28,7 @@ from screening.operations.reload import EngineHolder
 from screening.operations.versions import RedisVersionStore
 from screening.settings import DEFAULT_MODEL, Settings
 from tests.fixtures.engine import FIXTURE_WORDLIST
+from tests.fixtures.pipeline import SIGNING_KEY
 from tests.operations.test_reload import encoded
 
 
@@ -62,6 +63,23 @@ def test_validation_refuses_bad_wordlists(
         validate_wordlist(encoded(files), tokenizer=tokenizer)
 
 
+@pytest.mark.parametrize(
+    ("pattern", "reason"),
+    [
+        # whitespace runs around an optional part: the shape that stalled the fleet
+        (r"qq\s*(?:号)?\s*[1-9]\d{4,10}", r"patterns.txt:1: pattern 'p' can take super-linear"),
+        # a shape that passes, but restarts at every copy of its own scheme
+        (r"https?://[a-z/:]+\.exe", r"--force does not override this.*slow-pattern: pattern 'p'"),
+    ],
+)
+def test_validation_refuses_a_slow_pattern_even_with_force(
+    pattern: str, reason: str, tokenizer: Tokenizer
+) -> None:
+    files = {**FIXTURE_WORDLIST, "patterns.txt": f"p | contact_diversion | review | {pattern}\n"}
+    with pytest.raises(WordlistError, match=f"(?s){reason}"):
+        validate_wordlist(encoded(files), tokenizer=tokenizer, force=True)
+
+
 def test_validation_refuses_invalid_utf8_and_a_truncated_list(tokenizer: Tokenizer) -> None:
     with pytest.raises(WordlistError, match="not UTF-8"):
         validate_wordlist(
@@ -81,7 +99,7 @@ def _args(**values: Any) -> argparse.Namespace:
 
 
 def test_a_corrupt_publish_is_refused_and_nothing_changes(redis_url: str, tmp_path: Path) -> None:
-    settings = Settings(redis_url=redis_url)
+    settings = Settings(redis_url=redis_url, signing_key=SIGNING_KEY)
     good = tmp_path / "good"
     good.mkdir()
     for name, text in FIXTURE_WORDLIST.items():
@@ -105,7 +123,9 @@ def test_a_model_is_validated_published_and_loaded(
     shipped = DEFAULT_MODEL
     if not (shipped / "manifest.json").is_file():
         pytest.skip("no shipped model")
-    settings = Settings(redis_url=redis_url, wordlists=fixture_wordlist_dir)
+    settings = Settings(
+        redis_url=redis_url, wordlists=fixture_wordlist_dir, signing_key=SIGNING_KEY
+    )
     tampered = tmp_path / "tampered"
     shutil.copytree(shipped, tampered)
     (tampered / "features.json").write_text("[]", encoding="utf-8")

@@ -9,9 +9,6 @@ promoted replica."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import signal
 import subprocess
 import time
 import uuid
@@ -28,56 +25,11 @@ from screening.engine.core import Engine
 from screening.pipeline.client import Screener
 from screening.pipeline.state import RedisState, redis_client
 from screening.settings import Settings
-from tests.fixtures.pipeline import SECRET, _free_port, _unavailable, wait_until
+from tests.fixtures.pipeline import SECRET, SIGNING_KEY, DurableRedis, _free_port, wait_until
 from workers.broker import build_broker, build_runtime
 from workers.receiver import LocalReceiver
 
 FLAGGED, BENIGN = "一起玩百家乐", "明天下午三点开会"
-
-
-class DurableRedis:
-    """A redis-server with an append-only file in ``directory``, restartable on its port;
-    ``extra`` arguments are passed on (``--replicaof``)."""
-
-    def __init__(self, binary: str, directory: Path, *extra: str):
-        self.binary, self.directory, self.port = binary, directory, _free_port()
-        self.extra = list(extra)
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        command = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1"]
-        command += ["--dir", str(self.directory), "--appendonly", "yes"]
-        command += ["--appendfsync", "always", "--save", "", *self.extra]
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-        assert wait_until(self._answers, 10), "redis-server did not start"
-
-    def crash(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-
-    def _answers(self) -> bool:
-        try:
-            return bool(redis.Redis.from_url(self.url).ping())
-        except redis.ConnectionError:
-            return False
-
-
-@pytest.fixture()
-def redis_binary() -> str:
-    binary = shutil.which("redis-server")
-    if binary is None and os.environ.get("SCREENING_REDIS_URL"):
-        pytest.skip("needs a redis-server binary: a server at SCREENING_REDIS_URL cannot be killed")
-    if binary is None:
-        _unavailable("no redis-server binary on PATH: these tests run and kill their own")
-    return binary  # type: ignore[return-value]
 
 
 @pytest.fixture()
@@ -105,7 +57,7 @@ def screened(url: str) -> int:
 
 def verdict_ids(url: str, stream: str) -> list[str]:
     entries = redis.Redis.from_url(url).xrange(stream)
-    return [mid for _, fields in entries for mid, _ in json.loads(fields[b"v"])["verdicts"]]
+    return [mid for _, fields in entries for mid, *_ in json.loads(fields[b"v"])["verdicts"]]
 
 
 def flagged_ids(*batches: tuple[str, int]) -> list[str]:
@@ -143,6 +95,7 @@ def test_queued_batches_survive_a_crash_and_workers_ride_out_another(
         settings = replace(
             Settings(redis_url=durable_redis.url, callback_url=receiver.url),
             callback_secret=SECRET,
+            signing_key=SIGNING_KEY,
             queue=f"restart-{uuid.uuid4().hex[:8]}",
         )
         with Screener(durable_redis.url, queue=settings.queue, linger_ms=5) as screener:
@@ -179,6 +132,7 @@ def test_a_crash_in_the_middle_of_a_stream_loses_nothing(
         settings = replace(
             Settings(redis_url=durable_redis.url, callback_url=receiver.url),
             callback_secret=SECRET,
+            signing_key=SIGNING_KEY,
             queue=f"restart-{uuid.uuid4().hex[:8]}",
             verdict_stream=stream,
         )
@@ -246,6 +200,7 @@ def test_the_pipeline_follows_a_sentinel_failover(
         settings = replace(
             Settings(redis_url=url, callback_url=receiver.url),
             callback_secret=SECRET,
+            signing_key=SIGNING_KEY,
             queue=f"failover-{uuid.uuid4().hex[:8]}",
         )
         with running_worker(settings, engine):
