@@ -36,7 +36,7 @@ from screening.engine.wordlist import Wordlist  # noqa: E402
 from screening.operations.metrics import ScreeningMetrics  # noqa: E402
 from screening.pipeline.message import Message  # noqa: E402
 from screening.timing import StageClock  # noqa: E402
-from workers.actors import BatchOutcome  # noqa: E402
+from workers.screen import BatchOutcome  # noqa: E402
 from workers.telemetry import Telemetry  # noqa: E402
 
 

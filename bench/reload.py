@@ -21,7 +21,6 @@ import argparse
 import os
 import random
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -40,6 +39,7 @@ from screening.engine.tokenize import Tokenizer  # noqa: E402
 from screening.engine.wordlist import Wordlist  # noqa: E402
 from screening.operations.publish import validate_wordlist, wordlist_files  # noqa: E402
 from screening.operations.versions import RedisVersionStore  # noqa: E402
+from screening.pipeline.signing import SigningKeys  # noqa: E402
 from screening.settings import Settings  # noqa: E402
 from workers.supervisor import spawn_workers  # noqa: E402
 
@@ -122,15 +122,16 @@ def main() -> None:
         time.sleep(0.3)
     env = {**os.environ, "SCREENING_REDIS_URL": url, "SCREENING_MODEL": "none",
            "SCREENING_METRICS_PORT": "0", "SCREENING_QUEUE": "bench-reload",
-           "SCREENING_RECORDS_PATH": str(scratch / "records.sqlite3")}  # fmt: skip
+           "SCREENING_RECORDS_PATH": str(scratch / "records.sqlite3"),
+           "SCREENING_SIGNING_KEY": "bench-signing-key-0123456789abcdef01"}  # fmt: skip
     settings = Settings.from_env(env)
-    store = RedisVersionStore.from_url(url)
+    store = RedisVersionStore.from_url(url, keys=SigningKeys.of(env["SCREENING_SIGNING_KEY"]))
     store.client.delete(store.prefix + "workers")
     rng = random.Random(SEED)
     files = padded_files(args.terms, rng)
     tokenizer = Tokenizer("jieba")
     print(f"{len(Wordlist.from_files(files).terms)} terms, {args.workers} worker process(es)")
-    children = spawn_workers(settings, processes=args.workers, callback_processes=0, env=env)
+    supervisor = spawn_workers(settings, processes=args.workers, callback_processes=0, env=env)
     stop = threading.Event()
     try:
         deadline = time.monotonic() + 120
@@ -164,10 +165,7 @@ def main() -> None:
             )
     finally:
         stop.set()
-        for child in children:
-            child.send_signal(signal.SIGTERM)
-        for child in children:
-            child.wait(timeout=60)
+        supervisor.stop(timeout=60)
         if redis_process is not None:
             redis_process.terminate()
         shutil.rmtree(scratch, ignore_errors=True)

@@ -204,17 +204,18 @@ def test_no_wing_imports_the_cli() -> None:
 
 
 # Tests follow the code: tests/<wing>/test_<module>.py for screening/<wing>/<module>.py,
-# tests/workers/ for workers/, tests/deploy/ for deploy/; at the top only what concerns the
-# whole repository. A test of behaviour that crosses a wing's modules is named for it:
+# tests/workers/ for workers/, tests/deploy/ for deploy/, tests/faults/ for the fault-injection
+# suite (whole-pipeline runs named by fault); at the top only what concerns the whole
+# repository. A test of behaviour that crosses a wing's modules is named for it:
 TOPICS = {"enforcement/test_lifts.py", "workers/test_pipeline.py", "workers/test_redis_restart.py"}
 
 
 def test_tests_follow_the_code() -> None:
     tests = REPO / "tests"
     dirs = {p.name for p in tests.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))}
-    assert dirs == {*ALLOWED, "training", "deploy", "fixtures"}
+    assert dirs == {*ALLOWED, "training", "deploy", "faults", "fixtures"}
     strays = []
-    for directory in sorted(dirs - {"fixtures", "deploy"}):
+    for directory in sorted(dirs - {"fixtures", "deploy", "faults"}):
         code = REPO / ("workers" if directory == "workers" else f"screening/{directory}")
         modules = {p.stem for p in code.glob("*.py")}
         for test in sorted((tests / directory).glob("test_*.py")):

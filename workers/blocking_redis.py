@@ -37,16 +37,19 @@ import time
 from typing import Any
 
 import redis
-from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
-from dramatiq.common import q_name
+from dramatiq.brokers.redis import MAINTENANCE_COMMAND_BLACKLIST, RedisBroker, _RedisConsumer
+from dramatiq.common import current_millis, q_name
 from dramatiq.errors import ConnectionClosed
 
-__all__ = ["BODY_DIGEST", "BUSY_NAP", "BlockingRedisBroker"]
+__all__ = ["BODY_DIGEST", "BUSY_NAP", "MAINTENANCE_EVERY", "BlockingRedisBroker"]
 
 log = logging.getLogger(__name__)
 
 #: Seconds a consumer at its prefetch limit waits before checking for a free thread.
 BUSY_NAP = 0.002
+#: Seconds between two sweeps for dead workers' unacked messages (per process and call
+#: kind); dramatiq's own default is a 0.1 % chance per call.
+MAINTENANCE_EVERY = 5.0
 #: Option a decoder sets on a queue message whose body did not say its Redis id (a
 #: broken or hand-written envelope): the SHA-256 of the body, by which the consumer finds
 #: the id in its ack set so the message can be acked instead of stranded.
@@ -160,12 +163,52 @@ class BlockingRedisConsumer(_RedisConsumer):
 
 class BlockingRedisBroker(RedisBroker):
     """:class:`dramatiq.brokers.redis.RedisBroker` with :class:`BlockingRedisConsumer`.
-    Producers need nothing from it: the plain broker enqueues the same way."""
+    Producers need nothing from it: the plain broker enqueues the same way.
 
-    def __init__(self, *args: Any, **kwargs: Any):
+    ``worker_id`` replaces dramatiq's random broker id with one that outlives the process
+    (``screening worker`` gives each process slot its own, workers/supervisor.py): the
+    process that replaces a dead one owns the dead one's ack sets, and its consumers put
+    back what is in them as they start — what the dead process had fetched is screened
+    again seconds after it died, not after dramatiq's sweep of silent workers. Every
+    consumer does that at its first fetch (with a fresh random id there is nothing to put
+    back). The sweep itself runs every MAINTENANCE_EVERY seconds per queue instead of on
+    0.1 % of calls, which on a quiet queue could be minutes apart."""
+
+    def __init__(self, *args: Any, worker_id: str | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
+        if worker_id:
+            self.broker_id = worker_id
         self.in_hand: dict[str, set[str]] = {}
-        self.broken: set[str] = set()  # queues whose consumer lost its connection
+        # Queues whose consumer must put back what its ack set holds and no thread has:
+        # after a broken connection, and at a consumer's start.
+        self.broken: set[str] = set()
+        self._maintained: dict[str, float] = {}
+
+    def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> Any:
+        self.broken.add(queue_name)
+        return super().consume(queue_name, prefetch, timeout)
+
+    def _dispatch(self, command: str) -> Any:
+        """dramatiq's dispatch call, with maintenance decided per queue by time."""
+        script, keys = self.scripts["dispatch"], [self.namespace]
+
+        def do_dispatch(queue_name: str, *args: Any) -> Any:
+            return script(keys=keys, args=[
+                command, current_millis(), queue_name, self.broker_id,
+                self.heartbeat_timeout, self.dead_message_ttl,
+                self._maintenance_due(command, queue_name), self._max_unpack_size(), *args,
+            ])  # fmt: skip
+
+        return do_dispatch
+
+    def _maintenance_due(self, command: str, queue_name: str) -> int:
+        if command in MAINTENANCE_COMMAND_BLACKLIST:
+            return 0
+        now = time.monotonic()
+        if now - self._maintained.get(queue_name, 0.0) < MAINTENANCE_EVERY:
+            return 0
+        self._maintained[queue_name] = now
+        return 1
 
     @property
     def consumer_class(self) -> type[BlockingRedisConsumer]:

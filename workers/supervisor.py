@@ -1,18 +1,31 @@
 """Starting and supervising the worker processes of ``screening worker`` and ``screening run``.
 
-Two ``dramatiq`` process groups — screening and callback delivery — because dramatiq's
-worker threads are shared by all queues of a process: a slow callback endpoint would
-otherwise occupy the threads that screen messages. Settings reach the children through
-the environment (:func:`worker_env`), so ``--wordlists``/``--config``/``--model`` given to
-the parent apply to every child (:func:`with_overrides`).
+Screening and callback delivery run in separate processes because dramatiq's worker
+threads are shared by all queues of a process: a slow callback endpoint would otherwise
+occupy the threads that screen messages. Settings reach the children through the
+environment (:func:`worker_env`), so ``--wordlists``/``--config``/``--model`` given to the
+parent apply to every child (:func:`with_overrides`).
+
+Each worker process is a *slot* of its own — one ``dramatiq --processes 1`` group — because
+dramatiq stops every process of a group when one dies: a crashed or killed process is
+restarted alone (:class:`Supervisor`) while the others keep screening. A slot keeps its
+worker id (``SCREENING_WORKER_ID``, dramatiq's broker id) across restarts, so the new
+process finds its predecessor's ack set in Redis and puts back at once what the dead one
+had fetched (workers/blocking_redis.py) instead of waiting for dramatiq's sweep of dead
+workers. The supervisor also watches each slot's heartbeat in Redis: a process that has
+not touched Redis for ``SCREENING_STUCK_AFTER`` seconds — frozen in C code that holds the
+GIL, where no time limit can interrupt it — is killed and restarted, and the batch it was
+on comes back to be screened message by message (workers/screen.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -20,7 +33,17 @@ from typing import Any
 
 from screening.settings import Settings
 
-__all__ = ["spawn_workers", "supervise", "with_overrides", "worker_env"]
+__all__ = [
+    "HeartbeatWatchdog",
+    "Slot",
+    "Supervisor",
+    "spawn_workers",
+    "supervise",
+    "with_overrides",
+    "worker_env",
+]
+
+log = logging.getLogger(__name__)
 
 
 def with_overrides(args: argparse.Namespace, settings: Settings) -> Settings:
@@ -56,70 +79,218 @@ def spawn_workers(
     callback_processes: int | None = None,
     callback_threads: int | None = None,
     env: dict[str, str] | None = None,
-) -> list[subprocess.Popen[bytes]]:
-    """Start the screening group and the callback group, each in its own session so a
-    terminal's Ctrl-C reaches them once, through the supervisor."""
+) -> Supervisor:
+    """Start one slot per screening process and per callback process; returns the
+    :class:`Supervisor` that keeps them running (``supervise`` it, or ``stop`` it)."""
+    from screening.enforcement.reports import report_queue
     from screening.pipeline.message import callback_queue
-
-    groups = [
-        (
-            settings.queue,
-            processes or settings.worker_processes,
-            threads or settings.worker_threads,
-        ),
-        (
-            callback_queue(settings.queue),
-            settings.callback_processes if callback_processes is None else callback_processes,
-            callback_threads or settings.callback_threads,
-        ),
-    ]
     from workers.telemetry import metrics_env, reset_metrics_dir
 
+    base = dict(os.environ if env is None else env)
+    groups = [
+        ("screening", [settings.queue, report_queue(settings.queue)],
+         processes or settings.worker_processes, threads or settings.worker_threads),
+        ("callbacks", [callback_queue(settings.queue)],
+         settings.callback_processes if callback_processes is None else callback_processes,
+         callback_threads or settings.callback_threads),
+    ]  # fmt: skip
     if settings.metrics_port:
-        reset_metrics_dir(settings)  # one /metrics server per host, summing both groups
-    children: list[subprocess.Popen[bytes]] = []
-    for queue, count, thread_count in groups:
-        if count <= 0:
-            continue
-        queues = [queue]
-        if queue == settings.queue:  # user reports: their own queue, screened first
-            from screening.enforcement.reports import report_queue
+        reset_metrics_dir(settings)  # one /metrics server per host, summing every process
+    instance = f"{socket.gethostname()}-{os.getpid()}"
+    slots: list[Slot] = []
+    for role, queues, count, thread_count in groups:
+        for index in range(max(count, 0)):
+            command = [sys.executable, "-m", "dramatiq", "workers.app", "--queues", *queues]
+            command += ["--processes", "1", "--threads", str(thread_count)]
+            command += ["--worker-shutdown-timeout", "30000"]
+            name = f"{role}-{index}"
+            slot_env = base | {"SCREENING_WORKER_ID": f"{instance}-{name}"}
+            if settings.metrics_port:
+                slot_env |= metrics_env(settings, serve=not slots)
+            slots.append(Slot(name, command, slot_env))
+    watchdog = None
+    if settings.redis_url and settings.broker == "redis" and settings.stuck_after > 0:
+        watchdog = HeartbeatWatchdog(settings.redis_url, settings.stuck_after)
+    supervisor = Supervisor(slots, watchdog=watchdog)
+    supervisor.start()
+    return supervisor
 
-            queues.append(report_queue(queue))
-        command = [sys.executable, "-m", "dramatiq", "workers.app", "--queues", *queues]
-        command += ["--processes", str(count), "--threads", str(thread_count)]
-        command += ["--worker-shutdown-timeout", "30000"]
-        group_env = dict(os.environ if env is None else env)
-        if settings.metrics_port:
-            group_env |= metrics_env(settings, serve=not children)
-        children.append(subprocess.Popen(command, env=group_env, start_new_session=True))
-    return children
+
+@dataclasses.dataclass
+class Slot:
+    """One worker process the supervisor keeps running, and its restart history."""
+
+    name: str
+    command: list[str]
+    env: dict[str, str]
+    process: subprocess.Popen[bytes] | None = None
+    started_at: float = 0.0
+    restarts: int = 0
+    #: Consecutive exits within START_GRACE of starting: a process that cannot start.
+    failed_starts: int = 0
+    restart_at: float | None = None
+
+    @property
+    def worker_id(self) -> str:
+        return self.env["SCREENING_WORKER_ID"]
 
 
-def supervise(children: list[subprocess.Popen[bytes]], stop: Any = None) -> int:
-    """Wait until a child exits (or SIGINT/SIGTERM, or ``stop()`` is true), then stop all
-    children gracefully; returns the first non-zero exit code."""
-    stopping = False
+#: A process that exits sooner than this after starting failed to start (bad settings,
+#: Redis unreachable at boot); one that ran longer crashed and is restarted at once.
+START_GRACE = 20.0
+#: After this many failed starts in a row the supervisor gives up and exits non-zero,
+#: as a misconfigured service should, instead of restarting forever.
+MAX_FAILED_STARTS = 5
 
-    def handle(signum: int, frame: Any) -> None:
-        nonlocal stopping
-        stopping = True
 
-    previous = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        while not stopping and all(c.poll() is None for c in children):
-            if stop is not None and stop():
-                break
-            time.sleep(0.2)
-    finally:
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        for child in children:
+class HeartbeatWatchdog:
+    """Which worker ids have not touched Redis for ``stuck_after`` seconds. dramatiq
+    writes every call's time to ``dramatiq:__heartbeats__`` (an idle consumer fetches
+    every SCREENING_POLL_MS, a busy one acks each message), so only a frozen process
+    falls silent."""
+
+    def __init__(self, redis_url: str, stuck_after: float):
+        from screening.pipeline.state import redis_client
+
+        self.client = redis_client(redis_url)
+        self.stuck_after = stuck_after
+
+    def silent(self, worker_ids: list[str]) -> set[str]:
+        import redis
+
+        try:
+            beats = self.client.zmscore("dramatiq:__heartbeats__", worker_ids)
+        except redis.RedisError:  # Redis away: everyone is silent; that is not their fault
+            return set()
+        now_ms = time.time() * 1000
+        return {
+            worker for worker, beat in zip(worker_ids, beats, strict=True)
+            if beat is not None and now_ms - beat > self.stuck_after * 1000
+        }  # fmt: skip
+
+
+class Supervisor:
+    """Keeps every slot running: restarts a process that died (at once if it had been
+    running, with a growing delay if it died while starting), kills and restarts one the
+    watchdog finds frozen, and stops them all on SIGTERM/SIGINT."""
+
+    def __init__(
+        self,
+        slots: list[Slot],
+        *,
+        watchdog: HeartbeatWatchdog | None = None,
+        start_grace: float = START_GRACE,
+        first_backoff: float = 2.0,
+    ):
+        self.slots = slots
+        self.watchdog = watchdog
+        self.start_grace, self.first_backoff = start_grace, first_backoff
+        self.stopping = False
+        self.exit_code = 0
+        self._next_watch = 0.0
+
+    @property
+    def children(self) -> list[subprocess.Popen[bytes]]:
+        """The processes running now (a restart replaces a slot's process)."""
+        return [s.process for s in self.slots if s.process is not None]
+
+    def start(self) -> None:
+        for slot in self.slots:
+            self._start(slot)
+
+    def _start(self, slot: Slot) -> None:
+        # Its own session: a terminal's Ctrl-C reaches it once, through the supervisor,
+        # and killing the session takes dramatiq's worker process with its parent.
+        slot.process = subprocess.Popen(slot.command, env=slot.env, start_new_session=True)
+        slot.started_at, slot.restart_at = time.monotonic(), None
+
+    def check(self) -> None:
+        """One round: restart the dead, kill the frozen. Called every 0.2 s by :meth:`run`."""
+        now = time.monotonic()
+        for slot in self.slots:
+            process = slot.process
+            if slot.restart_at is not None:
+                if now >= slot.restart_at:
+                    slot.restarts += 1
+                    self._start(slot)
+                continue
+            if process is None or process.poll() is None:
+                continue
+            quick = now - slot.started_at < self.start_grace
+            slot.failed_starts = slot.failed_starts + 1 if quick else 0
+            if slot.failed_starts >= MAX_FAILED_STARTS:
+                log.error("worker %s failed to start %d times in a row (exit code %s); giving up",
+                          slot.name, slot.failed_starts, process.returncode)  # fmt: skip
+                self.exit_code = process.returncode or 1
+                self.stopping = True
+                return
+            delay = min(self.first_backoff * 2 ** (slot.failed_starts - 1), 30.0) if quick else 0.0
+            log.error("worker %s (pid %d) exited with code %s; restarting it in %.0f s",
+                      slot.name, process.pid, process.returncode, delay)  # fmt: skip
+            slot.restart_at = now + delay
+        if self.watchdog is not None and now >= self._next_watch:
+            self._next_watch = now + 1.0
+            self._kill_frozen(now)
+
+    def _kill_frozen(self, now: float) -> None:
+        assert self.watchdog is not None
+        watched = [s for s in self.slots if s.process is not None and s.process.poll() is None
+                   and now - s.started_at > self.watchdog.stuck_after]  # fmt: skip
+        silent = self.watchdog.silent([s.worker_id for s in watched]) if watched else set()
+        for slot in watched:
+            if slot.worker_id in silent and slot.process is not None:
+                log.error("worker %s (pid %d) has not touched Redis for %.0f s: frozen; killing it",
+                          slot.name, slot.process.pid, self.watchdog.stuck_after)  # fmt: skip
+                _kill_session(slot.process, signal.SIGKILL)
+
+    def run(self, stop: Any = None) -> int:
+        """Supervise until SIGINT/SIGTERM (or ``stop()`` is true, or a slot cannot start),
+        then stop every process gracefully; 0, or the exit code of the slot that could
+        not start."""
+
+        def handle(signum: int, frame: Any) -> None:
+            self.stopping = True
+
+        previous = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            while not self.stopping:
+                if stop is not None and stop():
+                    break
+                self.check()
+                time.sleep(0.2)
+        finally:
+            self.stop()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        return self.exit_code
+
+    def stop(self, timeout: float = 40.0) -> None:
+        """SIGTERM every process (dramatiq finishes its batches, up to 30 s), then kill
+        what is left after ``timeout``."""
+        self.stopping = True
+        running = [c for c in self.children if c.poll() is None]
+        for child in running:
+            _kill_session(child, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for child in running:
             try:
-                child.wait(timeout=40)
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                child.kill()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    return next((c.returncode for c in children if c.returncode not in (0, None, -15)), 0)
+                _kill_session(child, signal.SIGKILL)
+                child.wait(timeout=10)
+
+
+def _kill_session(process: subprocess.Popen[bytes], sig: int) -> None:
+    """Signal the process's whole session (dramatiq's main process and its worker), or
+    the process alone if its session is gone."""
+    try:
+        os.killpg(process.pid, sig)
+    except ProcessLookupError:
+        pass
+    except PermissionError:
+        process.send_signal(sig)
+
+
+def supervise(supervisor: Supervisor, stop: Any = None) -> int:
+    """Run ``supervisor`` until stopped; its exit code (see :meth:`Supervisor.run`)."""
+    return supervisor.run(stop)

@@ -32,9 +32,9 @@ from screening.operations.reload import ReloadEvent
 from screening.pipeline.message import CALLBACK_ACTOR, CALLBACKS_ACTOR, SCREEN_ACTOR, callback_queue
 from screening.settings import Settings
 from screening.timing import StageClock
-from workers.actors import BatchOutcome
 from workers.delivery import events_of
 from workers.enforcement import ReportHandled
+from workers.screen import BatchOutcome
 
 __all__ = ["Telemetry", "metrics_dir", "metrics_env", "serve_metrics"]
 
@@ -184,6 +184,8 @@ class Telemetry(Middleware):
             metrics.record_batch(verdicts, terms=terms, stages=self.clock.take(), latency=latency)
             metrics.record_dead_letters("messages", result.dead_lettered)
             metrics.record_measures(result.events)
+            if result.alone:
+                metrics.record_alone(result.alone - result.overran, result.overran)
         elif message.actor_name == CALLBACK_ACTOR and isinstance(result, str):
             metrics.record_callback(result, int(message.kwargs.get("attempt", 0)) + 1)
             if result == "dead_lettered":

@@ -44,6 +44,9 @@ __all__ = ["STAGES", "ScreeningMetrics"]
 #: in match, features in classify); ``match`` and ``classify`` are reported without it.
 STAGES = ("normalise", "tokenise", "match", "decide", "classify", "policy")
 _STAGE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+#: One message's share of its batch: tens of microseconds normally, the batch time limit
+#: (30 s) at worst.
+_MESSAGE_BUCKETS = (2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 5e-3, 0.025, 0.1, 1, 5, 30)
 _LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900)
 _BATCH_BUCKETS = (1, 5, 10, 25, 50, 100, 200, 500, 1000)
 _ATTEMPT_BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16, 24)
@@ -95,6 +98,19 @@ class ScreeningMetrics:
             ["stage"],
             buckets=_STAGE_BUCKETS,
         )
+        self.message_seconds = histogram(
+            "screening_message_screen_seconds",
+            "Per chat message: screening time (its batch's engine time shared by its "
+            "messages; SCREENING_BATCH_TIME_LIMIT bounds a batch).",
+            buckets=_MESSAGE_BUCKETS,
+        )
+        self.alone = counter(
+            "screening_messages_screened_alone",
+            "Chat messages screened one by one because an earlier attempt at their batch "
+            "did not finish, by outcome (screened; overran: dead-lettered as the message "
+            "no attempt got through).",
+            ["outcome"],
+        )
         self.end_to_end = histogram(
             "screening_end_to_end_seconds",
             "Per chat message: enqueue (queue message timestamp) to verdict.",
@@ -107,7 +123,7 @@ class ScreeningMetrics:
         )
         self.callbacks = counter(
             "screening_callbacks",
-            "Callback deliveries by outcome (delivered, retry, dead_lettered, duplicate).",
+            "Callback deliveries by outcome (delivered, retry, dead_lettered, duplicate, parked).",
             ["outcome"],
         )
         self.callback_attempts = histogram(
@@ -245,6 +261,10 @@ class ScreeningMetrics:
         for stage, seconds in stages.items():
             if stage in STAGES:
                 self._observe(self.stage_seconds, (stage,), seconds)
+        if verdicts:
+            engine_seconds = sum(s for stage, s in stages.items() if stage in STAGES)
+            share = engine_seconds / len(verdicts)
+            self._observe(self.message_seconds, (), share, len(verdicts))
         if latency is not None and verdicts:
             self._observe(self.end_to_end, (), max(0.0, latency), len(verdicts))
         self.record_verdicts(verdicts, terms)
@@ -254,6 +274,14 @@ class ScreeningMetrics:
         self._count(self.callbacks, (outcome,))
         if outcome in ("delivered", "dead_lettered"):
             self._observe(self.callback_attempts, (outcome,), attempts)
+        self._maybe_flush()
+
+    def record_alone(self, screened: int, overran: int) -> None:
+        """Messages of a batch screened one by one (see workers/screen.py)."""
+        if screened:
+            self._count(self.alone, ("screened",), screened)
+        if overran:
+            self._count(self.alone, ("overran",), overran)
         self._maybe_flush()
 
     def record_dead_letters(self, kind: str, n: int) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -23,7 +22,7 @@ import pytest
 from screening.pipeline.client import Screener
 from screening.settings import Settings
 from tests.fixtures import REPO
-from tests.fixtures.pipeline import prometheus_tool
+from tests.fixtures.pipeline import SIGNING_KEY, prometheus_tool
 from workers.supervisor import spawn_workers
 
 
@@ -49,18 +48,13 @@ def worker(redis_url: str, fixture_wordlist_dir: Path, tmp_path: Path) -> Iterat
         "SCREENING_METRICS_PORT": str(free_port()),
         "SCREENING_METRICS_DIR": str(tmp_path / "metrics"),
         "SCREENING_RECORDS_PATH": str(tmp_path / "records.sqlite3"),
+        "SCREENING_SIGNING_KEY": SIGNING_KEY,
         "dramatiq_worker_timeout": "50",
     }
     settings = Settings.from_env(env)
-    children = spawn_workers(settings, processes=1, threads=2, callback_processes=0, env=env)
+    supervisor = spawn_workers(settings, processes=1, threads=2, callback_processes=0, env=env)
     yield settings
-    for child in children:
-        child.send_signal(signal.SIGTERM)
-    for child in children:
-        try:
-            child.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            child.kill()
+    supervisor.stop(timeout=20)
 
 
 @pytest.fixture()

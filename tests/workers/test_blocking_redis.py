@@ -138,6 +138,8 @@ def test_a_fetch_whose_reply_was_lost_is_put_back_after_the_connection_breaks(
 ) -> None:
     broker, producer = brokers
     consumer = broker.consume(QUEUE, prefetch=2, timeout=30_000)
+    enqueue(producer, "warm-up")
+    consumer.ack(next(consumer))  # a consumer that has started (and recovered nothing)
     enqueue(producer, "a", "b")
     broker.do_fetch(QUEUE, 2)  # Redis ran the fetch; its reply never arrived
     assert isinstance(break_connection_while_waiting(consumer, broker), ConnectionClosed)
@@ -166,3 +168,34 @@ def test_delayed_messages_a_broken_connection_made_the_thread_forget_come_back(
     successor = broker.consume(delayed_queue, prefetch=2, timeout=1_000)
     again = next(successor)
     assert again is not None and again.message_id == held.message_id
+
+
+def test_a_process_taking_over_a_worker_id_puts_back_what_its_predecessor_fetched(
+    redis_url: str, brokers: tuple[BlockingRedisBroker, RedisBroker]
+) -> None:
+    """``screening worker`` restarts a dead process under the same worker id: the new
+    one finds the dead one's ack set and screens its batches at once, instead of waiting
+    for dramatiq's sweep of silent workers (a minute and more)."""
+    _, producer = brokers
+    dead = BlockingRedisBroker(client=redis.Redis.from_url(redis_url), middleware=[],
+                               worker_id="host-1-screening-0")  # fmt: skip
+    dead.declare_queue(QUEUE)
+    enqueue(producer, "a", "b", "c")
+    consumer = dead.consume(QUEUE, prefetch=3, timeout=1_000)
+    fetched = [next(consumer), next(consumer)]  # then the process is killed, nothing acked
+    assert all(m is not None for m in fetched)
+    assert dead.client.scard(f"dramatiq:__acks__.host-1-screening-0.{QUEUE}") == 3
+
+    heir = BlockingRedisBroker(client=redis.Redis.from_url(redis_url), middleware=[],
+                               worker_id="host-1-screening-0")  # fmt: skip
+    heir.declare_queue(QUEUE)
+    successor = heir.consume(QUEUE, prefetch=3, timeout=1_000)
+    started = time.monotonic()
+    received = [next(successor) for _ in range(3)]
+    assert time.monotonic() - started < 2
+    assert sorted(m.args[0] for m in received if m is not None) == ["a", "b", "c"]
+    for message in received:
+        successor.ack(message)
+    assert heir.client.scard(successor.acks_key) == 0
+    dead.close()
+    heir.close()
