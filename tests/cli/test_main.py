@@ -66,6 +66,28 @@ def test_scan_writes_one_record_per_line_and_never_crashes(
     assert "screened 8 lines: 1 pass, 0 review, 1 block, 6 error" in err
 
 
+def test_a_lone_surrogate_is_one_error_record_and_the_file_is_still_screened(
+    tmp_path: Path, fixture_wordlist_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """JSON lets "\\ud800" through; such a text cannot be written out as UTF-8, and scan
+    used to exit 1 with no output at all."""
+    source, sink = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    source.write_bytes(
+        b'{"id": 1, "text": "\\u8d4c\\ud800\\u535a"}\n'
+        b'{"id": "\\udc00", "text": "hi"}\n'
+        b'{"id": 3, "text": "\\u8d4c\\u535a"}\n'
+    )
+    code, _, _ = run_cli(
+        ["scan", str(source), str(sink), "--wordlists", str(fixture_wordlist_dir)], capsys
+    )
+    assert code == 0
+    records = [json.loads(line) for line in sink.read_text(encoding="utf-8").splitlines()]
+    assert [(r["line"], r["id"], r["decision"]) for r in records] == [
+        (1, 1, "error"), (2, None, "error"), (3, 3, "block"),
+    ]  # fmt: skip
+    assert records[0]["error"] == "'text' is not valid Unicode: a lone surrogate at 1"
+
+
 def test_scan_plain_text_from_stdin_to_stdout(
     fixture_wordlist_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
