@@ -163,6 +163,7 @@ class Screener:
         with self._cond:
             for wire in wires:
                 while self._unsent >= self.max_buffered and not self._closed:
+                    self._cond.notify_all()  # the sender may sleep on batches of this call
                     if not self._cond.wait(deadline - time.monotonic()):
                         raise SubmitError(f"{self._unsent} messages unsent: buffer full")
                 if self._closed:

@@ -66,6 +66,17 @@ def test_flush_sends_everything_in_order(stub_broker: StubBroker) -> None:
         assert sent == [f"m{i}" for i in range(7)]
 
 
+def test_a_call_larger_than_the_buffer_is_sent_as_it_goes(stub_broker: StubBroker) -> None:
+    """The sender is woken for each full batch, not once the call has buffered everything:
+    a call with more messages than ``max_buffered`` used to wait for room that the idle
+    sender never made, then fail with "buffer full"."""
+    with Screener(broker=stub_broker, batch_size=10, linger_ms=60_000, max_buffered=100) as screener:
+        screener.submit_many((msg(i) for i in range(250)), timeout=5)
+        screener.flush()
+        sent = [m for batch in batches(stub_broker) for m in batch]
+        assert sent == [f"m{i}" for i in range(250)]
+
+
 def test_an_invalid_message_rejects_the_whole_call(stub_broker: StubBroker) -> None:
     with Screener(broker=stub_broker, linger_ms=0) as screener:
         bad = {**msg(2), "text": 5}
