@@ -10,10 +10,11 @@ The backlog is what the broker says is waiting — the Redis list lengths of the
 its delay queue (retries), or RabbitMQ's message counts of both — counted in *queue
 messages* (batches), because that is what a broker counts cheaply; a batch carries up to
 ``batch_size`` chat messages. One thread per client reads it, at most every ``interval``
-seconds and only while the client is submitting, so an idle client costs nothing and a
-busy one a round trip per interval, not per submit. Over ``limit`` the gate shuts; it
-opens again once the backlog is down to ``resume_at``, so producers at the limit do not
-flap between sending and waiting.
+seconds and only while the client is submitting or sending, so an idle client costs
+nothing and a busy one a round trip per interval, not per submit. Over ``limit`` the gate
+shuts: submits block or raise, and the client's sender stops, so one large call cannot
+carry the backlog past the limit either. It opens again once the backlog is down to
+``resume_at``, so producers at the limit do not flap between sending and waiting.
 """
 
 from __future__ import annotations
@@ -78,7 +79,14 @@ def queue_depth(broker: Broker, queue: str) -> QueueDepth:
 
 
 class BacklogGate:
-    """Shut while the backlog is over ``limit``, open again at ``resume_at`` or below."""
+    """Shut while the backlog is over ``limit``, open again at ``resume_at`` or below.
+
+    Submitters ask :meth:`admit`; the client's sender asks :meth:`hold` before each
+    queue message and reports it with :meth:`sent`, so between two reads the gate counts
+    what this client added itself: however large a call, the client stops sending once
+    the last reading plus its own batches since are over the limit, and what it has
+    admitted waits in its buffer (``max_buffered``) instead of in the broker.
+    """
 
     def __init__(
         self,
@@ -98,6 +106,11 @@ class BacklogGate:
         self.interval, self.mode = interval, mode
         #: The last backlog read (None before the first read).
         self.backlog: int | None = None
+        self._sent = 0  # queue messages this client sent, ever
+        #: ... when the last read ended. A send during the read may be missing from both
+        #: the reading and the count (the backlog can pass the limit by that); counting
+        #: it twice instead could leave the gate shut below the limit.
+        self._sent_at_read = 0
         self._shut = False
         self._cond = threading.Condition()
         self._wanted = threading.Event()
@@ -110,34 +123,80 @@ class BacklogGate:
     def shut(self) -> bool:
         return self._shut
 
-    def admit(self, timeout: float) -> None:
-        """Return when a submit may go ahead; raise :class:`Backpressure` in ``raise``
-        mode while shut, or in ``block`` mode when ``timeout`` seconds pass first."""
+    @property
+    def estimate(self) -> int:
+        """The last reading plus what this client sent since."""
+        return (self.backlog or 0) + self._sent - self._sent_at_read
+
+    def admit(self, timeout: float, held: Callable[[], int] = lambda: 0) -> None:
+        """Return when a submit may go ahead: the gate is open and the backlog plus the
+        ``held()`` queue messages the client has yet to send are within the limit (what
+        waits in the client waits as long). Raise :class:`Backpressure` at once in
+        ``raise`` mode, or in ``block`` mode when ``timeout`` seconds pass first."""
         self._wanted.set()
         with self._cond:
-            if not self._shut:
+            if self._room(held):
                 return
             if self.mode == "raise":
-                raise Backpressure(self._why(), backlog=self.backlog, limit=self.limit)
+                raise Backpressure(self._why(held), backlog=self.estimate, limit=self.limit)
             deadline = time.monotonic() + timeout
-            while self._shut and not self._stopping.is_set():
+            while not self._room(held) and not self._stopping.is_set():
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise Backpressure(f"{self._why()}; waited {timeout:g} s for it to drain "
-                                       f"to {self.resume_at}", backlog=self.backlog,
+                    raise Backpressure(f"{self._why(held)}; waited {timeout:g} s for it to "
+                                       f"drain to {self.resume_at}", backlog=self.estimate,
                                        limit=self.limit)  # fmt: skip
                 self._cond.wait(remaining)
 
+    def _room(self, held: Callable[[], int]) -> bool:
+        return not self._shut and self.estimate + held() <= self.limit
+
+    def hold(self) -> bool:
+        """Block the sender while the gate is shut; False if the gate was closed first
+        (the client gave up on what it still holds)."""
+        self._wanted.set()
+        with self._cond:
+            while self._shut and not self._stopping.is_set():
+                self._cond.wait()
+            return not self._shut
+
+    def sent(self) -> None:
+        """One queue message more in the broker, by this client."""
+        self._wanted.set()
+        with self._cond:
+            self._sent += 1
+            if self.estimate > self.limit:
+                self._shut = True
+            self._cond.notify_all()  # what the client held is one batch less
+
     def close(self) -> None:
-        """Stop watching; a blocked :meth:`admit` returns (the client then says it is closed)."""
+        """Stop watching; whoever waits in :meth:`admit` or :meth:`hold` returns."""
         self._stopping.set()
         self._wanted.set()
         with self._cond:
             self._cond.notify_all()
         self._thread.join(timeout=5)
 
-    def _why(self) -> str:
-        return f"screening queue backlog {self.backlog} is over the limit of {self.limit} batches"
+    def _why(self, held: Callable[[], int]) -> str:
+        waiting = f" and {held()} in this client" if held() else ""
+        return (f"screening queue backlog {self.estimate} batches{waiting} is over the limit "
+                f"of {self.limit}")  # fmt: skip
+
+    def refresh(self) -> int | None:
+        """Read the backlog now and shut or open the gate by it; the reading (None if the
+        broker could not be asked). The watching thread calls this; tests may too."""
+        backlog = self._read()
+        with self._cond:
+            if backlog is not None:
+                self.backlog, self._sent_at_read = backlog, self._sent
+                if self.estimate > self.limit:
+                    self._shut = True
+                elif self.estimate <= self.resume_at:
+                    self._shut = False
+                self._cond.notify_all()
+            if self._shut:
+                self._wanted.set()  # keep reading while producers wait for the drain
+        return backlog
 
     def _watch(self) -> None:
         while True:
@@ -145,17 +204,7 @@ class BacklogGate:
             if self._stopping.is_set():
                 return
             self._wanted.clear()
-            backlog = self._read()
-            with self._cond:
-                if backlog is not None:
-                    self.backlog = backlog
-                    if backlog > self.limit:
-                        self._shut = True
-                    elif backlog <= self.resume_at:
-                        self._shut = False
-                    self._cond.notify_all()
-                if self._shut:
-                    self._wanted.set()  # keep reading while producers wait for the drain
+            self.refresh()
             self._stopping.wait(self.interval)
 
     def _read(self) -> int | None:

@@ -9,9 +9,11 @@ validation. A batch never exceeds what workers accept (``MAX_BATCH_MESSAGES`` me
 ``MAX_BATCH_BYTES`` of JSON): a longer one is split before it is sent.
 
 Two limits keep a producer that outruns the workers from hurting everyone: ``submit``
-blocks once ``max_buffered`` messages wait in this process (the broker is down), and it
-blocks or raises :class:`~screening.errors.Backpressure` while the queue's backlog is over
-``max_queued_batches`` (the workers are behind; :mod:`screening.pipeline.backlog`).
+blocks once ``max_buffered`` messages wait in this process (the broker is down, or the
+sender is holding them back), and it blocks or raises
+:class:`~screening.errors.Backpressure` while the queue's backlog is over
+``max_queued_batches`` (the workers are behind; :mod:`screening.pipeline.backlog`), when
+the sender also stops adding to it.
 
 Nothing is dropped quietly: a failed send is retried until ``flush``/``close`` gives up,
 and then :class:`SubmitError` says how many messages are still unsent. ``close`` runs at
@@ -159,7 +161,7 @@ class Screener:
         wires = [Message.from_dict(m).to_wire() for m in messages]
         deadline = time.monotonic() + timeout
         if self.gate is not None and not self._closed:
-            self.gate.admit(timeout)
+            self.gate.admit(timeout, held=lambda: -(-self._unsent // self.batch_size))
         with self._cond:
             for wire in wires:
                 while self._unsent >= self.max_buffered and not self._closed:
@@ -242,7 +244,11 @@ class Screener:
     def _run(self) -> None:
         while (batch := self._next_batch()) is not None:
             for part in self._within_byte_limit(batch):
-                self._send(part)
+                if self.gate is None or self.gate.hold():
+                    self._send(part)
+                else:
+                    log.error("dropping %d unsent messages at close: the queue's backlog "
+                              "stayed over the limit", len(part))  # fmt: skip
                 with self._cond:
                     self._unsent -= len(part)
                     self._cond.notify_all()
@@ -274,6 +280,8 @@ class Screener:
             try:
                 self.broker.enqueue(self._queue_message(batch))
                 self._last_error = None
+                if self.gate is not None:
+                    self.gate.sent()
                 return
             except Exception as exc:  # broker errors differ per backend; all are retried
                 self._last_error = exc

@@ -4,6 +4,7 @@ limits, backpressure from the queue's backlog, nothing lost on shutdown."""
 from __future__ import annotations
 
 import itertools
+import json
 import subprocess
 import sys
 import textwrap
@@ -164,24 +165,42 @@ def test_a_batch_of_long_texts_is_split_under_the_byte_limit(stub_broker: StubBr
 QUEUE_KEY = "dramatiq:screening"
 
 
-def _refused(screener: Screener, i: int, timeout: float = 30.0) -> bool:
-    """Submit and send one message; True if backpressure refused it."""
-    try:
-        screener.submit(msg(i), timeout=timeout)
-    except Backpressure:
-        return True
-    screener.flush()
-    return False
-
-
-def _fill_until_refused(screener: Screener, count: Iterator[int], timeout: float = 30.0) -> int:
-    """Submit one message at a time until backpressure refuses one; how many got in."""
-    admitted = 0
-    while not _refused(screener, next(count), timeout):
-        admitted += 1
-        assert admitted < 200, "backpressure never engaged"
+def _fill_until_refused(
+    screener: Screener, count: Iterator[int], timeout: float = 30.0
+) -> list[str]:
+    """Submit one message at a time until backpressure refuses one; the ids that got in."""
+    admitted: list[str] = []
+    while True:
+        i = next(count)
+        try:
+            screener.submit(msg(i), timeout=timeout)
+        except Backpressure:
+            return admitted
+        admitted.append(f"m{i}")
+        assert len(admitted) < 200, "backpressure never engaged"
         time.sleep(0.005)
-    return admitted
+
+
+def _admitted(screener: Screener, i: int) -> bool:
+    try:
+        screener.submit(msg(i))
+    except Backpressure:
+        return False
+    return True
+
+
+def _flush_while_draining(screener: Screener, client: redis.Redis) -> None:
+    """Flush while a stand-in for the workers empties the queue."""
+    flushing = threading.Thread(target=screener.flush, kwargs={"timeout": 10})
+    flushing.start()
+    while flushing.is_alive():
+        client.delete(QUEUE_KEY)
+        flushing.join(timeout=0.02)
+
+
+def _sent_ids(client: redis.Redis) -> set[str]:
+    bodies = client.hvals("dramatiq:screening.msgs")
+    return {m["message_id"] for body in bodies for m in json.loads(body)["args"][0]["messages"]}
 
 
 def test_backpressure_raises_over_the_limit_and_resumes_at_three_quarters(redis_url: str) -> None:
@@ -192,19 +211,20 @@ def test_backpressure_raises_over_the_limit_and_resumes_at_three_quarters(redis_
     with Screener(redis_url, batch_size=1, linger_ms=0, max_queued_batches=8,
                   backpressure="raise", backlog_check_ms=20) as screener:  # fmt: skip
         admitted = _fill_until_refused(screener, count)
-        queued = client.llen(QUEUE_KEY)
-        assert admitted == queued > 8
+        assert len(admitted) > 8
         with pytest.raises(Backpressure, match="over the limit of 8") as refused:
             screener.submit(msg(next(count)))
-        assert refused.value.backlog == queued and refused.value.limit == 8
-        screener.flush()
-        assert client.llen(QUEUE_KEY) == queued  # the refused calls buffered nothing
+        assert refused.value.backlog is not None and refused.value.backlog > 8
+        assert refused.value.limit == 8
 
         client.ltrim(QUEUE_KEY, 0, 6)  # 7 left: under the limit, over the resume mark
         time.sleep(0.2)
-        assert _refused(screener, next(count))
+        assert not _admitted(screener, next(count))
         client.ltrim(QUEUE_KEY, 0, 5)  # 6 left: open again
-        assert wait_until(lambda: not _refused(screener, next(count)), 5)
+        assert wait_until(lambda: _admitted(screener, len(admitted) + 1000), 5)
+        admitted.append(f"m{len(admitted) + 1000}")
+        _flush_while_draining(screener, client)
+    assert _sent_ids(client) == set(admitted)  # and none of the refused ones
 
 
 def test_backpressure_blocks_until_the_backlog_drains(redis_url: str) -> None:
@@ -228,9 +248,23 @@ def test_backpressure_blocks_until_the_backlog_drains(redis_url: str) -> None:
         client.ltrim(QUEUE_KEY, 0, 5)  # workers took all but 6
         blocked.join(timeout=5)
         assert not blocked.is_alive()
-        screener.flush()
-    bodies = b"".join(client.hvals("dramatiq:screening.msgs"))
-    assert b'"message_id":"m1000"' in bodies
+        _flush_while_draining(screener, client)
+    assert "m1000" in _sent_ids(client)
+
+
+def test_one_large_call_cannot_carry_the_backlog_past_the_limit(redis_url: str) -> None:
+    """The sender counts what it adds between two reads and stops at the limit; the rest
+    waits in the client's buffer, and goes out as the workers drain the queue."""
+    client = redis.Redis.from_url(redis_url)
+    with Screener(redis_url, batch_size=1, linger_ms=0, max_queued_batches=8,
+                  backlog_check_ms=20) as screener:  # fmt: skip
+        screener.submit_many(msg(i) for i in range(50))
+        time.sleep(0.5)
+        assert 8 < client.llen(QUEUE_KEY) <= 11  # a send during a read may go uncounted
+        with pytest.raises(SubmitError, match=r"\d\d messages unsent"):
+            screener.flush(timeout=0.3)
+        _flush_while_draining(screener, client)
+    assert _sent_ids(client) == {f"m{i}" for i in range(50)}
 
 
 def _backlog_reads(client: redis.Redis) -> int:
@@ -257,16 +291,16 @@ def test_backpressure_on_rabbitmq_counts_its_queue(rabbitmq_url: str) -> None:
     import pika
 
     queue = f"screening-test-{uuid.uuid4().hex[:8]}"
+    connection = pika.BlockingConnection(pika.URLParameters(rabbitmq_url))
+    channel = connection.channel()
     try:
         with Screener(rabbitmq_url, queue=queue, batch_size=1, linger_ms=0,
                       max_queued_batches=4, backpressure="raise",
                       backlog_check_ms=20) as screener:  # fmt: skip
             assert screener.broker.confirm_delivery  # type: ignore[attr-defined]
-            admitted = _fill_until_refused(screener, itertools.count())
-            assert admitted > 4
+            assert len(_fill_until_refused(screener, itertools.count())) > 4
+            channel.queue_purge(queue)  # the workers caught up: what it holds can go
     finally:
-        connection = pika.BlockingConnection(pika.URLParameters(rabbitmq_url))
-        channel = connection.channel()
         for name in (queue, f"{queue}.DQ", f"{queue}.XQ"):
             channel.queue_delete(name)
         connection.close()
