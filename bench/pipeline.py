@@ -43,11 +43,14 @@ from screening.pipeline.client import Screener  # noqa: E402
 from workers.receiver import LocalReceiver  # noqa: E402
 
 STREAM = "bench:verdicts"
-SECRET = "bench-secret"
+SECRET = "bench-callback-secret-0123456789abcdef"  # >= 32 bytes
+SIGNING_KEY = "bench-signing-key-0123456789abcdef01"
 FLAGGED = ["刷单返利，一单一结，日结工资", "澳门首家线上赌场，真人荷官", "加我QQ 12345678 带你赚钱"]
 
 
-def start_redis() -> tuple[str, subprocess.Popen[bytes] | None]:
+def start_redis(aof: str, directory: str) -> tuple[str, subprocess.Popen[bytes] | None]:
+    """A redis-server on a free port: persistence off, or an append-only file in
+    ``directory`` fsynced per ``aof`` (``everysec``/``always``: docs/pipeline.md)."""
     binary = shutil.which("redis-server")
     if binary is None:
         url = os.environ.get("SCREENING_REDIS_URL")
@@ -58,7 +61,8 @@ def start_redis() -> tuple[str, subprocess.Popen[bytes] | None]:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly"]
-    process = subprocess.Popen([*command, "no"], stdout=subprocess.DEVNULL)
+    command += ["no"] if aof == "off" else ["yes", "--appendfsync", aof, "--dir", directory]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
     url = f"redis://127.0.0.1:{port}/0"
     for _ in range(100):
         try:
@@ -134,7 +138,7 @@ class Bench:
             for entry_id, fields in entries:
                 self.last_id = entry_id.decode()
                 at = float(fields[b"t"])
-                for message_id, decision in json.loads(fields[b"v"])["verdicts"]:
+                for message_id, decision, *_ in json.loads(fields[b"v"])["verdicts"]:
                     seen.setdefault(message_id, (at, decision))
         if len(seen) < expected:
             print(f"  warning: only {len(seen)} of {expected} verdicts arrived", file=sys.stderr)
@@ -199,14 +203,17 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=2, help="screening processes")
     parser.add_argument("--threads", type=int, default=2, help="threads per process")
     parser.add_argument("--flagged", type=float, default=0.02, help="share of flagged messages")
+    parser.add_argument("--aof", choices=("off", "everysec", "always"), default="off",
+                        help="Redis append-only file and its fsync policy (default: off)")
     args = parser.parse_args()
 
     load = os.getloadavg()[0]
     scratch = tempfile.TemporaryDirectory(prefix="bench-pipeline-")  # not the user's var/
-    url, redis_process = start_redis()
+    url, redis_process = start_redis(args.aof, scratch.name)
     receiver = LocalReceiver([SECRET]).start()
     env = dict(os.environ, SCREENING_REDIS_URL=url, SCREENING_VERDICT_STREAM=STREAM,
                SCREENING_CALLBACK_URL=receiver.url, SCREENING_CALLBACK_SECRET=SECRET,
+               SCREENING_SIGNING_KEY=SIGNING_KEY,
                SCREENING_RECORDS_PATH=str(Path(scratch.name) / "records.sqlite3"))  # fmt: skip
     env.pop("SCREENING_DATABASE_URL", None)  # bench verdicts stay out of a real records store
     command = [sys.executable, "-m", "screening.cli", "worker", "--processes"]
@@ -237,7 +244,8 @@ def main() -> None:
             redis_process.terminate()
         scratch.cleanup()
     print(f"\nend to end through Redis on {os.cpu_count()} cores, load average {load:.1f} "
-          f"at start; {args.flagged:.0%} flagged, {callbacks} callbacks delivered")  # fmt: skip
+          f"at start; {args.flagged:.0%} flagged, {callbacks} callbacks delivered; "
+          f"Redis AOF {args.aof}")  # fmt: skip
     print(f"{'batch':>6} {'linger':>7} {'max msg/s':>10} {'server us':>10} {'client us':>10} "
           f"{'half load':>10} {'p50 ms':>7} {'p99 ms':>7} {'samples':>8} "
           f"{'cb p50':>7} {'cb p99':>7} {'flagged':>8}")  # fmt: skip

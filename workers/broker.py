@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 import uuid
 from typing import Any
@@ -48,6 +49,7 @@ __all__ = [
     "load_engine",
     "memory_runtime",
     "middleware_for",
+    "persistence_problem",
     "secrets_of",
     "signing_keys",
 ]
@@ -59,6 +61,7 @@ DEAD_LETTER_ACTOR = "dead_letter"
 #: ENVELOPE_KEPT bytes are dead-lettered with the reason.
 ENVELOPE_LIMIT = MAX_BATCH_BYTES + 64 * 1024
 ENVELOPE_KEPT = 64 * 1024
+log = logging.getLogger(__name__)
 _ENVELOPE = ("queue_name", "actor_name", "args", "kwargs", "options")
 
 
@@ -199,7 +202,28 @@ def build_broker(settings: Settings, runtime: Runtime) -> tuple[Broker, Actors]:
         broker = BlockingRedisBroker(
             client=client, middleware=middleware, worker_id=settings.worker_id or None
         )
+        problem = persistence_problem(client)
+        if problem:
+            log.warning("Redis %s: a crash of the Redis process can lose messages clients "
+                        "were told were sent (docs/pipeline.md, persistence)", problem)  # fmt: skip
     return broker, _register(broker, runtime, settings.queue)
+
+
+def persistence_problem(client: Any) -> str | None:
+    """What is wrong with the queue Redis's persistence for the guarantees docs/pipeline.md
+    gives (append-only file, fsync before reply), or None. Not fatal: tests and demos run
+    Redis in memory on purpose, and a managed Redis may hide its configuration."""
+    import redis
+
+    try:
+        config = client.config_get("append*")
+    except redis.ResponseError as exc:  # CONFIG disabled (managed Redis): cannot tell
+        return f"does not show its persistence settings ({exc}); check appendfsync always"
+    if config.get("appendonly") != "yes":
+        return "runs without an append-only file (appendonly no)"
+    if config.get("appendfsync") != "always":
+        return f"fsyncs its append-only file {config.get('appendfsync')!r}, not 'always'"
+    return None
 
 
 def build_stub_broker(runtime: Runtime, queue: str = SCREEN_QUEUE) -> tuple[StubBroker, Actors]:

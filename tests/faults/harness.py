@@ -25,9 +25,11 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -219,6 +221,19 @@ class Rig:
         with self.screener(**options) as screener:
             screener.submit_many(messages)
 
+    def stream(self, messages: Sequence[Mapping[str, Any]], per_second: float) -> threading.Thread:
+        """Submit ``messages`` at about ``per_second`` from a background thread (join it)."""
+
+        def run() -> None:
+            with self.screener(batch_size=50) as screener:
+                for start in range(0, len(messages), 50):
+                    screener.submit_many(messages[start : start + 50])
+                    time.sleep(50 / per_second)
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        return thread
+
     # -- what happened ---------------------------------------------------------------
 
     def _client(self) -> redis.Redis:
@@ -336,20 +351,29 @@ def _distinctive(text: Any) -> bool:
     return len(text.strip()) >= 16 or sum(ord(c) > 127 and c.isalpha() for c in text) >= 3
 
 
+@contextmanager
+def rig_on(server: DurableRedis, directory: Path) -> Iterator[Rig]:
+    """A rig on ``server`` (started here, stopped at the end) with a receiver listening;
+    workers are started by the caller and stopped, or killed, at the end."""
+    server.start()
+    try:
+        with LocalReceiver([SECRET]) as receiver:
+            running = Rig(server, receiver, directory)
+            try:
+                yield running
+            finally:
+                try:
+                    running.stop_workers(timeout=45)
+                finally:
+                    running.kill_tree()
+    finally:
+        server.stop()
+
+
 @pytest.fixture()
 def rig(redis_binary: str, tmp_path: Path) -> Iterator[Rig]:
     """A rig with Redis running (append-only file on, persistence as docs/pipeline.md
     documents it: :class:`DurableRedis`'s defaults) and the receiver listening; tests
     start the workers themselves."""
-    server = DurableRedis(redis_binary, tmp_path / "redis")
-    server.start()
-    with LocalReceiver([SECRET]) as receiver:
-        test_rig = Rig(server, receiver, tmp_path)
-        try:
-            yield test_rig
-        finally:
-            try:
-                test_rig.stop_workers(timeout=45)
-            finally:
-                test_rig.kill_tree()
-                server.stop()
+    with rig_on(DurableRedis(redis_binary, tmp_path / "redis"), tmp_path) as running:
+        yield running

@@ -33,10 +33,9 @@ from typing import Any
 import pytest
 import redis
 
-from tests.faults.harness import Rig, make_messages
+from tests.faults.harness import Rig, make_messages, rig_on
 from tests.fixtures import REPO
-from tests.fixtures.pipeline import SECRET, DurableRedis, wait_until
-from workers.receiver import LocalReceiver
+from tests.fixtures.pipeline import DurableRedis, wait_until
 
 COMPOSE = REPO / "deploy" / "docker-compose.yml"
 #: How much longer every fsync takes on the emulated busy disk: a network block device
@@ -192,17 +191,8 @@ def killable_rig(redis_binary: str, tmp_path: Path) -> Iterator[Rig]:
     delay = FSYNC_DELAY_MS if _strace_works() else 0
     server = BusyDiskRedis(redis_binary, tmp_path / "redis", *documented_persistence(),
                            delay_ms=delay)  # fmt: skip
-    server.start()
-    with LocalReceiver([SECRET]) as receiver:
-        rig = Rig(server, receiver, tmp_path)
-        try:
-            yield rig
-        finally:
-            try:
-                rig.stop_workers(timeout=45)
-            finally:
-                rig.kill_tree()
-                server.stop()
+    with rig_on(server, tmp_path) as rig:
+        yield rig
 
 
 def test_the_compose_file_runs_redis_as_the_docs_say() -> None:

@@ -7,25 +7,10 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 import time
 
 from tests.faults.harness import Rig, make_messages
 from tests.fixtures.pipeline import wait_until
-
-
-def _stream(rig: Rig, messages: list[dict], per_second: int) -> threading.Thread:
-    """Submit ``messages`` at about ``per_second`` in the background."""
-
-    def run() -> None:
-        with rig.screener(batch_size=50) as screener:
-            for start in range(0, len(messages), 50):
-                screener.submit_many(messages[start : start + 50])
-                time.sleep(50 / per_second)
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread
 
 
 def _hit_while_busy(rig: Rig, slot: str, sig: int) -> tuple[int, float]:
@@ -43,7 +28,7 @@ def test_a_killed_worker_is_replaced_and_its_batches_screened_by_the_others(rig:
     assert wait_until(lambda: len(rig.worker_pids()) == 2, 30)
     other = rig.slot_pid("screening-1")
     messages = make_messages("kill", 4000)
-    feeder = _stream(rig, messages, per_second=800)
+    feeder = rig.stream(messages, per_second=800)
     victim, hit = _hit_while_busy(rig, "screening-0", signal.SIGKILL)
     assert rig.wait_screened([m["message_id"] for m in messages], 60), rig.missing(
         [m["message_id"] for m in messages]
@@ -62,7 +47,7 @@ def test_a_frozen_worker_is_killed_replaced_and_its_batches_screened(rig: Rig) -
     rig.start_workers(processes=2, threads=2)
     assert wait_until(lambda: len(rig.worker_pids()) == 2, 30)
     messages = make_messages("freeze", 3000)
-    feeder = _stream(rig, messages, per_second=800)
+    feeder = rig.stream(messages, per_second=800)
     frozen, hit = _hit_while_busy(rig, "screening-0", signal.SIGSTOP)
     ids = [m["message_id"] for m in messages]
     assert rig.wait_screened(ids, 60), rig.missing(ids)[:20]

@@ -9,6 +9,7 @@ refused at start-up."""
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import subprocess
 import time
@@ -33,8 +34,15 @@ from screening.pipeline.message import callback_queue
 from screening.pipeline.state import redis_client
 from screening.settings import Settings
 from tests.fixtures.engine import FIXTURE_WORDLIST
-from tests.fixtures.pipeline import SECRET, SIGNING_KEY, _free_port, _unavailable, wait_until
-from workers.broker import build_broker, build_runtime
+from tests.fixtures.pipeline import (
+    SECRET,
+    SIGNING_KEY,
+    DurableRedis,
+    _free_port,
+    _unavailable,
+    wait_until,
+)
+from workers.broker import build_broker, build_runtime, persistence_problem
 from workers.enforcement import build_enforcer, install
 from workers.operations import install_operations
 from workers.queue_metrics import QueueCollector, RedisQueues
@@ -202,3 +210,26 @@ def test_keys_under_32_bytes_are_refused_at_start_up(redis_url: str, field: str)
 def test_redis_without_a_signing_key_is_refused(redis_url: str) -> None:
     with pytest.raises(ConfigError, match="SCREENING_SIGNING_KEY is required"):
         build_runtime(Settings(redis_url=redis_url))
+
+
+def test_a_worker_warns_when_redis_would_lose_acknowledged_messages(
+    redis_url: str, redis_binary: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """docs/pipeline.md's guarantee needs appendfsync always; the test Redis runs without
+    persistence on purpose, so the worker says so (and still starts)."""
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    assert persistence_problem(client) == "runs without an append-only file (appendonly no)"
+    durable = DurableRedis(redis_binary, tmp_path / "aof")
+    durable.start()
+    try:
+        durable_client = redis.Redis.from_url(durable.url, decode_responses=True)
+        assert persistence_problem(durable_client) is None
+        durable_client.config_set("appendfsync", "everysec")
+        assert "'everysec', not 'always'" in (persistence_problem(durable_client) or "")
+    finally:
+        durable.stop()
+    caplog.set_level(logging.WARNING, logger="workers.broker")
+    settings = Settings(redis_url=redis_url, signing_key=SIGNING_KEY)
+    broker, _ = build_broker(settings, build_runtime(settings))
+    broker.close()
+    assert "runs without an append-only file" in caplog.text
