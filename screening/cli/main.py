@@ -10,8 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -149,11 +150,12 @@ def cmd_explain(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_wordlist_lint(args: argparse.Namespace, settings: Settings) -> int:
-    from screening.engine.lint import lint_wordlist, read_benign_file
+    from screening.engine.lint import lint_wordlist, read_benign_records
 
-    engine = _engine(args, settings)
-    extra = [line for path in args.benign for line in read_benign_file(Path(path))]
-    findings = lint_wordlist(engine, extra_benign=extra)
+    # Lint judges the lists: the model would only slow the benign scan down.
+    engine = Engine.load(args.wordlists or settings.wordlists, args.config or settings.config)
+    extra = [record for path in args.benign for record in read_benign_records(Path(path))]
+    findings = lint_wordlist(engine, extra_benign=extra, progress=_progress_line())
     for finding in findings:
         print(finding.render())
     terms = len(engine.wordlist.terms)
@@ -163,6 +165,23 @@ def cmd_wordlist_lint(args: argparse.Namespace, settings: Settings) -> int:
         file=sys.stderr,
     )
     return 1 if findings else 0
+
+
+def _progress_line(every: float = 1.0) -> Callable[[int, int], None] | None:
+    """A ``progress(done, total)`` that redraws one stderr line at most every ``every``
+    seconds; None when stderr is not a terminal (a log file wants no carriage returns)."""
+    if not sys.stderr.isatty():
+        return None
+    shown = [time.monotonic()]
+
+    def progress(done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - shown[0] >= every or done == total:
+            shown[0] = now
+            end = "\n" if done == total else ""
+            print(f"\rbenign messages: {done:,}/{total:,}", end=end, file=sys.stderr, flush=True)
+
+    return progress
 
 
 def _train(args: argparse.Namespace, settings: Settings) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -163,6 +164,26 @@ def test_lint_reports_duplicates_shadowed_and_benign_hits(
     assert any("porn.txt:2: benign-hit: '口交'" in line for line in lines)
     assert not any("读博" in line for line in lines)
     assert len(lines) == 4
+
+
+def test_lint_shows_progress_on_a_terminal_only(
+    fixture_wordlist_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    extra = tmp_path / "extra.txt"
+    extra.write_text("今天天气不错\n" * 600, encoding="utf-8")
+    args = ["wordlist", "lint", "--wordlists", str(fixture_wordlist_dir), "--benign", str(extra)]
+    _, _, err = run_cli(args, capsys)
+    assert "benign messages" not in err  # a log file gets no carriage returns
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    main(args)
+    assert "\rbenign messages: 600/600\n" in terminal.getvalue()
 
 
 def test_lint_refuses_a_pattern_that_backtracks_naming_file_line_and_fix(
