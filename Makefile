@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench clean rules
+.PHONY: install run test lint bench quality clean rules
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/engine.py
+
+# Detection quality on every evaluation set, targets beside the figures (docs/quality.md);
+# QUALITY_ARGS="--compare old.json --limit 2000 ..." passes options through.
+quality: $(STAMP)
+	$(BIN)/python bench/quality.py $(QUALITY_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info
