@@ -19,7 +19,8 @@ import opencc
 from screening.engine.config import TransformsConfig
 
 __all__ = [
-    "DIGIT", "HAN", "HOMOGLYPHS", "INVISIBLE", "LETTER", "NOISE", "LazyTable", "as_ranges",
+    "DIGIT", "HAN", "HOMOGLYPHS", "INVISIBLE", "LETTER", "NOISE", "REDUPLICATED", "LazyTable",
+    "as_ranges",
     "char_class", "fold_char", "foldable_chars", "is_han", "lone_surrogate", "nfkc", "nfkc_kind",
     "traditional_chars",
 ]  # fmt: skip
@@ -48,6 +49,25 @@ HOMOGLYPHS = str.maketrans(
         "ρ": "p", "τ": "t", "υ": "u", "χ": "x", "ω": "w", "ϲ": "c",
     }
 )  # fmt: skip
+
+#: Characters that make a word of their own when doubled (妈妈, 爸爸, 哥哥, 谢谢, 看看, 常常).
+#: Repeat collapsing squeezes stutters (赌赌赌博博 → 赌博), but squeezing such a doubled word
+#: manufactures terms the writer never wrote: 他妈妈的 → 他妈的, 你妈妈逼你 → 你妈逼, 其他
+#: 妈妈的推荐 → 他妈的. So a pair of one of these, with no repeat right before or after it,
+#: is a word and stays; a run of three or more, or a pair beside another repeat (他他妈妈的),
+#: is a stutter and is squeezed. The list is every single character doubled that jieba's
+#: dictionary holds with frequency ≥ 100, plus chat reduplications it rates lower (拜拜,
+#: 嘻嘻, 么么, 亲亲, 抱抱, 棒棒, 萌萌, 哒哒). The cost: a term with one of these inside it,
+#: evaded by doubling that one character once (狗日日的), is not found — a stutter repeats
+#: more than one character, or one more than twice.
+REDUPLICATED = frozenset(
+    "一万个久乖事云人仅伯依偏做偷公冉刚刷勃匆区单厚双叔句可听呵呼咕咚咯哇哈哥哼唧啧喃嗡嘿嚷团"
+    "圆坐堂声处多大天太头奶好妈妹姐姑姥娃娘婆婶嫂嬷宝家寥小尝层屡峰师帮常平幽开弟往徐微快怦恰"
+    "悄悠悻想愤慢打拉拍指摆摇摸救整斑日早时明星暗最朗望某样格框楚歇步死每沉沙泛活淙淡深渐源滔"
+    "滚满漫点熊熠爷爸爹牢狠猩玩瑟画略痒白盈看真瞧短种稍空笑等算篇簌紧累纷细统绵缓翻聊舅苦茫草"
+    "袅见讲试谈谢赫走足转软轻远连迟通逛遥郁重铮长闪问阵隆隐青静频飘高默"
+    "拜嘻么亲抱棒萌哒"
+)
 
 # Character classes used for matching: Han, other Letter, Digit, Noise, invisible (Z).
 HAN, LETTER, DIGIT, NOISE, INVISIBLE = "H", "L", "D", "N", "Z"

@@ -29,6 +29,7 @@ from screening.engine.characters import (
     HOMOGLYPHS,
     INVISIBLE,
     NOISE,
+    REDUPLICATED,
     LazyTable,
     as_ranges,
     char_class,
@@ -81,7 +82,8 @@ class NormalizedText:
         self.collapsed: str | None = None
         self._collapsed_maps: tuple[list[int], list[int]] | None = None
         if repeat and _REPEAT.search(compact):
-            self.collapsed = _REPEATS.sub(r"\1", compact)
+            collapsed = _REPEATS.sub(_squeeze, compact)
+            self.collapsed = collapsed if collapsed != compact else None
 
     @property
     def compact_map(self) -> Sequence[int]:
@@ -252,15 +254,50 @@ class Normalizer:
         return sorted(fired)
 
 
-def _collapse(text: str, index: tuple[int, ...]) -> tuple[str, tuple[int, ...], tuple[int, ...]]:
-    chars: list[str] = []
+def _is_word(run: re.Match[str]) -> bool:
+    """Whether a run of repeats is a reduplicated word (妈妈 in 他妈妈的, 爸爸哥哥) rather
+    than part of a stutter: two of a character in ``REDUPLICATED``, with no stutter (a run
+    of three or more, or a pair of another character) right beside it (他他妈妈的)."""
+    start, end = run.span()
+    if end - start != 2 or run.group()[0] not in REDUPLICATED:
+        return False
+    text = run.string
+    return not (_stutter(text, start - 1, -1) or _stutter(text, end, 1))
+
+
+def _stutter(text: str, at: int, step: int) -> bool:
+    """Whether the run of ``text[at]`` (read from ``at`` in the direction of ``step``) is a
+    stutter: a pair of a character that is no word doubled, or three or more of any."""
+    if not 0 <= at < len(text) or not 0 <= at + step < len(text):
+        return False
+    ch = text[at]
+    if text[at + step] != ch:
+        return False
+    third = at + 2 * step
+    return ch not in REDUPLICATED or (0 <= third < len(text) and text[third] == ch)
+
+
+def _squeeze(run: re.Match[str]) -> str:
+    return run.group() if _is_word(run) else run.group()[0]
+
+
+def _collapse(text: str, index: Sequence[int]) -> tuple[str, list[int], list[int]]:
+    """``text`` with stutters squeezed, and the first and last original index of each of
+    its characters (a squeezed run maps to its whole span)."""
     first: list[int] = []
     last: list[int] = []
-    for ch, i in zip(text, index, strict=True):
-        if chars and chars[-1] == ch:
-            last[-1] = i
+    done = 0
+    for run in _REPEATS.finditer(text):
+        start, end = run.span()
+        first += index[done:start]
+        last += index[done:start]
+        if _is_word(run):
+            first += index[start:end]
+            last += index[start:end]
         else:
-            chars.append(ch)
-            first.append(i)
-            last.append(i)
-    return "".join(chars), first, last
+            first.append(index[start])
+            last.append(index[end - 1])
+        done = end
+    first += index[done:]
+    last += index[done:]
+    return _REPEATS.sub(_squeeze, text), first, last

@@ -48,7 +48,12 @@ CASES = [
     ("三黄片和黄片", [("黄片", 4, 6, "黄片", ())]),
     ("他妈妈说", []),
     ("他妈的", [("他妈", 0, 2, "他妈", ())]),
-    ("他他他妈的", [("他妈", 2, 4, "他妈", ())]),
+    ("他他他妈的", [("他妈", 0, 4, "他他他妈", ("repeat",))]),
+    # repeat collapsing never makes a term out of a doubled word (妈妈, 谢谢)
+    ("他妈妈的", []),
+    ("他他他妈妈的", [("他妈", 0, 5, "他他他妈妈", ("repeat",))]),
+    ("赌赌赌博博", [("赌博", 0, 5, "赌赌赌博博", ("repeat",))]),
+    ("谢谢你赌博", [("赌博", 3, 5, "赌博", ())]),
     # word mode via jieba tokens
     ("路口交通", []),
     ("口交", [("口交", 0, 2, "口交", ())]),
@@ -141,3 +146,29 @@ def test_characters_beyond_the_bmp_keep_spans_right(tokenizer: Tokenizer) -> Non
         ("𠮷野家", 1, 4, "𠮷野家"),
         ("赌博", 7, 9, "赌博"),
     ]
+
+
+# (text, terms hit): repeat collapsing squeezes stutters but never makes a term out of a
+# doubled character that is a word of its own (妈妈, 爸爸, 哥哥, 谢谢).
+REDUPLICATION_CASES = [
+    ("他妈妈的手机坏了", []),
+    ("其他妈妈的推荐", []),
+    ("你妈妈逼你学习", []),
+    ("你妈妈死了三年了", []),
+    ("谢谢你的赌博科普", ["赌博"]),
+    ("他他他妈的", ["他妈的"]),
+    ("他他妈妈的的", ["他妈的"]),
+    ("你你妈妈逼逼", ["你妈逼"]),
+    ("赌赌赌博博", ["赌博"]),
+]
+
+
+@pytest.mark.parametrize(("text", "terms"), REDUPLICATION_CASES)
+def test_repeat_collapsing_never_makes_a_term_out_of_a_reduplicated_word(
+    tokenizer: Tokenizer, text: str, terms: list[str]
+) -> None:
+    wordlist = Wordlist.from_files(
+        {"abuse.txt": "他妈的\n你妈逼\n你妈死了\n", "gambling.txt": "赌博\n"}
+    )
+    engine = Engine(load_config(), wordlist, tokenizer)
+    assert [h.term for h in engine.screen(text).hits] == terms

@@ -85,6 +85,38 @@ def test_repeats_collapse_with_span_over_the_whole_run(normalizer: Normalizer) -
     assert normalized.collapsed_span(0, 2) == (0, 5)
 
 
+# (text, collapsed form): stutters are squeezed, a doubled character that is a word of its
+# own (妈妈, 谢谢) is not — squeezing it would turn 他妈妈的 into 他妈的.
+COLLAPSE_CASES = [
+    ("他妈妈的", None),  # nothing to squeeze: no second pass at all
+    ("其他妈妈的推荐", None),
+    ("你妈妈逼你学习", None),
+    ("谢谢你", None),
+    ("爸爸哥哥都在", None),  # two doubled words side by side are still words
+    ("开开心心", "开心"),  # AABB of a character that is no word doubled: squeezed
+    ("他他他妈的", "他妈的"),  # a run of three is a stutter
+    ("他他妈妈的", "他妈的"),  # a pair beside another repeat is a stutter
+    ("他妈妈的的", "他妈的"),
+    ("他妈妈妈的", "他妈的"),
+    ("赌赌赌博博", "赌博"),
+    ("赌赌博博", "赌博"),
+    ("谢谢谢谢你", "谢你"),
+    ("妈妈说赌赌赌博", "妈妈说赌博"),  # the word stays, the stutter goes
+]
+
+
+@pytest.mark.parametrize(("text", "collapsed"), COLLAPSE_CASES)
+def test_repeat_collapsing_keeps_reduplicated_words(
+    normalizer: Normalizer, text: str, collapsed: str | None
+) -> None:
+    normalized = normalizer.normalize(text)
+    assert normalized.collapsed == collapsed
+    if collapsed is not None:  # every collapsed character maps back over its whole run
+        spans = [normalized.collapsed_span(i, i + 1) for i in range(len(collapsed))]
+        assert "".join(text[s:e][0] for s, e in spans) == collapsed
+        assert spans[0][0] == 0 and spans[-1][1] == len(text)
+
+
 def test_no_collapsed_form_without_repeats(normalizer: Normalizer) -> None:
     assert normalizer.normalize("赌博").collapsed is None
 
@@ -123,7 +155,8 @@ def test_repeat_switch_off_leaves_no_collapsed_form() -> None:
 def test_term_keys_use_the_message_normalisation(normalizer: Normalizer) -> None:
     assert normalizer.key("賭 博") == "赌博"
     assert normalizer.key("ＱＱ號") == "qq号"
-    assert normalizer.collapsed_key("他妈妈") == "他妈"
+    assert normalizer.collapsed_key("他妈妈") == "他妈妈"  # 妈妈 is a word, not a stutter
+    assert normalizer.collapsed_key("赌赌博") == "赌博"
 
 
 @pytest.mark.parametrize("text", ["快来 赌😀博 吧", "ﬁ赌,博", "a b c", "赌1博2，3赌", "。。赌博。。", "x"])
