@@ -83,3 +83,30 @@ def test_links_count_only_with_other_diversion_evidence(shipped: Engine, text: s
     verdict = shipped.screen(text)
     assert "contact_diversion" in {h.category for h in verdict.hits}
     assert verdict.decision == decision
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "http://www.baidu.com",  # url_scheme, url_www and bare_domain: one link
+        "新闻 https://www.example.com/a?b=1",
+        "看看这个 www.zhihu.com/question/1",
+        "ＨＴＴＰ：／／ＷＷＷ．ＰＥＯＰＬＥ．ＣＯＭ．ＣＮ",
+        "官网 example.com/download",
+    ],
+)
+def test_a_lone_link_is_one_watch_hit_and_passes(shipped: Engine, text: str) -> None:
+    """README: a shared link is recorded, never acted on alone — however many of the URL
+    patterns match it."""
+    verdict = shipped.screen(text)
+    assert [h.severity for h in verdict.hits] == ["watch"]
+    assert verdict.decision == "pass"
+
+
+def test_a_span_matched_by_patterns_of_several_strengths_counts_as_the_strongest(
+    shipped: Engine,
+) -> None:
+    (hit,) = shipped.screen("https://t.me/abc_def").hits  # url_scheme (watch), telegram_link
+    assert (hit.term, hit.severity) == ("telegram_link", "review")
+    two_links = shipped.screen("http://a.example.com 和 http://b.example.com")
+    assert [h.severity for h in two_links.hits] == ["watch", "watch"]  # two links: company

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 
+from screening.engine.config import SEVERITIES
 from screening.engine.normalize import NormalizedText, Normalizer
 from screening.engine.verdict import Hit
 from screening.engine.wordlist import Pattern
@@ -51,28 +52,58 @@ class PatternMatcher:
         if not _CONTACT_SHAPE.search(text.folded):
             return []
         digits_view = text.folded.translate(NUMERALS)
+        found = [
+            (pattern, match)
+            for pattern in self.patterns
+            for match in pattern.regex.finditer(digits_view)
+            if match.end() > match.start()
+        ]
         hits = []
-        for pattern in self.patterns:
-            for match in pattern.regex.finditer(digits_view):
-                if match.end() == match.start():
-                    continue
-                start, end = text.folded_span(match.start(), match.end())
-                transforms = self.normalizer.transforms_in(text, start, end)
-                if (
-                    digits_view[match.start() : match.end()]
-                    != text.folded[match.start() : match.end()]
-                ):
-                    transforms.append("numerals")
-                hits.append(
-                    Hit(
-                        term=pattern.name,
-                        category=pattern.category,
-                        severity=pattern.severity,
-                        start=start,
-                        end=end,
-                        matched=text.original[start:end],
-                        transforms=tuple(sorted(transforms)),
-                        source=f"pattern:{pattern.name}",
-                    )
+        for pattern, match in _strongest_per_span(found):
+            start, end = text.folded_span(match.start(), match.end())
+            transforms = self.normalizer.transforms_in(text, start, end)
+            if digits_view[match.start() : match.end()] != text.folded[match.start() : match.end()]:
+                transforms.append("numerals")
+            hits.append(
+                Hit(
+                    term=pattern.name,
+                    category=pattern.category,
+                    severity=pattern.severity,
+                    start=start,
+                    end=end,
+                    matched=text.original[start:end],
+                    transforms=tuple(sorted(transforms)),
+                    source=f"pattern:{pattern.name}",
                 )
+            )
         return hits
+
+
+def _strongest_per_span(
+    found: list[tuple[Pattern, re.Match[str]]],
+) -> list[tuple[Pattern, re.Match[str]]]:
+    """One match per stretch of text and category: the most severe (then the longest, then
+    the first listed) of the matches that overlap it.
+
+    Patterns overlap by design — ``http://www.x.com`` is a ``url_scheme``, a ``url_www``
+    and a ``bare_domain`` — but it is one link: counted three times, the noisy-or of three
+    ``watch`` weights (0.66) sent a lone link to review, which ``watch`` exists to prevent.
+    """
+    ranked = sorted(
+        enumerate(found),
+        key=lambda item: (
+            SEVERITIES.index(item[1][0].severity),
+            item[1][1].start() - item[1][1].end(),
+            item[0],
+        ),
+    )
+    kept: list[tuple[Pattern, re.Match[str]]] = []
+    for _, (pattern, match) in ranked:
+        if not any(
+            other.category == pattern.category
+            and kept_match.start() < match.end()
+            and match.start() < kept_match.end()
+            for other, kept_match in kept
+        ):
+            kept.append((pattern, match))
+    return sorted(kept, key=lambda item: (item[1].start(), item[1].end()))
