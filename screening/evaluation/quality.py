@@ -246,8 +246,8 @@ def joined_texts(
                 pool = list(lines)
                 rng.shuffle(pool)
             line = pool.pop()
+            size += len(line) + (len(separator) if parts else 0)
             parts.append(line)
-            size += len(line) + len(separator)
         texts.append(separator.join(parts))
     return texts
 
