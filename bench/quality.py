@@ -214,17 +214,17 @@ def joined_sets(
 ) -> list[EvalSet]:
     """Benign lines of ``source`` that pass alone, joined into long texts: any flag is the
     length's doing, so the rate is held to the rate of ``source``'s lines alone."""
-    lines = [
-        e.text
+    benign = [
+        (e.text, d == "pass")
         for e, d in zip(source.examples, decisions, strict=True)
-        if d == "pass" and not e.labels
+        if not e.labels
     ]
+    lines, passed = [t for t, _ in benign], [p for _, p in benign]
     out = []
     for length, count in lengths:
         name = f"{source.name}-joined{length}"
-        texts = joined_texts(
-            lines, length, count if limit is None else min(count, limit), seed=SEED
-        )
+        size = count if limit is None else min(count, limit)
+        texts = joined_texts(lines, length, size, keep=passed, seed=SEED)
         out.append(
             EvalSet(
                 name,

@@ -228,24 +228,40 @@ def judge(value: float | None, op: str, bound: float | None) -> bool | None:
 
 
 def joined_texts(
-    lines: Sequence[str], length: int, count: int, *, seed: int = 0, separator: str = "\n"
+    lines: Sequence[str],
+    length: int,
+    count: int,
+    *,
+    keep: Sequence[bool] | None = None,
+    seed: int = 0,
+    separator: str = "\n",
 ) -> list[str]:
-    """``count`` texts of at least ``length`` characters, each benign lines joined in a
-    seeded random order — long messages of ordinary chat. Lines are reused only after
-    every line was used once."""
-    if not lines:
+    """``count`` texts of at least ``length`` characters, each the ``keep`` lines of its
+    own stretch of one seeded shuffle of ``lines``, joined — long messages of ordinary chat.
+
+    Text *i* starts at position ``i * len(lines) // count`` of the shuffle and takes the
+    kept lines from there on, so the texts cover the lines about once and stay the same
+    when another engine keeps a few lines more or fewer (only the texts around a changed
+    line change): runs built on different "passes alone" sets remain comparable."""
+    order = list(range(len(lines)))
+    random.Random(seed).shuffle(order)
+    kept = [i for i in order if keep is None or keep[i]]
+    if not kept:
         return []
-    rng = random.Random(seed)
-    pool: list[str] = []
+    rank = {index: position for position, index in enumerate(kept)}
+    # For each position of the shuffle, the first kept line at or after it (wrapping).
+    first_kept = [0] * len(order)
+    following = 0
+    for position in reversed(range(len(order))):
+        following = rank.get(order[position], following)
+        first_kept[position] = following
     texts = []
-    for _ in range(count):
+    for number in range(count):
+        start = first_kept[number * len(order) // count]
         parts: list[str] = []
         size = 0
         while size < length:
-            if not pool:
-                pool = list(lines)
-                rng.shuffle(pool)
-            line = pool.pop()
+            line = lines[kept[(start + len(parts)) % len(kept)]]
             size += len(line) + (len(separator) if parts else 0)
             parts.append(line)
         texts.append(separator.join(parts))
