@@ -110,3 +110,48 @@ def test_a_span_matched_by_patterns_of_several_strengths_counts_as_the_strongest
     assert (hit.term, hit.severity) == ("telegram_link", "review")
     two_links = shipped.screen("http://a.example.com 和 http://b.example.com")
     assert [h.severity for h in two_links.hits] == ["watch", "watch"]  # two links: company
+
+
+# Terms read across two words that each reach outside the term (银色|情人节 holds 色情),
+# found with `wordlist lint --benign` on the shared benign sets; each row is a class, not
+# one string: the tokenizer check covers every dictionary-word term, the allow-list the
+# collisions where one side of the term is a whole word of its own (伊斯兰|国家).
+@pytest.mark.parametrize(
+    "text",
+    [
+        "祝大家银色情人节快乐",  # 银色|情人节: 色情
+        "这种特色情况要单独处理",  # 特色|情况: 色情
+        "父母对孩子富有感情色彩的评价",  # 感情|色彩: 情色
+        "必须限制毒性物质的排放",  # 限制|毒性: 制毒
+        "雨果曾怒斥英法联军火烧圆明园",  # 联军|火烧: 军火
+        "因无保护性交而感染的比例",  # 保护性|交而: 性交
+        "为什么不许中国女性与国外男性交往",  # 男性|交往: 性交
+        "这位皇帝穷兵黩武",  # 兵黩 sounds like 冰毒, inside the idiom 穷兵黩武
+        "第八届伊斯兰国家首脑会议",  # allow-list: 伊斯兰国家
+        "生活与精神世界水乳交融",  # allow-list: 水乳交融 (乳交)
+        "从中央银行得到资金，盘活自己的资产",  # allow-list: 资金盘活 (资金盘 across a comma)
+        "他们的点点滴滴我的心都跟着紧张",  # allow-list: 点点滴滴我 (滴滴我)
+        "本书的起源是听其他妈妈的推荐",  # repeat collapsing: 他妈的
+    ],
+)
+def test_terms_read_across_word_boundaries_do_not_hit(shipped: Engine, text: str) -> None:
+    assert shipped.screen(text).hits == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "term"),
+    [
+        ("看色情片", "色情"),
+        ("软色情内容", "色情"),
+        ("色情网站", "色情"),
+        ("出售冰毒", "冰毒"),
+        ("堵博网站", "赌博"),
+        ("制毒工厂被端了", "制毒"),
+        ("加入伊斯兰国", "伊斯兰国"),
+        ("资金盘跑路了", "资金盘"),
+        ("有意者滴滴我", "滴滴我"),
+        ("约炮吗", "约炮"),  # slang the dictionary does not know keeps every hit
+    ],
+)
+def test_the_same_terms_still_hit_where_they_are_words(shipped: Engine, text: str, term: str) -> None:
+    assert term in {h.term for h in shipped.screen(text).hits}

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import ahocorasick
 
+from screening.engine.characters import is_han
 from screening.engine.config import TransformsConfig
 from screening.engine.normalize import NormalizedText, Normalizer
 from screening.engine.phonetic import Phonetic, TooManyHomophones
@@ -28,7 +29,7 @@ from screening.errors import WordlistError
 
 __all__ = ["Matcher"]
 
-#: Characters of context segmented on each side of a `word`-mode candidate.
+#: Characters of context segmented on each side of a candidate whose words are checked.
 _WORD_WINDOW = 10
 
 
@@ -36,6 +37,10 @@ _WORD_WINDOW = 10
 class _Entry:
     term: Term | None  # None for an allow-list entry
     via: str  # "", "pinyin" or "homophone": how the key was derived from the term
+    #: Drop a hit the tokenizer splits between two words that both reach outside it (色情
+    #: in 银色|情人节); a homophone spelling also when it is part of a longer word (兵黩,
+    #: homophone of 冰毒, in 穷兵黩武).
+    split_check: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +111,7 @@ class Matcher:
         for item in (*wordlist.terms, *wordlist.allow):
             term = item if isinstance(item, Term) else None
             key = self._key(item)
-            surface = _Entry(term, "")
+            surface = _Entry(term, "", term is not None and self._is_dictionary_word(key))
             main.add(key, surface)
             collapsed_key = normalizer.collapsed_key(item.text)
             if transforms.repeat and collapsed_key != key:
@@ -122,11 +127,18 @@ class Matcher:
                     spellings = phonetic.homophones(key)
                 except TooManyHomophones as exc:
                     raise WordlistError(str(exc), path=term.path, line=term.line) from exc
-                homophone = _Entry(term, "homophone")
+                homophone = _Entry(term, "homophone", split_check=True)
                 for spelling in spellings:
                     main.add(spelling, homophone)
         self._main = main.build()
         self._collapsed_extra = collapsed_extra.build()
+
+    def _is_dictionary_word(self, key: str) -> bool:
+        """Whether the tokenizer checks a term's hits for a split across words: only for
+        Han terms its dictionary holds as a word — for those a split means the segmenter
+        found a better reading (银色|情人节); slang it does not know (约炮, 网赌) it splits
+        for no reason, and would lose real hits."""
+        return len(key) >= 2 and all(is_han(ch) for ch in key) and self.tokenizer.is_word(key)
 
     def _key(self, item: Term | AllowTerm) -> str:
         key = self.normalizer.key(item.text)
@@ -190,24 +202,32 @@ class Matcher:
                 continue
             if not self._latin_edges_ok(text, candidate, haystack):
                 continue
-            assert candidate.entry.term is not None
-            if "word" in candidate.entry.term.modes and not self._on_word_boundaries(
-                haystack, candidate.pass_start, candidate.pass_end
-            ):
-                continue
+            entry = candidate.entry
+            assert entry.term is not None
+            if "word" in entry.term.modes or entry.split_check:
+                inner, left, right = self._cuts(haystack, candidate.pass_start, candidate.pass_end)
+                if "word" in entry.term.modes and (left or right):
+                    continue
+                if entry.split_check and left and right and (inner or entry.via == "homophone"):
+                    continue
             yield candidate
 
-    def _on_word_boundaries(self, haystack: str, start: int, end: int) -> bool:
-        """Whether jieba puts token boundaries at ``start`` and ``end``.
+    def _cuts(self, haystack: str, start: int, end: int) -> tuple[bool, bool, bool]:
+        """How jieba segments ``haystack[start:end]``: whether a token starts strictly
+        inside it, and whether a token runs across its start, and across its end.
 
         Only a window around the hit is segmented: jieba's choice of cut depends on the
-        few characters around it, and segmenting a whole long message for every short
-        word-mode candidate would cost more than all the rest of the screening.
+        few characters around it, and segmenting a whole long message for every candidate
+        that is checked would cost more than all the rest of the screening.
         """
         offset = max(0, start - _WORD_WINDOW)
         tokens = self.tokenizer.tokenize(haystack[offset : end + _WORD_WINDOW])
-        starts, ends = Tokenizer.boundaries(tokens)
-        return start - offset in starts and end - offset in ends
+        start, end = start - offset, end - offset
+        return (
+            any(start < token.start < end for token in tokens),
+            any(token.start < start < token.end for token in tokens),
+            any(token.start < end < token.end for token in tokens),
+        )
 
     @staticmethod
     def _latin_edges_ok(text: NormalizedText, candidate: _Candidate, haystack: str) -> bool:

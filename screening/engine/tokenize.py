@@ -64,6 +64,12 @@ class Tokenizer:
             return list(self._jieba.cut(text))
         return self._rjieba.cut(text)
 
+    def is_word(self, word: str) -> bool:
+        """Whether the dictionary holds ``word`` (words the HMM guesses do not count)."""
+        if self.backend == "jieba":
+            return self._jieba.FREQ.get(word, 0) > 0
+        return bool(self._rjieba.has_word(word))
+
     @staticmethod
     def boundaries(tokens: Sequence[Token]) -> tuple[set[int], set[int]]:
         """Start and end offsets of the tokens, for word-boundary checks."""

@@ -36,3 +36,21 @@ def test_word_mode_decisions_are_the_same_with_either_backend(backend: Tokenizer
 def test_unknown_backend_is_refused() -> None:
     with pytest.raises(ConfigError, match="unknown tokenizer backend"):
         Tokenizer("pkuseg")
+
+
+@pytest.mark.parametrize(
+    ("word", "known"), [("色情", True), ("情人节", True), ("赌博", True), ("约炮", False), ("色", True), ("银色情", False)]
+)
+def test_is_word_reads_the_dictionary_not_the_hmm(backend: Tokenizer, word: str, known: bool) -> None:
+    assert backend.is_word(word) is known
+
+
+@pytest.mark.parametrize(
+    ("text", "hit"),
+    [("银色情人节快乐", False), ("特色情况", False), ("看色情片", True), ("软色情", True), ("色情网站", True)],
+)
+def test_split_across_words_decisions_are_the_same_with_either_backend(
+    backend: Tokenizer, text: str, hit: bool
+) -> None:
+    engine = Engine(load_config(), Wordlist.from_files({"porn.txt": "色情 | review\n"}), backend)
+    assert bool(engine.screen(text).hits) is hit
