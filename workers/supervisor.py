@@ -29,6 +29,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from screening.settings import Settings
@@ -129,6 +130,8 @@ class Slot:
     #: Consecutive exits within START_GRACE of starting: a process that cannot start.
     failed_starts: int = 0
     restart_at: float | None = None
+    #: The processes dramatiq started for this slot, as last seen (see ``Supervisor``).
+    seen: frozenset[int] = frozenset()
 
     @property
     def worker_id(self) -> str:
@@ -202,7 +205,7 @@ class Supervisor:
         # Its own session: a terminal's Ctrl-C reaches it once, through the supervisor,
         # and killing the session takes dramatiq's worker process with its parent.
         slot.process = subprocess.Popen(slot.command, env=slot.env, start_new_session=True)
-        slot.started_at, slot.restart_at = time.monotonic(), None
+        slot.started_at, slot.restart_at, slot.seen = time.monotonic(), None, frozenset()
 
     def check(self) -> None:
         """One round: restart the dead, kill the frozen. Called every 0.2 s by :meth:`run`."""
@@ -214,7 +217,10 @@ class Supervisor:
                     slot.restarts += 1
                     self._start(slot)
                 continue
-            if process is None or process.poll() is None:
+            if process is not None and process.poll() is None:
+                self._check_children(slot, process)
+                continue
+            if process is None:
                 continue
             quick = now - slot.started_at < self.start_grace
             slot.failed_starts = slot.failed_starts + 1 if quick else 0
@@ -231,6 +237,21 @@ class Supervisor:
         if self.watchdog is not None and now >= self._next_watch:
             self._next_watch = now + 1.0
             self._kill_frozen(now)
+
+    def _check_children(self, slot: Slot, process: subprocess.Popen[bytes]) -> None:
+        """dramatiq's main process notices a dead worker only once it is past waiting for
+        its workers to boot (up to 30 s): a worker killed while its engine loaded held its
+        batches that long. The supervisor reads the main process's children itself and
+        restarts the slot as soon as one it has seen is gone."""
+        children = _children_of(process.pid)
+        if children is None:
+            return  # not Linux: dramatiq's own detection only
+        lost = slot.seen - children
+        slot.seen = slot.seen | children
+        if lost:
+            log.error("worker %s lost its process %s; restarting the slot",
+                      slot.name, ", ".join(map(str, sorted(lost))))  # fmt: skip
+            _kill_session(process, signal.SIGKILL)
 
     def _kill_frozen(self, now: float) -> None:
         assert self.watchdog is not None
@@ -278,6 +299,27 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 _kill_session(child, signal.SIGKILL)
                 child.wait(timeout=10)
+
+
+def _children_of(pid: int) -> frozenset[int] | None:
+    """The live child processes of ``pid`` (Linux /proc); None where that is not known."""
+    try:
+        raw = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except FileNotFoundError:
+        return None if not Path("/proc/self/task").exists() else frozenset()
+    except OSError:
+        return None
+    return frozenset(child for child in map(int, raw.split()) if _alive(child))
+
+
+def _alive(pid: int) -> bool:
+    """Running, not a zombie waiting for its parent (dramatiq's main process does not reap
+    a dead worker while it waits for its workers to boot)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
 
 
 def _kill_session(process: subprocess.Popen[bytes], sig: int) -> None:

@@ -110,3 +110,28 @@ def test_the_heartbeat_watchdog_reads_dramatiqs_heartbeats(redis_url: str) -> No
     client.zadd("dramatiq:__heartbeats__", {"fresh": now_ms, "stale": now_ms - 60_000})
     watchdog = HeartbeatWatchdog(redis_url, stuck_after=30)
     assert watchdog.silent(["fresh", "stale", "never-seen"]) == {"stale"}
+
+
+PARENT = [sys.executable, "-c", (
+    "import subprocess, sys, time\n"
+    "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'])\n"
+    "time.sleep(120)  # like dramatiq's main process waiting for its workers to boot\n"
+)]  # fmt: skip
+
+
+def test_a_slot_whose_worker_process_died_is_restarted_at_once(running: list[Supervisor]) -> None:
+    """dramatiq's main process only notices a dead worker once its workers have booted
+    (up to 30 s); the supervisor watches the children itself."""
+    supervisor = Supervisor([_slot("a", PARENT)], start_grace=0.1)
+    running.append(supervisor)
+    supervisor.start()
+    slot = supervisor.slots[0]
+    first = slot.process
+    assert first is not None
+    assert wait_until(lambda: (supervisor.check(), bool(slot.seen))[1], 10)
+    (worker,) = slot.seen
+    os.kill(worker, signal.SIGKILL)  # a zombie until its parent reaps it, which it does not
+    started = time.monotonic()
+    assert wait_until(lambda: (supervisor.check(), slot.process is not first)[1], 10)
+    assert time.monotonic() - started < 3
+    assert first.wait(5) == -signal.SIGKILL and slot.restarts == 1
