@@ -320,8 +320,8 @@ def render_table(results: Sequence[Mapping[str, Any]], judged: Mapping[str, Any]
                 for s in ("wordlists", "model")
             ]
             marks = [
-                _mark(judged.get(f"{name}/{category}/{k}"), label)
-                for k, label in (("f1", "F1 "), ("recall", "recall "), ("precision", "prec "))
+                _mark(judged.get(f"{name}/{category}/{k}"), prefix)
+                for k, prefix in (("f1", "F1 "), ("recall", "recall "), ("precision", "prec "))
             ]
             lines.append(
                 f"  {name:<22} {category:<18} {m['support']:>6} {_pct(m['precision']):>7} "
@@ -346,14 +346,18 @@ def render_table(results: Sequence[Mapping[str, Any]], judged: Mapping[str, Any]
             label = source_label(result["name"], source)
             key = source_key(result["name"], source)
             marks = [
-                _mark(judged.get(f"{key}/{k}"), label)
-                for k, label in (("flag_rate", ""), ("block_rate", "blocked "))
+                _mark(judged.get(f"{key}/{k}"), prefix)
+                for k, prefix in (("flag_rate", ""), ("block_rate", "blocked "))
             ]
             lines.append(
                 f"  {label:<41} {entry['rows']:>6} {_pct(entry['flag_rate'], 2):>8} "
                 f"{_pct(entry['block_rate'], 2):>8} "
-                f"{_pct(entry.get('wordlists_flag_rate'), 2):>7} "
-                f"{_pct(entry.get('model_flag_rate'), 2):>7}  " + "; ".join(x for x in marks if x)
+                + "".join(
+                    f"{_pct(entry[k], 2) if k in entry else '-':>7} "
+                    for k in ("wordlists_flag_rate", "model_flag_rate")
+                )
+                + " "
+                + "; ".join(x for x in marks if x)
             )
     lines.append(
         "false alarms: wordlist terms (once per row) and model heads at review, on flagged "

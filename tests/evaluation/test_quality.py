@@ -135,7 +135,7 @@ def test_judge(value: float | None, op: str, bound: float | None, expected: bool
 def test_the_table_shows_the_figures_and_marks(synthetic: dict) -> None:
     table = "\n".join(render_table([synthetic], checks([synthetic])))
     row = next(line for line in table.splitlines() if line.strip().startswith("syn · a"))
-    assert row.split()[3:9] == ["4", "50.00%", "25.00%", "50.00%", "n/a", "≤"]
+    assert row.split()[3:9] == ["4", "50.00%", "25.00%", "50.00%", "-", "≤"]
     assert row.endswith("≤ 25% ✗")
     gambling = next(line for line in table.splitlines() if " gambling " in line)
     assert "100.0%" in gambling and "66.7%" in gambling and "80.0%" in gambling
