@@ -155,3 +155,21 @@ def test_terms_read_across_word_boundaries_do_not_hit(shipped: Engine, text: str
 )
 def test_the_same_terms_still_hit_where_they_are_words(shipped: Engine, text: str, term: str) -> None:
     assert term in {h.term for h in shipped.screen(text).hits}
+
+
+@pytest.mark.parametrize(
+    ("text", "decision"),
+    [
+        ("中国老板就是TMD有钱", "pass"),  # emphasis profanity, memes: evidence needing company
+        ("好想去嘉兴看活的大酒神！[草泥马][草泥马]", "pass"),
+        ("因为他妈的吃了药的啊", "pass"),
+        ("[吃惊]mlgb分手。。", "pass"),
+        ("四川话妈卖批哈麻批之类的随便说", "pass"),
+        ("你他妈才是日本人", "review"),  # aimed at someone
+        ("他妈的你有完没完", "review"),
+        ("@张三 tmd 给我闭嘴", "review"),
+        ("草泥马，一群脑残", "review"),  # with company
+    ],
+)
+def test_emphasis_profanity_needs_a_target_or_company(shipped: Engine, text: str, decision: str) -> None:
+    assert shipped.screen(text).decision == decision

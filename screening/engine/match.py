@@ -27,10 +27,18 @@ from screening.engine.verdict import Hit
 from screening.engine.wordlist import AllowTerm, Term, Wordlist
 from screening.errors import WordlistError
 
-__all__ = ["Matcher"]
+__all__ = ["AIM_TARGETS", "AIM_WINDOW", "Matcher"]
 
 #: Characters of context segmented on each side of a candidate whose words are checked.
 _WORD_WINDOW = 10
+
+#: An `aimed` term is aimed at someone when one of these stands within ``AIM_WINDOW``
+#: characters (noise not counted) of it: the second person, or a named target (an
+#: ``@mention``, 楼主). Third persons are left out: 他 is inside 他妈的 itself, and
+#: "他妈的，他说…" is emphasis.
+AIM_TARGETS = ("你", "您", "妳", "楼主", "楼上", "题主", "博主", "lz")
+AIM_MENTIONS = frozenset("@＠")
+AIM_WINDOW = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +59,25 @@ class _Candidate:
     pass_start: int  # span in the string the pass matched on (for word boundaries)
     pass_end: int
     collapsed: bool
+
+
+def _aimed(text: NormalizedText, candidate: _Candidate) -> bool:
+    """Whether a target (``AIM_TARGETS``, an ``@mention``) stands within ``AIM_WINDOW``
+    characters of the hit, noise not counted: tmd你 / 你tmd / @张三 tmd, not 卧槽tmd好热."""
+    haystack, span = (
+        (text.collapsed, text.collapsed_span) if candidate.collapsed and text.collapsed
+        else (text.compact, text.compact_span)
+    )  # fmt: skip
+    low = max(0, candidate.pass_start - AIM_WINDOW)
+    high = min(len(haystack), candidate.pass_end + AIM_WINDOW)
+    near = haystack[low : candidate.pass_start] + " " + haystack[candidate.pass_end : high]
+    if any(target in near for target in AIM_TARGETS):
+        return True
+    # '@' is noise, dropped from the compact text: look for it in the original over the
+    # window and the noise just outside it ("@张三 tmd": the @ comes before the name).
+    start = span(low - 1, low)[1] if low > 0 else 0
+    end = span(high, high + 1)[0] if high < len(haystack) else len(text.original)
+    return any(ch in AIM_MENTIONS for ch in text.original[start:end])
 
 
 def _latin_edge(ch: str) -> bool:
@@ -248,6 +275,7 @@ class Matcher:
     def _to_hits(self, text: NormalizedText, candidates: list[_Candidate]) -> list[Hit]:
         hits: list[Hit] = []
         taken: dict[Term, list[tuple[int, int]]] = {}
+        unaimed: set[str] = set()  # categories with an `aimed` term's hit aimed at no one
         # Longest first, so 赌赌赌博博 is reported whole (via the collapsed pass) rather
         # than as the 赌博 inside it; ties keep pass order (surface before sound-alike).
         for candidate in sorted(candidates, key=lambda c: c.start - c.end):
@@ -264,11 +292,20 @@ class Matcher:
                 transforms.append("repeat")
             if candidate.entry.via:
                 transforms.append(candidate.entry.via)
+            severity = term.severity
+            if "aimed" in term.modes:
+                if _aimed(text, candidate):
+                    transforms.append("aimed")
+                    severity = "review" if severity == "watch" else severity
+                elif term.category in unaimed:
+                    continue  # emphasis said twice (草泥马 草泥马) is still no company
+                else:
+                    unaimed.add(term.category)
             hits.append(
                 Hit(
                     term=term.text,
                     category=term.category,
-                    severity=term.severity,
+                    severity=severity,
                     start=candidate.start,
                     end=candidate.end,
                     matched=text.original[candidate.start : candidate.end],

@@ -172,3 +172,33 @@ def test_repeat_collapsing_never_makes_a_term_out_of_a_reduplicated_word(
     )
     engine = Engine(load_config(), wordlist, tokenizer)
     assert [h.term for h in engine.screen(text).hits] == terms
+
+
+# (text, [(term, severity, decision)]): an `aimed` term is `watch` — evidence that needs
+# company — unless a target stands within AIM_WINDOW characters: then `review`.
+AIMED_LIST = {
+    "abuse.txt": "tmd | watch | word,aimed\n草泥马 | watch | substring,aimed\n脑残 | review\n"
+}
+AIMED_CASES = [
+    ("中国老板就是TMD有钱", [("tmd", "watch")], "pass"),
+    ("好想去看活的大酒神！[草泥马][草泥马]", [("草泥马", "watch")], "pass"),  # once
+    ("草泥马 tmd 好热", [("草泥马", "watch")], "pass"),  # emphasis twice is no company
+    ("tmd你给我等着", [("tmd", "review")], "review"),
+    ("你们tmd有完没完", [("tmd", "review")], "review"),
+    ("你！！！tmd", [("tmd", "review")], "review"),  # noise does not count
+    ("@张三 tmd", [("tmd", "review")], "review"),
+    ("楼主草泥马", [("草泥马", "review")], "review"),
+    ("草泥马 脑残", [("草泥马", "watch"), ("脑残", "review")], "review"),  # company
+    ("你好啊今天天气真不错tmd", [("tmd", "watch")], "pass"),  # 你 too far away
+]
+
+
+@pytest.mark.parametrize(("text", "found", "decision"), AIMED_CASES)
+def test_aimed_terms_are_watch_unless_aimed_at_someone(
+    tokenizer: Tokenizer, text: str, found: list[tuple[str, str]], decision: str
+) -> None:
+    engine = Engine(load_config(), Wordlist.from_files(AIMED_LIST), tokenizer)
+    verdict = engine.screen(text)
+    assert [(h.term, h.severity) for h in verdict.hits] == found
+    assert verdict.decision == decision
+    assert all(("aimed" in h.transforms) is (h.severity == "review") for h in verdict.hits if h.term != "脑残")
