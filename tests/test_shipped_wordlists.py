@@ -57,15 +57,16 @@ def test_shipped_lists_pass_lookalike_benign_messages(shipped: Engine, text: str
 
 
 def test_sound_alike_matching_stays_rare_on_real_benign_chat(shipped: Engine, shared_data) -> None:
-    """Pinyin and homophone matching are the false-positive risk of this engine; on
-    20,000 real benign Weibo comments they may fire on at most 0.1 % of messages."""
+    """Pinyin (mixed spellings too), initials and homophone matching are the false-positive
+    risk of this engine; on 20,000 real benign Weibo comments they may fire on at most
+    0.1 % of messages."""
     import json
 
     path = shared_data / "ced" / "comments_benign.jsonl"
     texts = [json.loads(line)["text"] for line in path.read_text(encoding="utf-8").splitlines()]
     phonetic = [
         t for t in texts
-        if any({"pinyin", "homophone"} & set(h.transforms) for h in shipped.screen(t).hits)
+        if any({"pinyin", "homophone", "initials"} & set(h.transforms) for h in shipped.screen(t).hits)
     ]  # fmt: skip
     assert len(texts) >= 10_000
     assert len(phonetic) / len(texts) <= 0.001, phonetic[:10]
@@ -173,3 +174,19 @@ def test_the_same_terms_still_hit_where_they_are_words(shipped: Engine, text: st
 )
 def test_emphasis_profanity_needs_a_target_or_company(shipped: Engine, text: str, decision: str) -> None:
     assert shipped.screen(text).decision == decision
+
+
+@pytest.mark.parametrize(
+    ("text", "term"),
+    [
+        ("来du博吗", "赌博"),
+        ("赌bo平台", "赌博"),
+        ("sha逼", "傻逼"),
+        ("在线bai家乐", "百家乐"),
+        ("bjl真人荷官", "百家乐"),
+        ("ssc带单", "时时彩"),
+        ("qnmd", "去你妈的"),
+    ],
+)
+def test_mixed_spellings_and_initials_hit(shipped: Engine, text: str, term: str) -> None:
+    assert term in {h.term for h in shipped.screen(text).hits}

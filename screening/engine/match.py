@@ -27,10 +27,13 @@ from screening.engine.verdict import Hit
 from screening.engine.wordlist import AllowTerm, Term, Wordlist
 from screening.errors import WordlistError
 
-__all__ = ["AIM_TARGETS", "AIM_WINDOW", "Matcher"]
+__all__ = ["AIM_TARGETS", "AIM_WINDOW", "MIN_INITIALS", "Matcher"]
 
 #: Characters of context segmented on each side of a candidate whose words are checked.
 _WORD_WINDOW = 10
+
+#: Initials of shorter terms (``db``, ``sb``) abbreviate too many things to be evidence.
+MIN_INITIALS = 3
 
 #: An `aimed` term is aimed at someone when one of these stands within ``AIM_WINDOW``
 #: characters (noise not counted) of it: the second person, or a named target (an
@@ -44,7 +47,7 @@ AIM_WINDOW = 4
 @dataclass(frozen=True, slots=True)
 class _Entry:
     term: Term | None  # None for an allow-list entry
-    via: str  # "", "pinyin" or "homophone": how the key was derived from the term
+    via: str  # "", "pinyin", "initials" or "homophone": how the key was derived from the term
     #: Drop a hit the tokenizer splits between two words that both reach outside it (色情
     #: in 银色|情人节); a homophone spelling also when it is part of a longer word (兵黩,
     #: homophone of 冰毒, in 穷兵黩武).
@@ -149,6 +152,18 @@ class Matcher:
                 latin = phonetic.latin_key(key)
                 if latin != key:
                     main.add(latin, _Entry(term, "pinyin"))
+                for spelling in phonetic.mixed_spellings(key):
+                    main.add(spelling, _Entry(term, "pinyin"))
+            if "initials" in term.modes:
+                initials = phonetic.initials(key)
+                if initials is None or len(initials) < MIN_INITIALS:
+                    raise WordlistError(
+                        f"mode `initials` needs a term of {MIN_INITIALS} or more Han "
+                        f"characters: {len(key)} letters are an abbreviation of too many "
+                        "things", path=term.path, line=term.line,
+                    )  # fmt: skip
+                if transforms.pinyin:
+                    main.add(initials, _Entry(term, "initials"))
             if transforms.homophone and "homophone" in term.modes:
                 try:
                     spellings = phonetic.homophones(key)
@@ -293,6 +308,8 @@ class Matcher:
             if candidate.entry.via:
                 transforms.append(candidate.entry.via)
             severity = term.severity
+            if candidate.entry.via == "initials" and severity == "block":
+                severity = "review"  # three letters abbreviate more than one thing
             if "aimed" in term.modes:
                 if _aimed(text, candidate):
                     transforms.append("aimed")

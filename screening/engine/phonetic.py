@@ -1,10 +1,13 @@
 """Pinyin and homophone spellings of a term, so it can also match when spelled by sound.
 
-Two evasions are common: writing the word in latin pinyin (``dubo``, ``du bo``) and
-swapping characters for same-sounding ones (``堵博`` for 赌博). Both are opt-in per term
-because sound-alike matching is where false positives come from: 读博 (doing a PhD) is
-``dubo`` too. Homophones therefore compare readings *with tone* (赌 dǔ ≠ 读 dú), and
-latin pinyin must stand as a whole latin word (checked by the matcher).
+Three evasions are common: writing the word in latin pinyin (``dubo``, ``du bo``), or
+part of it (``du博``, ``赌bo``), or its initials (``bjl`` for 百家乐); and swapping
+characters for same-sounding ones (``堵博`` for 赌博). All are opt-in per term because
+sound-alike matching is where false positives come from: 读博 (doing a PhD) is ``dubo``
+too, and two or three letters are an abbreviation of many things. Homophones therefore
+compare readings *with tone* (赌 dǔ ≠ 读 dú), latin pinyin must stand as a whole latin
+word (checked by the matcher), a mixed spelling swaps whole syllables only (``du博``, not
+``d博``), and initials are only taken for terms of three syllables or more.
 
 Homophone spellings are expanded when the wordlist is compiled, into extra keys of the
 one Aho-Corasick automaton, so matching them costs nothing per message. Only common
@@ -20,6 +23,8 @@ import math
 
 from pypinyin import Style, lazy_pinyin, pinyin
 from pypinyin.pinyin_dict import pinyin_dict
+
+from screening.engine.characters import is_han
 
 __all__ = ["Phonetic", "TooManyHomophones"]
 
@@ -76,6 +81,28 @@ class Phonetic:
     def latin_key(key: str) -> str:
         """Toneless pinyin of a normalised term, as typed on a latin keyboard (``dubo``)."""
         return "".join(lazy_pinyin(key, style=Style.NORMAL, errors="default")).casefold()
+
+    @staticmethod
+    def mixed_spellings(key: str) -> list[str]:
+        """Every spelling of an all-Han ``key`` with some of its syllables in latin pinyin
+        and the rest as written (``du博``, ``赌bo``), neither all Han nor all latin; none
+        for a key with anything but Han characters."""
+        if not key or not all(is_han(ch) for ch in key):
+            return []
+        syllables = [s.casefold() for s in lazy_pinyin(key, style=Style.NORMAL)]
+        if len(syllables) != len(key):
+            return []
+        options = [(ch, syllable) for ch, syllable in zip(key, syllables, strict=True)]
+        spellings = ("".join(p) for p in itertools.product(*options))
+        latin = "".join(syllables)
+        return [spelling for spelling in spellings if spelling not in (key, latin)]
+
+    @staticmethod
+    def initials(key: str) -> str | None:
+        """The first letter of each syllable of an all-Han ``key`` (``bjl`` for 百家乐)."""
+        if not key or not all(is_han(ch) for ch in key):
+            return None
+        return "".join(lazy_pinyin(key, style=Style.FIRST_LETTER)).casefold()
 
     @staticmethod
     def syllables(text: str) -> list[str]:

@@ -202,3 +202,48 @@ def test_aimed_terms_are_watch_unless_aimed_at_someone(
     assert [(h.term, h.severity) for h in verdict.hits] == found
     assert verdict.decision == decision
     assert all(("aimed" in h.transforms) is (h.severity == "review") for h in verdict.hits if h.term != "脑残")
+
+
+# (text, hits as (term, matched, severity)): a `pinyin` term also hits with some of its
+# syllables in latin (whole syllables only), `initials` as its initials (3+ syllables).
+EVASION_LIST = {
+    "gambling.txt": "赌博 | review | pinyin\n百家乐 | block | initials\n",
+    "abuse.txt": "他妈的 | review\n",
+}
+EVASION_CASES = [
+    ("du博", [("赌博", "du博", "review")]),
+    ("赌bo", [("赌博", "赌bo", "review")]),
+    ("来 du 博 吗", [("赌博", "du 博", "review")]),
+    ("赌BO", [("赌博", "赌BO", "review")]),
+    ("d博", []),  # half a syllable is not a spelling
+    ("赌boss", []),  # a latin syllable must end the latin word
+    ("xdu博", []),
+    ("他妈的", [("他妈的", "他妈的", "review")]),
+    ("tmd", []),  # no `initials` on this term
+    ("bjl开局了", [("百家乐", "bjl", "review")]),  # initials: at most review
+    ("BJL", [("百家乐", "BJL", "review")]),
+    ("abjl", []),
+    ("baijiale", []),  # `initials` is not `pinyin`
+]
+
+
+@pytest.mark.parametrize(("text", "found"), EVASION_CASES)
+def test_mixed_spellings_and_initials(tokenizer: Tokenizer, text: str, found: list[tuple]) -> None:
+    engine = Engine(load_config(), Wordlist.from_files(EVASION_LIST), tokenizer)
+    assert [(h.term, h.matched, h.severity) for h in engine.screen(text).hits] == found
+
+
+@pytest.mark.parametrize("term", ["赌博", "sb", "傻b"])
+def test_initials_of_a_short_term_are_refused_naming_the_line(tokenizer: Tokenizer, term: str) -> None:
+    wordlist = Wordlist.from_files(
+        {"gambling.txt": f"百家乐 | block | initials\n{term} | review | initials\n"}, origin="w/"
+    )
+    with pytest.raises(WordlistError, match=r"w/gambling.txt:2: mode `initials` needs a term of 3"):
+        Engine(load_config(), wordlist, tokenizer)
+
+
+def test_mixed_spellings_follow_the_pinyin_switch(tokenizer: Tokenizer) -> None:
+    config = load_config()
+    off = replace(config, transforms=replace(config.transforms, pinyin=False))
+    engine = Engine(off, Wordlist.from_files(EVASION_LIST), tokenizer)
+    assert engine.screen("du博 赌bo bjl").hits == ()
