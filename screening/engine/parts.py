@@ -19,13 +19,14 @@ import json
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from screening.engine.config import TransformsConfig
 from screening.engine.normalize import Normalizer
 from screening.engine.tokenize import Token, Tokenizer
-from screening.engine.wordlist import ALLOW_FILE, BENIGN_FILE, PATTERNS_FILE, Term, Wordlist
+from screening.engine.wordlist import ALLOW_FILE, BENIGN_FILE, PATTERNS_FILE, Wordlist
 from screening.timing import StageClock
 
 if TYPE_CHECKING:
@@ -192,10 +193,7 @@ class WordlistCache:
             return None
         offset = before.count("\n")
         tail = Wordlist.from_files({name: text[len(before) :]})
-        added = tuple(
-            Term(t.text, t.category, t.severity, t.modes, t.note, t.path, t.line + offset)
-            for t in tail.terms
-        )
+        added = tuple(replace(t, line=t.line + offset) for t in tail.terms)
         return Wordlist(part.terms + added, (), (), "", ())
 
     def build(self, files: Mapping[str, str]) -> Wordlist:

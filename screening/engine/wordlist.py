@@ -28,10 +28,15 @@ ALLOW_FILE, PATTERNS_FILE, BENIGN_FILE = "allow.txt", "patterns.txt", "benign.tx
 _NOT_CATEGORIES = {ALLOW_FILE, PATTERNS_FILE, BENIGN_FILE}
 _CATEGORY_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _TRAILING_COMMENT = re.compile(r"\s+#.*$")
+#: A note may start with the term's sub-label in brackets: ``[order_brushing] 刷单诈骗``.
+_NOTE_LABEL = re.compile(r"^\[([^\]]*)\]\s*")
+_SUB_LABEL = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 
 @dataclass(frozen=True, slots=True)
 class Term:
+    """One line of a category file; ``sub_label`` is the ``[label]`` its note starts with."""
+
     text: str
     category: str
     severity: str
@@ -39,6 +44,7 @@ class Term:
     note: str
     path: str
     line: int
+    sub_label: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +76,7 @@ def _content_lines(text: str, *, strip_trailing_comments: bool = True):
 
 
 def parse_terms(text: str, category: str, path: str) -> list[Term]:
-    """Parse one ``<category>.txt``: ``term | severity | modes | note``."""
+    """Parse one ``<category>.txt``: ``term | severity | modes | [sub_label] note``."""
     terms = []
     for number, line in _content_lines(text):
         fields = [f.strip() for f in line.split("|")]
@@ -97,8 +103,27 @@ def parse_terms(text: str, category: str, path: str) -> list[Term]:
                 f"unknown mode(s) {', '.join(sorted(unknown))} (expected {expected})",
                 path=path, line=number,
             )  # fmt: skip
-        terms.append(Term(term, category, severity, frozenset(modes), note, path, number))
+        sub_label, note = _sub_label(note, path, number)
+        terms.append(
+            Term(term, category, severity, frozenset(modes), note, path, number, sub_label)
+        )
     return terms
+
+
+def _sub_label(note: str, path: str, line: int) -> tuple[str | None, str]:
+    """``[label] rest of the note`` → ``(label, rest)``; a note without brackets is all
+    note. The label travels in every verdict the term decides, so it is held to a
+    machine-readable form instead of being whatever an analyst typed."""
+    found = _NOTE_LABEL.match(note)
+    if found is None:
+        return None, note
+    if not _SUB_LABEL.match(found.group(1)):
+        raise WordlistError(
+            f"invalid sub-label [{found.group(1)}] (expected lowercase latin letters, digits "
+            "and _, starting with a letter, at most 64: [order_brushing])",
+            path=path, line=line,
+        )  # fmt: skip
+    return found.group(1), note[found.end() :]
 
 
 def parse_allow(text: str, path: str) -> list[AllowTerm]:

@@ -103,3 +103,36 @@ def test_load_refuses_missing_directory_non_utf8_and_no_categories(tmp_path: Pat
 def test_invalid_category_file_name() -> None:
     with pytest.raises(WordlistError, match="invalid category file name"):
         Wordlist.from_files({"Bad-Name.txt": "x\n"})
+
+
+@pytest.mark.parametrize(
+    ("note", "sub_label", "rest"),
+    [
+        ("[order_brushing] 刷单诈骗", "order_brushing", "刷单诈骗"),
+        ("[casino]", "casino", ""),
+        ("[p2p_loan2]刷单", "p2p_loan2", "刷单"),
+        ("刷单诈骗 [not_a_label]", None, "刷单诈骗 [not_a_label]"),  # only at the start
+        ("", None, ""),
+    ],
+)
+def test_a_note_may_start_with_the_terms_sub_label(note: str, sub_label: str, rest: str) -> None:
+    (term,) = parse_terms(f"刷单 | review | substring | {note}\n", "fraud", "fraud.txt")
+    assert (term.sub_label, term.note) == (sub_label, rest)
+
+
+@pytest.mark.parametrize("bad", ["[赌场] x", "[Casino]", "[order brushing]", "[]", "[1x]", f"[{'a' * 65}]"])
+def test_a_sub_label_is_machine_readable_or_refused(bad: str) -> None:
+    with pytest.raises(WordlistError, match=r"fraud.txt:2: invalid sub-label"):
+        parse_terms(f"刷单\n刷单返利 | block | substring | {bad}\n", "fraud", "fraud.txt")
+
+
+def test_hot_reload_keeps_sub_labels_of_appended_lines() -> None:
+    """The reload cache parses only appended lines; their sub-labels must survive that."""
+    from screening.engine.parts import WordlistCache
+
+    files = {"fraud.txt": "刷单 | review | substring | [order_brushing] 刷单诈骗\n"}
+    cache = WordlistCache()
+    cache.build(files)
+    appended = {"fraud.txt": files["fraud.txt"] + "套现 | review | word | [cash_out]\n"}
+    assert cache.build(appended) == Wordlist.from_files(appended)
+    assert [t.sub_label for t in cache.build(appended).terms] == ["order_brushing", "cash_out"]
