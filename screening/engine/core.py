@@ -12,12 +12,17 @@ and ``screen`` is a batch of one.
 Operations hooks (both optional, both free of I/O): ``normalizer`` lets a hot reload
 share one normaliser whose term keys are memoised across wordlist versions, and
 ``timings`` receives ``{stage: seconds}`` once per batch for the metrics.
+
+More evidence (text banks) comes in as ``evidence``: each
+:class:`~screening.engine.verdict.EvidenceSource` labels a batch's normalised texts, and
+its labels join those of the wordlists and the model in :func:`verdict_labels`, which
+also yields the decision, so a decision always names its categories.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,12 +37,12 @@ from screening.engine.phonetic import Phonetic
 from screening.engine.tokenize import Tokenizer
 from screening.engine.verdict import (
     CATEGORIES,
+    EvidenceSource,
     Hit,
+    Label,
     Verdict,
     category_scores,
-    decide,
-    decide_model,
-    most_severe,
+    verdict_labels,
 )
 from screening.engine.wordlist import Wordlist
 from screening.errors import ConfigError, InvalidMessage
@@ -68,6 +73,7 @@ class Engine:
         *,
         normalizer: Normalizer | None = None,
         timings: Callable[[Mapping[str, float]], None] | None = None,
+        evidence: Sequence[EvidenceSource] = (),
     ):
         self.config = config
         self.wordlist = wordlist
@@ -81,10 +87,13 @@ class Engine:
         self.patterns = PatternMatcher(wordlist.patterns, self.normalizer)
         self.classifier = classifier
         self.model_thresholds = _model_thresholds(config, classifier)
+        self.evidence = tuple(evidence)
+        self.sub_labels = _sub_labels(wordlist)
         self.versions: dict[str, str | None] = {
             "engine": __version__,
             "wordlist": wordlist.version,
             "model": classifier.version if classifier else None,
+            **{source.kind: source.version for source in self.evidence},
         }
 
     @classmethod
@@ -133,25 +142,45 @@ class Engine:
             compacts = [n.compact for n in normalized_texts] if same else None
             model_scores = self.classifier.predict_batch(texts, compacts)
         classified = clock()
-        matching = 0.0
+        extra: list[Sequence[Label]] = [()] * len(items)
+        for source in self.evidence:
+            found = source.labels(normalized_texts)
+            extra = [
+                [*mine, *theirs] if theirs else mine
+                for mine, theirs in zip(extra, found, strict=True)
+            ]
+        matching = clock() - classified
         analyses = []
+        rules = self.config.decision
         for index, (message_id, normalized) in enumerate(zip(ids, normalized_texts, strict=True)):
             before = clock()
             hits = self.matcher.find(normalized) + self.patterns.find(normalized)
             hits.sort(key=lambda h: (h.start, h.end, h.category, h.term))
             matching += clock() - before
-            scores = category_scores(hits, self.config.decision)
-            decision = decide(scores, self.config.decision)
+            scores = category_scores(hits, rules)
             probabilities = model_scores[index] if model_scores is not None else {}
-            if probabilities:
-                decision = most_severe(decision, decide_model(probabilities, self.model_thresholds))
+            others = extra[index]
+            labels = (
+                verdict_labels(
+                    hits,
+                    scores,
+                    rules,
+                    model_scores=probabilities,
+                    model_thresholds=self.model_thresholds,
+                    extra=others,
+                    sub_labels=self.sub_labels,
+                )
+                if scores or probabilities or others
+                else ()
+            )
             verdict = Verdict(
                 id=message_id,
-                decision=decision,
+                decision=labels[0].decision if labels else "pass",
                 categories=scores,
                 hits=tuple(hits),
                 versions=self.versions,
                 model_scores=probabilities,
+                labels=labels,
             )
             analyses.append(Analysis(normalized, tuple(hits), verdict))
         if self.timings is not None:
@@ -175,6 +204,16 @@ class Engine:
     def screen_batch(self, messages: Iterable[tuple[Any, str]]) -> list[Verdict]:
         """Verdicts for ``(id, text)`` pairs, in order."""
         return [analysis.verdict for analysis in self.analyse_batch(messages)]
+
+
+def _sub_labels(wordlist: Wordlist) -> dict[tuple[str, str], str]:
+    """``(category, term) → sub-label`` of the lines that give one (few, so the 100k-term
+    engine pays nothing for it); the first line wins where a term is listed twice."""
+    found: dict[tuple[str, str], str] = {}
+    for term in wordlist.terms:
+        if term.sub_label is not None:
+            found.setdefault((term.category, term.text), term.sub_label)
+    return found
 
 
 def _model_thresholds(config: EngineConfig, classifier: Classifier | None) -> dict[str, Thresholds]:

@@ -4,7 +4,8 @@ An analyst disputing a block needs to see what the engine saw: the folded and co
 text (so a skipped emoji or a converted traditional character is visible), the tokens,
 each hit with its span highlighted in the original, the scores and the rule that fired.
 With a model loaded, also each category's model score against its thresholds and the
-message's features that pushed that score up most.
+message's features that pushed that score up most. Last, the verdict's labels: which
+source took each category to review or block — what the platform is told.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ def explain(engine: Engine, text: str) -> dict[str, Any]:
         },
         "model": _model_part(engine, text, analysis.verdict.model_scores),
         "decision": analysis.verdict.decision,
+        "labels": [label.to_dict() for label in analysis.verdict.labels],
         "versions": analysis.verdict.versions,
     }
 
@@ -116,6 +118,22 @@ def render_explanation(explanation: dict[str, Any]) -> str:
                 f"  - {category}: {entry['score']:.3f} (review ≥ {entry['review_threshold']}, "
                 f"block ≥ {entry['block_threshold']}); top features: {features}"
             )
+    lines.append("labels")
+    for label in explanation["labels"]:
+        lines.append(f"  - {_render_label(label)}")
+        lines += [f"      also {_render_label(other)}" for other in label.get("also", ())]
+    if not explanation["labels"]:
+        lines.append("  (none: nothing reached review)")
     versions = ", ".join(f"{k} {v}" for k, v in explanation["versions"].items())
     lines.append(f"decision   {explanation['decision'].upper()}   ({versions})")
     return "\n".join(lines)
+
+
+def _render_label(label: dict[str, Any]) -> str:
+    """``gambling: block by wordlist (1.000), list gambling, label casino``."""
+    score = f"{label['score']:.3f}"
+    parts = [f"{label['category']}: {label['decision']} by {label['source']} ({score})"]
+    for key in ("list", "label", "entry", "similarity"):
+        if key in label:
+            parts.append(f"{key} {label[key]}")
+    return ", ".join(parts)

@@ -1,0 +1,49 @@
+"""`explain` shows the verdict's labels: in its JSON and in the text a person reads."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from screening.cli.main import main
+from screening.engine.config import load_config
+from screening.engine.core import Engine
+from screening.engine.explain import explain, render_explanation
+from screening.engine.tokenize import Tokenizer
+from screening.engine.wordlist import Wordlist
+from tests.fixtures.engine import FIXTURE_WORDLIST
+
+
+def test_explain_lists_labels_with_their_list_and_sub_label(tokenizer: Tokenizer) -> None:
+    files = {**FIXTURE_WORDLIST, "gambling.txt": "赌博 | block | | [casino] core term\n"}
+    engine = Engine(load_config(), Wordlist.from_files(files), tokenizer)
+    explanation = explain(engine, "他妈的赌博")
+    assert explanation["labels"] == [
+        {"category": "gambling", "decision": "block", "source": "wordlist", "score": 1.0,
+         "label": "casino", "list": "gambling"},
+        {"category": "abuse", "decision": "review", "source": "wordlist", "score": 0.6,
+         "list": "abuse"},
+    ]  # fmt: skip
+    text = render_explanation(explanation)
+    assert "  - gambling: block by wordlist (1.000), list gambling, label casino" in text
+    assert "  - abuse: review by wordlist (0.600), list abuse" in text
+    assert text.index("labels") < text.index("decision   BLOCK")
+    quiet = render_explanation(explain(engine, "你好"))
+    assert "labels\n  (none: nothing reached review)" in quiet
+
+
+def test_explain_names_the_category_the_model_alone_decided(
+    model_dir: Path, fixture_wordlist_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["--wordlists", str(fixture_wordlist_dir), "--model", str(model_dir)]
+    assert main(["explain", "六合彩内幕包赢带你飞", "--json", *args]) == 0
+    explanation = json.loads(capsys.readouterr().out)
+    assert explanation["categories"] == {}  # no wordlist evidence
+    (named,) = explanation["labels"]
+    assert (named["category"], named["decision"], named["source"]) == ("gambling", "block", "model")
+    assert main(["explain", "网上百家乐稳赚不赔私聊", *args]) == 0
+    out = capsys.readouterr().out
+    assert "  - gambling: block by wordlist (1.000), list gambling" in out
+    assert "      also gambling: block by model (" in out
