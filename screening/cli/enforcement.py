@@ -16,6 +16,7 @@ from typing import IO, Any
 from screening.cli.records import add_records_commands, iso_time, parse_time
 from screening.clock import ManualClock
 from screening.enforcement.enforcer import Enforcer, Outcome
+from screening.enforcement.events import violation_categories
 from screening.enforcement.measures import GROUP_KINDS, USER_KINDS, Violation
 from screening.enforcement.policy import load_policy
 from screening.enforcement.state import MemoryPolicyState
@@ -46,9 +47,14 @@ def _replayed(raw: dict[str, Any], engine: Any) -> tuple[float, Any]:
         categories = raw.get("categories") or {}
         if isinstance(categories, list):
             categories = dict.fromkeys(categories, 1.0)
+        labels = raw.get("labels")
+        if isinstance(labels, list) and labels:  # records with labels count as workers did
+            named = [label.get("category") for label in labels if isinstance(label, dict)]
+            categories = {category: 1.0 for category in named if category}
     else:
         verdict = engine().screen(message.text, message.message_id)
-        decision, categories = verdict.decision, verdict.categories
+        decision = verdict.decision
+        categories = dict.fromkeys(violation_categories(verdict), 1.0)
     if decision not in ("review", "block"):
         return message.sent_at, None
     v = Violation(

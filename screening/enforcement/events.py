@@ -55,9 +55,15 @@ def violation(message: Message, verdict: Verdict) -> Violation | None:
 
 
 def violation_categories(verdict: Verdict) -> frozenset[str]:
-    """The categories a violation counts under: those with wordlist evidence, and those
-    the classifier gives at least even odds (its calibrated probability >= 0.5); when
-    neither, the classifier's most likely category (the model alone decided)."""
+    """The categories a violation counts under: those of the verdict's labels, each a
+    category that reached review or block, whichever source took it there — so a block
+    the model alone decided counts under the category it was for.
+
+    A verdict without labels (built by hand, or a user-report escalation of a pass) falls
+    back to the older reading: categories with wordlist evidence, those the classifier
+    gives at least even odds, and when neither the classifier's most likely category."""
+    if verdict.labels:
+        return frozenset(label.category for label in verdict.labels)
     found = {c for c, score in verdict.categories.items() if score > 0}
     found |= {c for c, p in verdict.model_scores.items() if p >= 0.5}
     if not found and verdict.model_scores:

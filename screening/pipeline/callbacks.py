@@ -65,7 +65,9 @@ def event_id(event_type: str, subject_id: str) -> str:
 def message_verdict_event(
     message: Message, verdict: Verdict, *, policy_rule: str | None = None
 ) -> dict[str, Any]:
-    """The ``message.verdict`` event for a review or block verdict."""
+    """The ``message.verdict`` event for a review or block verdict. ``labels`` say which
+    categories the decision is for and on whose evidence (docs/pipeline.md); the older
+    ``categories`` (wordlist scores) and ``model_scores`` stay for receivers that read them."""
     versions = dict(verdict.versions)
     versions.setdefault("model", None)
     conflict = {"id_conflict": True} if message.id_conflict else {}
@@ -79,6 +81,7 @@ def message_verdict_event(
         "sent_at": message.sent_at,
         "reported_by": message.reported_by,
         "decision": verdict.decision,
+        "labels": [label.to_dict() for label in verdict.labels],
         "categories": {k: round(v, 4) for k, v in verdict.categories.items()},
         "evidence": [hit.to_dict() for hit in verdict.hits],
         "model_scores": {k: round(v, 4) for k, v in verdict.model_scores.items()},

@@ -10,16 +10,25 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import dramatiq
 import pytest
 import redis
 from dramatiq.encoder import JSONEncoder
 
+from screening.engine.classify import Classifier
+from screening.engine.config import load_config
+from screening.engine.core import Engine
+from screening.engine.tokenize import Tokenizer
+from screening.engine.wordlist import Wordlist
 from screening.pipeline.message import SCREEN_ACTOR, encode_batch
+from screening.records.sql import SqliteRecordStore
+from tests.fixtures.engine import FIXTURE_WORDLIST
 from tests.fixtures.pipeline import Pipeline
 from workers.broker import TolerantEncoder
 from workers.commands import cmd_callbacks_replay
+from workers.enforcement import build_enforcer, install
 
 BLOCK_TEXT = "周末一起来玩百家乐"  # 百家乐: block in the fixture wordlist
 REVIEW_TEXT = "你他妈的别刷屏了"  # 他妈: review
@@ -293,3 +302,38 @@ def test_invalid_unicode_loses_one_message_not_its_batch(real_pipeline: Pipeline
     (record,) = p.state.dead_letters("messages")
     assert record["message_id"] == "u-bad" and "not valid Unicode" in record["reason"]
     assert record["payload"]["text"] == "赌\ud800博"  # kept exactly, escaped in storage
+
+
+def test_labels_reach_the_callback_and_the_verdict_record(
+    real_pipeline: Pipeline, classifier: Classifier, tokenizer: Tokenizer, tmp_path: Path
+) -> None:
+    """A block the model alone decided names its category in the signed event and in the
+    audit record, and the enforcer counts it there (issue 16: it used to say
+    ``"categories": {}``)."""
+    p = real_pipeline
+    wordlist = Wordlist.from_files(FIXTURE_WORDLIST)
+    p.runtime.swap_engine(Engine(load_config(), wordlist, tokenizer, classifier))
+    records = tmp_path / "records.sqlite3"
+    install(p.runtime, build_enforcer(p.settings, {"SCREENING_RECORDS_PATH": str(records)}))
+    p.screener.submit(p.message("m-model", "六合彩内幕包赢带你飞"))  # no wordlist term in it
+    p.screener.submit(p.message("m-both", "网上百家乐稳赚不赔私聊"))
+    p.screener.flush()
+    assert p.receiver.wait_for(2)
+    events = {e["message_id"]: e for e in p.receiver.delivered if e["type"] == "message.verdict"}
+    model_only = events["m-model"]
+    assert model_only["decision"] == "block" and model_only["categories"] == {}
+    assert [(x["category"], x["decision"], x["source"]) for x in model_only["labels"]] == [
+        ("gambling", "block", "model")
+    ]
+    (both,) = events["m-both"]["labels"]
+    assert (both["source"], both["list"], both["also"][0]["source"]) == (
+        "wordlist", "gambling", "model"
+    )  # fmt: skip
+    store = SqliteRecordStore(records)
+    try:
+        kept = {r.message_id: r.detail for r in store.export(0, time.time() + 10, kinds=["verdict"])}
+    finally:
+        store.close()
+    assert {k: d["labels"] for k, d in kept.items()} == {
+        k: e["labels"] for k, e in events.items()
+    }
