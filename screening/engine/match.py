@@ -48,9 +48,9 @@ AIM_WINDOW = 4
 class _Entry:
     term: Term | None  # None for an allow-list entry
     via: str  # "", "pinyin", "initials" or "homophone": how the key was derived from the term
-    #: Drop a hit the tokenizer splits between two words that both reach outside it (色情
-    #: in 银色|情人节); a homophone spelling also when it is part of a longer word (兵黩,
-    #: homophone of 冰毒, in 穷兵黩武).
+    #: Drop a hit the tokenizer splits between two dictionary words that both reach outside
+    #: it (色情 in 银色|情人节); a homophone spelling also when it is part of a longer word
+    #: (兵黩, homophone of 冰毒, in 穷兵黩武).
     split_check: bool = False
 
 
@@ -250,13 +250,22 @@ class Matcher:
                 inner, left, right = self._cuts(haystack, candidate.pass_start, candidate.pass_end)
                 if "word" in entry.term.modes and (left or right):
                     continue
-                if entry.split_check and left and right and (inner or entry.via == "homophone"):
-                    continue
+                if (
+                    entry.split_check
+                    and left
+                    and right
+                    and (inner or entry.via == "homophone")
+                    and self.tokenizer.is_word(left)
+                    and self.tokenizer.is_word(right)
+                ):
+                    continue  # 银色|情人节: real words, not the segmenter's guesses
             yield candidate
 
-    def _cuts(self, haystack: str, start: int, end: int) -> tuple[bool, bool, bool]:
+    def _cuts(self, haystack: str, start: int, end: int) -> tuple[bool, str, str]:
         """How jieba segments ``haystack[start:end]``: whether a token starts strictly
-        inside it, and whether a token runs across its start, and across its end.
+        inside it, and the tokens that run across its start and across its end ("" for
+        none). A token the dictionary does not hold is jieba's guess (这群人|渣拉黑 for
+        这群人渣): a hit split by guesses is kept.
 
         Only a window around the hit is segmented: jieba's choice of cut depends on the
         few characters around it, and segmenting a whole long message for every candidate
@@ -267,8 +276,8 @@ class Matcher:
         start, end = start - offset, end - offset
         return (
             any(start < token.start < end for token in tokens),
-            any(token.start < start < token.end for token in tokens),
-            any(token.start < end < token.end for token in tokens),
+            next((token.word for token in tokens if token.start < start < token.end), ""),
+            next((token.word for token in tokens if token.start < end < token.end), ""),
         )
 
     @staticmethod
