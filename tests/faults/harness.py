@@ -183,6 +183,20 @@ class Rig:
         except redis.ConnectionError:
             return 0
 
+    def held_message_ids(self, slot: str) -> list[str]:
+        """The chat message ids in the batches the slot's process has fetched and not
+        acked (read from its ack set and the queue's message bodies)."""
+        client = self._client()
+        key = f"dramatiq:__acks__.{self.worker_id(slot)}.{self.queue}"
+        redis_ids = [raw.decode() for raw in client.smembers(key)]
+        bodies = client.hmget(f"dramatiq:{self.queue}.msgs", redis_ids) if redis_ids else []
+        ids = []
+        for body in bodies:
+            if body is not None:
+                batch = json.loads(body)["args"][0]
+                ids += [str(m["message_id"]) for m in batch.get("messages", [])]
+        return ids
+
     def slot_pid(self, slot: str) -> int | None:
         """The dramatiq worker process of a slot now (its worker id is in its environment)."""
         wanted = f"SCREENING_WORKER_ID={self.worker_id(slot)}".encode()
