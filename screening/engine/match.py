@@ -31,6 +31,8 @@ __all__ = ["AIM_TARGETS", "AIM_WINDOW", "MIN_INITIALS", "Matcher"]
 
 #: Characters of context segmented on each side of a candidate whose words are checked.
 _WORD_WINDOW = 10
+#: Characters on each side of a point looked up for a dictionary word across it.
+_SPAN = 4
 
 #: Initials of shorter terms (``db``, ``sb``) abbreviate too many things to be evidence.
 MIN_INITIALS = 3
@@ -246,12 +248,16 @@ class Matcher:
                 continue
             entry = candidate.entry
             assert entry.term is not None
-            if "word" in entry.term.modes or entry.split_check:
+            word_mode = "word" in entry.term.modes
+            split_check = entry.split_check and self._may_split(
+                haystack, candidate.pass_start, candidate.pass_end
+            )
+            if word_mode or split_check:
                 inner, left, right = self._cuts(haystack, candidate.pass_start, candidate.pass_end)
-                if "word" in entry.term.modes and (left or right):
+                if word_mode and (left or right):
                     continue
                 if (
-                    entry.split_check
+                    split_check
                     and left
                     and right
                     and (inner or entry.via == "homophone")
@@ -260,6 +266,21 @@ class Matcher:
                 ):
                     continue  # 银色|情人节: real words, not the segmenter's guesses
             yield candidate
+
+    def _may_split(self, haystack: str, start: int, end: int) -> bool:
+        """Whether dictionary words could run across both ends of ``haystack[start:end]``:
+        a few dictionary lookups that spare segmenting the context of nearly every hit
+        (色情网站 has no word across either end; 银色情人节 has 银色 and 情人节)."""
+        return self._word_across(haystack, start) and self._word_across(haystack, end)
+
+    def _word_across(self, haystack: str, at: int) -> bool:
+        """Whether a dictionary word of up to 4 characters on each side spans ``at``."""
+        is_word = self.tokenizer.is_word
+        return any(
+            is_word(haystack[a:b])
+            for a in range(max(0, at - _SPAN), at)
+            for b in range(at + 1, min(len(haystack), at + _SPAN) + 1)
+        )
 
     def _cuts(self, haystack: str, start: int, end: int) -> tuple[bool, str, str]:
         """How jieba segments ``haystack[start:end]``: whether a token starts strictly
