@@ -20,8 +20,10 @@ labels, a block the model alone decided carried ``"categories": {}``).
 
 from __future__ import annotations
 
+import re
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from screening.engine.config import DecisionConfig, Thresholds
@@ -44,6 +46,7 @@ __all__ = [
     "most_severe",
     "reached",
     "verdict_labels",
+    "with_utf16_offsets",
 ]
 
 #: The prohibited-content categories the product ships wordlists and a model for.
@@ -73,6 +76,11 @@ class Hit:
     matched: str
     transforms: tuple[str, ...] = ()
     source: str = "wordlist"  # "wordlist" or "pattern:<name>"
+    #: The span in UTF-16 code units (JavaScript, Java, Kotlin, Swift index strings so),
+    #: set by :func:`with_utf16_offsets` only where they differ from ``start``/``end``:
+    #: after a character outside the BMP (an emoji), which is two units there and one here.
+    start_utf16: int | None = None
+    end_utf16: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -81,10 +89,33 @@ class Hit:
             "severity": self.severity,
             "start": self.start,
             "end": self.end,
+            "start_utf16": self.start if self.start_utf16 is None else self.start_utf16,
+            "end_utf16": self.end if self.end_utf16 is None else self.end_utf16,
             "matched": self.matched,
             "transforms": list(self.transforms),
             "source": self.source,
         }
+
+
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
+
+
+def with_utf16_offsets(text: str, hits: list[Hit]) -> list[Hit]:
+    """``hits`` of ``text`` with their UTF-16 spans where those differ from the code-point
+    spans. Only characters outside the BMP before an offset shift it (one extra unit
+    each), so a text without any (nearly every chat message) costs one scan in C and
+    no new objects."""
+    if not hits or max(text) <= "\uffff":
+        return hits
+    astral = [m.start() for m in _ASTRAL.finditer(text)]
+    return [
+        replace(
+            hit,
+            start_utf16=hit.start + bisect_left(astral, hit.start),
+            end_utf16=hit.end + bisect_left(astral, hit.end),
+        )
+        for hit in hits
+    ]
 
 
 PATTERNS_LIST = PATTERNS_FILE.removesuffix(".txt")

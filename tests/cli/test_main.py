@@ -53,7 +53,8 @@ def test_scan_writes_one_record_per_line_and_never_crashes(
     ]
     assert records[0]["hits"][0] | {"transforms": []} == {
         "term": "赌博", "category": "gambling", "severity": "block", "start": 2, "end": 4,
-        "matched": "赌博", "transforms": [], "source": "wordlist",
+        "start_utf16": 2, "end_utf16": 4, "matched": "赌博", "transforms": [],
+        "source": "wordlist",
     }  # fmt: skip
     reasons = [r["error"] for r in records if r["decision"] == "error"]
     assert reasons == [

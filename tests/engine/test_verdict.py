@@ -73,6 +73,8 @@ def test_verdict_json_shape(engine: Engine) -> None:
             "severity": "block",
             "start": 2,
             "end": 4,
+            "start_utf16": 2,
+            "end_utf16": 4,
             "matched": "赌博",
             "transforms": [],
             "source": "wordlist",
@@ -80,6 +82,26 @@ def test_verdict_json_shape(engine: Engine) -> None:
     ]
     assert verdict["versions"]["wordlist"] == engine.wordlist.version
     assert verdict["versions"]["engine"]
+
+
+@pytest.mark.parametrize(
+    ("text", "code_points", "utf16"),
+    [
+        ("快来赌博", (2, 4), (2, 4)),
+        ("😀快来赌博", (3, 5), (4, 6)),  # one emoji before: one unit more
+        ("快😀来赌😀博", (3, 6), (4, 8)),  # one before, one inside the span
+        ("赌博😀😀", (0, 2), (0, 2)),  # after the span: nothing moves
+        ("𠀀𝐀赌博", (2, 4), (4, 6)),  # an astral Han and a styled letter count as well
+    ],
+)
+def test_hits_carry_utf16_offsets_that_javascript_can_slice_with(
+    engine: Engine, text: str, code_points: tuple[int, int], utf16: tuple[int, int]
+) -> None:
+    (hit,) = engine.screen(text).to_dict()["hits"]
+    assert (hit["start"], hit["end"]) == code_points
+    assert (hit["start_utf16"], hit["end_utf16"]) == utf16
+    units = text.encode("utf-16-le")  # what String.prototype.slice indexes
+    assert units[2 * utf16[0] : 2 * utf16[1]].decode("utf-16-le") == hit["matched"]
 
 
 def test_screen_batch_keeps_order_and_ids(engine: Engine) -> None:
