@@ -26,7 +26,13 @@ from screening.pipeline.callbacks import NOTIFY_DECISIONS
 from screening.pipeline.message import Message, Rejected, decode_batch, encode_batch
 from workers.runtime import Runtime
 
-__all__ = ["BatchOutcome", "dead_letter_messages", "screen_batch_once"]
+__all__ = [
+    "BatchOutcome",
+    "act_on_verdicts",
+    "dead_letter_messages",
+    "screen_batch_once",
+    "unique_messages",
+]
 
 log = logging.getLogger(__name__)
 
@@ -127,23 +133,46 @@ def _claim(
     return [acted[i] for i in sorted(acted)], duplicates, len(new)
 
 
+def unique_messages(messages: Sequence[Message]) -> list[Message]:
+    """``messages`` without repeats of the same message (same identity and content: not
+    a reused id), in order; a repeat is counted as a duplicate by :func:`act_on_verdicts`."""
+    unique: dict[tuple[str, str], Message] = {}
+    for message in messages:
+        unique.setdefault((message.identity, message.digest), message)
+    return list(unique.values())
+
+
 def _screen(runtime: Runtime, deliver: dramatiq.Actor, batch: Any) -> BatchOutcome:
     """One attempt at a batch, in one engine call."""
     messages, rejected = decode_batch(batch)
     dead_letter_messages(runtime, rejected, "validation")
-    unique: dict[tuple[str, str], Message] = {}
-    for message in messages:  # the same message twice in a batch; not a reused id
-        unique.setdefault((message.identity, message.digest), message)
-    in_batch_duplicates = len(messages) - len(unique)
+    candidates = unique_messages(messages)
     screened: list[tuple[Message, Verdict]] = []
     crashed: list[Rejected] = []
-    candidates = list(unique.values())
     for message, result in zip(candidates, _screen_all(runtime.engine, candidates), strict=True):
         if isinstance(result, Rejected):
             crashed.append(result)
         else:
             screened.append((message, result))
     dead_letter_messages(runtime, crashed, "screening")
+    duplicates = len(messages) - len(candidates)
+    events = act_on_verdicts(runtime, deliver, screened, duplicates=duplicates, owner=_owner())
+    return BatchOutcome(screened, events, len(rejected) + len(crashed))
+
+
+def act_on_verdicts(
+    runtime: Runtime,
+    deliver: dramatiq.Actor,
+    screened: Sequence[tuple[Message, Verdict]],
+    *,
+    duplicates: int,
+    owner: str,
+) -> list[dict[str, Any]]:
+    """What follows screening, wherever the verdicts came from (a queue batch, or the HTTP
+    service's synchronous screening): the verdict sink and stream, the dedupe claims of
+    the flagged messages under ``owner``, the policy (enforcement and its records), one
+    queue message of callback events, and the counters. ``duplicates``: repeats already
+    left out of ``screened``. Returns the events enqueued."""
     if runtime.on_verdicts is not None and screened:
         runtime.on_verdicts([m for m, _ in screened], [v for _, v in screened])
     runtime.state.append_verdicts(
@@ -153,7 +182,7 @@ def _screen(runtime: Runtime, deliver: dramatiq.Actor, batch: Any) -> BatchOutco
     # The policy runs after the claim, so a duplicate submission never reaches it (counts
     # and measures stay exact); a redelivery of this same queue message still does.
     flagged = [(m, v) for m, v in screened if v.decision in NOTIFY_DECISIONS]
-    acted, duplicates, conflicts = _claim(runtime, flagged, _owner())
+    acted, claimed_before, conflicts = _claim(runtime, flagged, owner)
     events = runtime.policy(acted)
     if runtime.enforcer is not None:
         events += runtime.enforcer.sweep().events
@@ -166,11 +195,11 @@ def _screen(runtime: Runtime, deliver: dramatiq.Actor, batch: Any) -> BatchOutco
     for _, verdict in screened:
         counts[f"messages.{verdict.decision}"] += 1
     counts["messages.screened"] = len(screened)
-    counts["messages.duplicates"] = in_batch_duplicates + duplicates
+    counts["messages.duplicates"] = duplicates + claimed_before
     counts["messages.id_conflicts"] = conflicts
     counts["callbacks.enqueued"] = enqueued
     runtime.state.count(counts)
-    return BatchOutcome(screened, events, len(rejected) + len(crashed))
+    return events
 
 
 def screen_batch_once(runtime: Runtime, deliver: dramatiq.Actor, batch: Any) -> BatchOutcome:
