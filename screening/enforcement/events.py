@@ -119,6 +119,7 @@ def verdict_record(
             "sender_role": message.sender_role,
             "group_owner_id": message.group_owner_id,
             "policy_rule": policy_rule,
+            **({"via": message.via} if message.via else {}),
             **json.loads(json.dumps(verdict.to_dict(), default=str)),
         },
     )

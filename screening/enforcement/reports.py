@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, NoReturn
 
 import dramatiq
 from dramatiq.broker import Broker
@@ -49,6 +49,10 @@ EVENT_REPORT_OUTCOME = "report.outcome"
 MAX_REASON_CHARS = 1000
 
 
+def _invalid(name: str, reason: str) -> NoReturn:
+    raise InvalidMessage(f"'{name}' {reason}", field=name, reason=reason)
+
+
 def report_queue(screen_queue: str = SCREEN_QUEUE) -> str:
     return f"{screen_queue}-reports"
 
@@ -68,16 +72,20 @@ class Report:
             raise InvalidMessage('a report must be a JSON object with "v": 1')
         reason = data.get("reason", "")
         if not isinstance(reason, str) or len(reason) > MAX_REASON_CHARS:
-            raise InvalidMessage(f"'reason' must be a string of at most {MAX_REASON_CHARS}")
+            _invalid("reason", f"must be a string of at most {MAX_REASON_CHARS} characters")
         at = data.get("reported_at", time.time())
         if isinstance(at, bool) or not isinstance(at, int | float) or at <= 0:
-            raise InvalidMessage("'reported_at' must be Unix seconds")
+            _invalid("reported_at", "must be Unix seconds")
         reporter = data.get("reported_by")
         if isinstance(reporter, int) and not isinstance(reporter, bool):
             reporter = str(reporter)
         if not isinstance(reporter, str) or not 0 < len(reporter) <= MAX_ID_CHARS:
-            raise InvalidMessage(f"'reported_by' must be an id of 1 to {MAX_ID_CHARS} characters")
-        message = Message.from_dict(data.get("message"), strict=False)
+            _invalid("reported_by", f"must be an id of 1 to {MAX_ID_CHARS} characters")
+        try:
+            message = Message.from_dict(data.get("message"), strict=False)
+        except InvalidMessage as exc:  # the field is the message's: message.text
+            field = f"message.{exc.field}" if exc.field else "message"
+            raise InvalidMessage(str(exc), field=field, reason=exc.reason) from None
         message = replace(message, reported_by=reporter)
         return cls(message, reporter, reason, float(at))
 

@@ -18,7 +18,7 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from screening.engine.characters import lone_surrogate
 from screening.errors import InvalidMessage
@@ -83,15 +83,15 @@ def _id(value: Any, name: str, *, optional: bool = False) -> str | None:
     if value is None and optional:
         return None
     if isinstance(value, bool) or not isinstance(value, str | int):
-        raise InvalidMessage(f"'{name}' must be a string or an integer, got {_kind(value)}")
+        _invalid(name, f"must be a string or an integer, got {_kind(value)}")
     text = str(value)
     if not text or len(text) > MAX_ID_CHARS:
-        raise InvalidMessage(f"'{name}' must be 1 to {MAX_ID_CHARS} characters")
+        _invalid(name, f"must be 1 to {MAX_ID_CHARS} characters")
     control = next((i for i, c in enumerate(text) if unicodedata.category(c) == "Cc"), None)
     if control is not None:
         # Ids are joined with separators into keys and digests; a control character
         # (NUL above all) could make two different ids spell the same key.
-        raise InvalidMessage(f"'{name}' has a control character at {control}")
+        _invalid(name, f"has a control character at {control}")
     return _unicode(text, name)
 
 
@@ -101,8 +101,12 @@ def _unicode(text: str, name: str) -> str:
     index = lone_surrogate(text)
     if index is not None:
         code = f"U+{ord(text[index]):04X}"
-        raise InvalidMessage(f"'{name}' is not valid Unicode: a lone surrogate ({code}) at {index}")
+        _invalid(name, f"is not valid Unicode: a lone surrogate ({code}) at {index}")
     return text
+
+
+def _invalid(name: str, reason: str) -> NoReturn:
+    raise InvalidMessage(f"'{name}' {reason}", field=name, reason=reason)
 
 
 def _kind(value: Any) -> str:
@@ -113,18 +117,20 @@ def _sent_at(value: Any) -> float:
     """Unix seconds (int or float) or an ISO 8601 string with a UTC offset."""
     if isinstance(value, str):
         try:
-            parsed = datetime.fromisoformat(value)
+            parsed: datetime | None = datetime.fromisoformat(value)
         except ValueError:
-            raise InvalidMessage(f"'sent_at' is not an ISO 8601 time: {value!r}") from None
+            parsed = None
+        if parsed is None:
+            _invalid("sent_at", f"is not an ISO 8601 time: {value!r}")
         if parsed.tzinfo is None:
-            raise InvalidMessage("'sent_at' needs a UTC offset, e.g. 2024-05-01T12:00:00+08:00")
+            _invalid("sent_at", "needs a UTC offset, e.g. 2024-05-01T12:00:00+08:00")
         return parsed.timestamp()
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidMessage(f"'sent_at' must be Unix seconds or ISO 8601, got {_kind(value)}")
+        _invalid("sent_at", f"must be Unix seconds or ISO 8601, got {_kind(value)}")
     if not math.isfinite(value) or value <= 0:
-        raise InvalidMessage("'sent_at' must be a positive finite number of Unix seconds")
+        _invalid("sent_at", "must be a positive finite number of Unix seconds")
     if value > _MAX_UNIX_SECONDS:
-        raise InvalidMessage("'sent_at' is too large: Unix seconds expected, not milliseconds")
+        _invalid("sent_at", "is too large: Unix seconds expected, not milliseconds")
     return float(value)
 
 
@@ -149,6 +155,9 @@ class Message:
     #: message of its group with other content: it is screened and acted on as a message
     #: of its own (:attr:`key`), and its events say so.
     id_conflict: bool = False
+    #: Set by the HTTP service (never on the wire): ``api:<key name>`` of the API key that
+    #: submitted the message, kept in its audit records (the key itself never is).
+    via: str | None = None
 
     @property
     def identity(self) -> str:
@@ -184,37 +193,39 @@ class Message:
         try:
             return cls._from_mapping(data, strict)
         except InvalidMessage as exc:
-            raise InvalidMessage(f"{where}{exc}") from None
+            raise InvalidMessage(f"{where}{exc}", field=exc.field, reason=exc.reason) from None
 
     @classmethod
     def _from_mapping(cls, data: Mapping[str, Any], strict: bool) -> Message:
         missing = [name for name in _REQUIRED if name not in data]
         if missing:
-            raise InvalidMessage(f"missing field(s): {', '.join(missing)}")
+            others = f" (so are {', '.join(missing[1:])})" if len(missing) > 1 else ""
+            raise InvalidMessage(f"missing field(s): {', '.join(missing)}", field=missing[0],
+                                 reason=f"missing{others}")  # fmt: skip
         unknown = sorted(str(k) for k in data if k not in _FIELDS)
         if strict and unknown:
-            raise InvalidMessage(
-                f"unknown field(s): {', '.join(unknown)} (known: {', '.join(sorted(_FIELDS))})"
-            )
+            known = f"(known: {', '.join(sorted(_FIELDS))})"
+            raise InvalidMessage(f"unknown field(s): {', '.join(unknown)} {known}",
+                                 field=unknown[0], reason=f"unknown field {known}")  # fmt: skip
         text = data["text"]
         if not isinstance(text, str):
-            raise InvalidMessage(f"'text' must be a string, got {_kind(text)}")
+            _invalid("text", f"must be a string, got {_kind(text)}")
         if len(text) > MAX_TEXT_CHARS:
-            raise InvalidMessage(f"'text' is {len(text)} characters, at most {MAX_TEXT_CHARS}")
+            _invalid("text", f"is {len(text)} characters, at most {MAX_TEXT_CHARS}")
         _unicode(text, "text")
         members = data.get("group_member_count")
         if members is not None and (
             isinstance(members, bool) or not isinstance(members, int) or members < 0
         ):
-            raise InvalidMessage("'group_member_count' must be a non-negative integer")
+            _invalid("group_member_count", "must be a non-negative integer")
         category = data.get("group_category")
         if category is not None and not isinstance(category, str):
-            raise InvalidMessage(f"'group_category' must be a string, got {_kind(category)}")
+            _invalid("group_category", f"must be a string, got {_kind(category)}")
         if category is not None:
             _unicode(category, "group_category")
         role = data.get("sender_role")
         if role is not None and role not in SENDER_ROLES:
-            raise InvalidMessage(f"'sender_role' must be one of {', '.join(SENDER_ROLES)}")
+            _invalid("sender_role", f"must be one of {', '.join(SENDER_ROLES)}")
         return cls(
             message_id=_id(data["message_id"], "message_id"),  # type: ignore[arg-type]
             group_id=_id(data["group_id"], "group_id"),  # type: ignore[arg-type]
