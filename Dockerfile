@@ -13,4 +13,6 @@ RUN pip install --no-cache-dir -e '.[postgres]' \
     && python -c "import jieba; jieba.initialize()"
 RUN useradd --system --home /app screening
 USER screening
+# `screening serve` (the HTTP API) listens here; the compose file runs it as `api`.
+EXPOSE 8080
 CMD ["screening", "worker"]

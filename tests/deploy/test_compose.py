@@ -32,3 +32,16 @@ def test_every_redis_url_carries_the_password_and_no_secret_is_written_in_the_fi
     for secret in ("SCREENING_CALLBACK_SECRET", "SCREENING_SIGNING_KEY"):
         assert re.search(rf"^  {secret}: \${{{secret}:\?", COMPOSE, re.MULTILINE), secret
     assert "change-me" not in COMPOSE
+
+
+def test_the_api_service_runs_serve_with_keys_from_a_secret_and_a_readiness_healthcheck() -> None:
+    api = _service("api")
+    assert 'command: ["screening", "serve"]' in api
+    assert "SCREENING_API_KEYS_FILE: /run/secrets/api-keys" in api and "secrets: [api-keys]" in api
+    assert "SCREENING_API_KEYS:" not in api  # no development keys in a deployment
+    assert re.search(r"healthcheck:\n      test: \[.*http://127\.0\.0\.1:8080/readyz", api)
+    assert "<<: *worker-env" in api  # the workers' Redis, records and callbacks
+    assert re.search(r"^  api-keys:\n    file: \./api-keys$", COMPOSE, re.MULTILINE)
+    assert "EXPOSE 8080" in (REPO / "Dockerfile").read_text("utf-8")
+    prometheus = (REPO / "deploy" / "prometheus" / "prometheus.yml").read_text("utf-8")
+    assert "job_name: screening-api" in prometheus and "names: [api]" in prometheus
