@@ -1,10 +1,9 @@
 """The endpoints. Each handler authenticates, applies the rate limit, reads and
 validates the body, then does one thing; every failure is a :class:`Problem`.
 
-Screening runs on the event loop when a request's texts are short (a thread hop costs
-more than screening a chat message) and in a worker thread when they are long, so a
-100-message request of long texts does not hold up the process's other connections.
-Whatever may block on I/O — the enforcement hook (Redis, the records database), the
+Screening goes through a :class:`~screening.service.batching.Batcher`: the messages of
+requests that wait at the same moment are screened in one engine call. Whatever may
+block on I/O — the enforcement hook (Redis, the records database), the
 broker for reports, readiness probes — runs in a thread.
 """
 
@@ -28,6 +27,7 @@ from screening.errors import Backpressure, SubmitError
 from screening.pipeline.client import Screener
 from screening.pipeline.message import Message
 from screening.service.auth import ApiKeys
+from screening.service.batching import Batcher, EngineLoading
 from screening.service.limits import RateLimiter, read_body
 from screening.service.metrics import HttpMetrics, exposition
 from screening.service.problems import Problem
@@ -67,10 +67,13 @@ class Service:
     #: Readiness probes by name: each returns or raises (run in a thread, with a timeout).
     checks: Mapping[str, Callable[[], object]] = field(default_factory=dict)
     max_body: int = 1024 * 1024
-    #: Requests with more text than this are screened in a worker thread.
-    inline_chars: int = 4000
     #: Seconds a client should wait after a 503 (Retry-After).
     retry_after: int = 1
+    #: Screens the messages of concurrent requests together (built from ``engine``).
+    batcher: Batcher = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.batcher = Batcher(self.engine)
 
     # -- the steps every /v1 request takes ------------------------------------------
 
@@ -112,15 +115,11 @@ class Service:
         if batch.errors:
             self.metrics.count_messages("/v1/screen", [("rejected", len(batch.errors))])
             raise Problem.invalid(batch.errors)
-        engine = self.engine()
-        if engine is None:
-            raise self.unavailable("the engine is still loading")
         messages = [message for _, message in batch.valid]
-        pairs = [(m.message_id, m.text) for m in messages]
-        if sum(len(m.text) for m in messages) <= self.inline_chars:
-            verdicts = engine.screen_batch(pairs)
-        else:
-            verdicts = await to_thread.run_sync(engine.screen_batch, pairs)
+        try:
+            verdicts = await self.batcher.screen([(m.message_id, m.text) for m in messages])
+        except EngineLoading:
+            raise self.unavailable("the engine is still loading") from None
         if self.act is not None:
             key = request.headers.get("idempotency-key", "")[:128]
             owner = f"http:{name}:{key}" if key else f"http:{name}:{uuid.uuid4().hex}"
