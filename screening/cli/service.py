@@ -56,10 +56,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from screening.service.auth import ApiKeys
-    from workers.redaction import install_redaction
     from workers.supervisor import with_overrides, worker_env
 
-    install_redaction()
     settings = with_overrides(args, settings)
     host = args.host or settings.http_host
     keys = ApiKeys.configured(settings.api_keys_file, settings.api_keys)
@@ -77,8 +75,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         extra["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="screening-http-metrics-")
     os.environ.update(worker_env(settings, extra))
-    level = logging.INFO if settings.http_access_log else logging.WARNING
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _process_logging(settings)
     where = "without authentication (loopback only)" if args.no_auth else f"{len(keys)} API key(s)"
     log.warning("serving on http://%s:%d with %d process(es), %s", host,
                 args.port or settings.http_port, workers, where)  # fmt: skip
@@ -110,9 +107,20 @@ def create_app() -> Any:
     from screening.service.app import create_app as app_for
 
     settings = Settings.from_env()
+    _process_logging(settings)  # a spawned server process starts without the parent's
     service, starts, stops = build_service(settings, no_auth=os.environ.get(NO_AUTH_ENV) == "1")
     return app_for(service, access_log=settings.http_access_log, on_startup=starts,
                    on_shutdown=stops)  # fmt: skip
+
+
+def _process_logging(settings: Settings) -> None:
+    """Logging of a serve process: the access log at INFO when on, and the redaction that
+    keeps message text out of every log line (workers/redaction.py)."""
+    from workers.redaction import install_redaction
+
+    install_redaction()
+    level = logging.INFO if settings.http_access_log else logging.WARNING
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
 def build_service(

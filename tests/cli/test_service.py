@@ -42,7 +42,8 @@ def test_without_keys_serve_refuses_to_start(env: dict[str, str]) -> None:
 
 
 @contextmanager
-def serving(args: list[str], env: dict[str, str]) -> Iterator[str]:
+def serving(args: list[str], env: dict[str, str], log: list[str] | None = None) -> Iterator[str]:
+    """The URL of a running ``screening serve``; its output goes into ``log`` at exit."""
     port = _free_port()
     process = subprocess.Popen([*SCREENING, "serve", "--port", str(port), *args], env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
@@ -56,7 +57,10 @@ def serving(args: list[str], env: dict[str, str]) -> Iterator[str]:
         process.send_signal(signal.SIGTERM)  # graceful: uvicorn drains, then re-raises it
         try:
             assert process.wait(timeout=30) in (0, -signal.SIGTERM)
-            assert "Traceback" not in (process.stdout.read() if process.stdout else "")
+            output = process.stdout.read() if process.stdout else ""
+            assert "Traceback" not in output
+            if log is not None:
+                log.append(output)
         finally:
             process.kill()
 
@@ -93,7 +97,8 @@ def test_no_auth_serves_the_readme_request_on_loopback_only(env: dict[str, str])
 
 def test_several_processes_share_the_port_and_sum_their_metrics(env: dict[str, str]) -> None:
     env = {**env, "SCREENING_API_KEYS": f"ops:{KEY}", "SCREENING_HTTP_RATE_LIMIT": "0"}
-    with serving(["--workers", "2"], env) as url:
+    log: list[str] = []
+    with serving(["--workers", "2"], env, log) as url:
         for i in range(12):  # a new connection each: the kernel spreads them
             response = httpx.post(f"{url}/v1/screen", headers={"Authorization": f"Bearer {KEY}"},
                                   json={"messages": [message(f"m{i}", "你好")]})  # fmt: skip
@@ -103,3 +108,6 @@ def test_several_processes_share_the_port_and_sum_their_metrics(env: dict[str, s
                 if line.startswith("screening_http_requests_total{") and 'status="200"' in line
                 and 'route="/v1/screen"' in line)  # fmt: skip
     assert float(line.rsplit(" ", 1)[1]) == 12.0
+    access = [x for x in log[0].splitlines() if "screening.service.access: POST /v1/screen" in x]
+    assert len(access) == 12 and all(" 200 key=ops " in x for x in access)  # from both processes
+    assert KEY not in log[0]
