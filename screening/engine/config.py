@@ -16,6 +16,7 @@ from typing import Any
 from screening.errors import ConfigError
 
 __all__ = [
+    "BankRules",
     "DecisionConfig",
     "EngineConfig",
     "ModelThresholds",
@@ -78,11 +79,31 @@ class ModelThresholds:
 
 
 @dataclass(frozen=True, slots=True)
+class BankRules:
+    """When a text bank's near duplicate reviews or blocks (``[banks]``; banks/README.md).
+
+    ``min_chars``: texts (messages and entries) of fewer compact characters are never
+    compared — near duplicates of a six-character text are everywhere. A match's
+    similarity (estimated Jaccard of character 3-grams) reaching a bank's ``review``
+    threshold sends the message to review, reaching ``block`` blocks it unless the entry
+    says ``"severity": "review"``; ``per_bank`` overrides the thresholds of one bank.
+    """
+
+    min_chars: int = 20
+    default: Thresholds = field(default_factory=lambda: Thresholds(0.6, 0.8))
+    per_bank: dict[str, Thresholds] = field(default_factory=dict)
+
+    def thresholds(self, bank: str) -> Thresholds:
+        return self.per_bank.get(bank, self.default)
+
+
+@dataclass(frozen=True, slots=True)
 class EngineConfig:
     transforms: TransformsConfig
     tokenizer_backend: str
     decision: DecisionConfig
     model: dict[str, ModelThresholds] = field(default_factory=dict)
+    banks: BankRules = field(default_factory=BankRules)
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any], where: str = "") -> dict[str, Any]:
@@ -134,9 +155,37 @@ def _model_overrides(raw: dict[str, Any]) -> dict[str, ModelThresholds]:
     return overrides
 
 
+def _similarities(table: dict[str, Any], fallback: Thresholds, where: str) -> Thresholds:
+    _check_keys(table, {"review_similarity", "block_similarity"}, where)
+    review, block = (
+        _number(table[key], f"{where}.{key}") if key in table else default
+        for key, default in (("review_similarity", fallback.review),
+                             ("block_similarity", fallback.block))
+    )  # fmt: skip
+    if not 0 < review <= block:
+        raise ConfigError(f"[{where}] needs 0 < review_similarity <= block_similarity")
+    return Thresholds(review, block)
+
+
+def _bank_rules(raw: dict[str, Any]) -> BankRules:
+    raw = dict(raw)
+    per_bank = raw.pop("bank", {})
+    if not all(isinstance(table, dict) for table in per_bank.values()):
+        raise ConfigError("[banks.bank.<name>] must be tables of similarities")
+    min_chars = raw.pop("min_chars", BankRules().min_chars)
+    if isinstance(min_chars, bool) or not isinstance(min_chars, int) or min_chars < 3:
+        raise ConfigError(f"banks.min_chars must be an integer of at least 3, got {min_chars!r}")
+    default = _similarities(raw, BankRules().default, "banks")
+    return BankRules(
+        min_chars,
+        default,
+        {name: _similarities(t, default, f"banks.bank.{name}") for name, t in per_bank.items()},
+    )
+
+
 def parse_config(raw: dict[str, Any]) -> EngineConfig:
     """Validate a merged configuration mapping and build the typed config."""
-    _check_keys(raw, {"transforms", "tokenizer", "decision", "model"}, "top level")
+    _check_keys(raw, {"transforms", "tokenizer", "decision", "model", "banks"}, "top level")
     transforms_raw = raw.get("transforms", {})
     _check_keys(transforms_raw, {f.name for f in fields(TransformsConfig)}, "transforms")
     for key, value in transforms_raw.items():
@@ -166,6 +215,7 @@ def parse_config(raw: dict[str, Any]) -> EngineConfig:
         tokenizer_backend=backend,
         decision=DecisionConfig(weights, default, per_category),
         model=_model_overrides(raw.get("model", {})),
+        banks=_bank_rules(raw.get("banks", {})),
     )
 
 
