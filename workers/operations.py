@@ -85,6 +85,8 @@ class Shadowing(Middleware):
             ]
             versions = chosen[0][1].versions
             live = f"wordlist={versions.get('wordlist')},model={versions.get('model') or '-'}"
+            if versions.get("bank"):
+                live += f",bank={versions['bank']}"
             self.store.record(key, live, len(chosen), differences)
             metrics = self.telemetry.metrics if self.telemetry is not None else None
             if metrics is not None:
@@ -130,6 +132,7 @@ def install_operations(
         wordlists=settings.wordlists,
         config=settings.config,
         model=getattr(settings, "model", None),
+        banks=getattr(settings, "banks", None),
         clock=clock if telemetry is not None else None,
         on_event=telemetry.on_reload if telemetry is not None else None,
         poll=getattr(settings, "reload_poll", 5.0),

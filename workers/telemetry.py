@@ -29,6 +29,7 @@ from dramatiq.middleware import Middleware
 from screening.enforcement.reports import REPORT_ACTOR
 from screening.operations.metrics import ScreeningMetrics
 from screening.operations.reload import ReloadEvent
+from screening.operations.versions import KINDS
 from screening.pipeline.message import CALLBACK_ACTOR, CALLBACKS_ACTOR, SCREEN_ACTOR, callback_queue
 from screening.settings import Settings
 from screening.timing import StageClock
@@ -204,9 +205,9 @@ class Telemetry(Middleware):
         """The engine holder's event hook: reload counters and version info gauges."""
         if self.metrics is None:
             return
-        if event.kind in ("wordlist", "model") and not event.loaded:
+        if event.kind in KINDS and not event.loaded:
             self.metrics.reload_failing.labels(event.kind, event.slot).set(0)
-        elif event.kind in ("wordlist", "model"):
+        elif event.kind in KINDS:
             seconds = event.seconds if event.ok else None
             self.metrics.record_reload(event.kind, event.ok, seconds, slot=event.slot)
         holder = self.holder

@@ -1,10 +1,12 @@
-"""Building engines for given wordlist and model versions, reusing what did not change.
+"""Building engines for given wordlist, model and bank versions, reusing what did not change.
 
 :class:`EngineBuilder` is the part of hot reload that does the work (the holder in
 :mod:`screening.operations.reload` decides *when*): it fetches a version's files from the store (or
 reads the configured files), parses them through the caches of
 :mod:`screening.engine.parts`, seeds term keys shipped by the publisher when many terms
 are new, and builds the :class:`~screening.engine.core.Engine` with the stage-timing hook.
+A bank version's matcher (:mod:`screening.engine.banks`) is built once and kept while a
+slot uses it: a million entries take a minute to index, a wordlist edit must not redo it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
+from screening.engine.banks import BankMatcher
 from screening.engine.config import EngineConfig
 from screening.engine.core import Engine
 from screening.engine.parts import (
@@ -64,15 +67,17 @@ class EngineBuilder:
         wordlists: Path,
         model: str | Path | None = None,
         clock: StageClock | None = None,
+        banks: str | Path | None = None,
     ):
         self.config = config
         self.store = store
-        self.wordlists, self.model_dir = wordlists, model
+        self.wordlists, self.model_dir, self.banks_dir = wordlists, model, banks
         self.clock = clock
         self._tokenizer: Tokenizer | None = None
         self._normalizer = MemoNormalizer(config.transforms)
         self._wordlists = WordlistCache()
         self._models: dict[str | None, Any] = {}
+        self._banks: dict[str | None, BankMatcher | None] = {}
 
     @property
     def tokenizer(self) -> Tokenizer:
@@ -120,8 +125,30 @@ class EngineBuilder:
             self._models[version] = model
         return self._models[version]
 
-    def build(self, ids: Mapping[str, str | None], in_use: set[str | None] | None = None) -> Engine:
-        """An engine for ``ids``; raises :class:`BuildError` naming the kind at fault."""
+    def bank(self, version: str | None, in_use: set[str | None]) -> BankMatcher | None:
+        """The matcher of a bank version (None: the configured directory, if any); built
+        matchers other than those ``in_use`` and this one are dropped."""
+        if version not in self._banks:
+            if version is None:
+                matcher = (
+                    None if self.banks_dir is None
+                    else BankMatcher.load(self.banks_dir, self._normalizer, self.config.banks)
+                )  # fmt: skip
+            else:
+                files = self._files("bank", version)
+                matcher = BankMatcher(files, self._normalizer, self.config.banks, version=version)
+            self._banks = {k: v for k, v in self._banks.items() if k in in_use}
+            self._banks[version] = matcher
+        return self._banks[version]
+
+    def build(
+        self,
+        ids: Mapping[str, str | None],
+        in_use: set[str | None] | None = None,
+        banks_in_use: set[str | None] | None = None,
+    ) -> Engine:
+        """An engine for ``ids``; raises :class:`BuildError` naming the kind at fault.
+        ``in_use`` / ``banks_in_use``: the model / bank versions other slots still run."""
         try:
             wordlist = self.wordlist(ids.get("wordlist"))
         except Exception as exc:
@@ -131,6 +158,10 @@ class EngineBuilder:
         except Exception as exc:
             raise BuildError("model", ids.get("model"), exc) from exc
         try:
+            bank = self.bank(ids.get("bank"), banks_in_use or set())
+        except Exception as exc:
+            raise BuildError("bank", ids.get("bank"), exc) from exc
+        try:
             engine = Engine(
                 self.config,
                 wordlist,
@@ -138,6 +169,7 @@ class EngineBuilder:
                 classifier,
                 normalizer=self._normalizer,
                 timings=self.clock.add_all if self.clock is not None else None,
+                evidence=[bank] if bank is not None else [],
             )
         except Exception as exc:
             raise BuildError("wordlist", ids.get("wordlist"), exc) from exc

@@ -2,9 +2,10 @@
 
 A version is ``live`` or ``shadow`` (the published pointers, falling back to the
 configured files without Redis), a published version id, or a directory — a model
-directory if it holds ``manifest.json``, else a wordlist directory; what it does not name
-comes from live. This module turns those specs into engines (it reads the version
-store); :mod:`screening.evaluation.compare` measures them.
+directory if it holds ``manifest.json``, a bank directory if it holds ``*.jsonl``, else a
+wordlist directory; what it does not name comes from live. This module turns those specs
+into engines (it reads the version store); :mod:`screening.evaluation.compare` measures
+them.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from screening.engine.banks import BANK_SUFFIX, BankMatcher
 from screening.engine.config import load_config
 from screening.engine.core import Engine
+from screening.engine.normalize import Normalizer
 from screening.engine.parts import TERM_KEYS, WordlistCache, load_model
 from screening.engine.tokenize import Tokenizer
 from screening.engine.wordlist import Wordlist
@@ -37,6 +40,8 @@ class VersionResolver:
         self.tokenizer = Tokenizer(self.config.tokenizer_backend)
         self.wordlists = Path(args.wordlists or settings.wordlists)
         self.model = model_path(getattr(args, "model", None), getattr(settings, "model", None))
+        self.banks = model_path(getattr(args, "banks", None), getattr(settings, "banks", None))
+        self.normalizer = Normalizer(self.config.transforms)
         self.store: VersionStore | None = None
         if settings.redis_url:
             from screening.operations.publish import store_for
@@ -50,6 +55,8 @@ class VersionResolver:
         if kind == "wordlist":
             files.pop(TERM_KEYS, None)
             return WordlistCache().build({n: b.decode("utf-8") for n, b in files.items()})
+        if kind == "bank":
+            return BankMatcher(files, self.normalizer, self.config.banks, version=version)
         return load_model(files, self.tokenizer)
 
     def _pointer(self, kind: str, slot: str) -> Any:
@@ -62,6 +69,8 @@ class VersionResolver:
             parts["wordlist"] = Wordlist.load(self.wordlists)
         if parts["model"] is None and self.model is not None and not self._published("model"):
             parts["model"] = load_model(self.model, self.tokenizer)
+        if parts["bank"] is None and self.banks is not None and not self._published("bank"):
+            parts["bank"] = BankMatcher.load(self.banks, self.normalizer, self.config.banks)
         return parts
 
     def _published(self, kind: str) -> bool:
@@ -79,6 +88,8 @@ class VersionResolver:
             if path.is_dir():
                 if (path / "manifest.json").is_file():
                     parts["model"] = load_model(path, self.tokenizer)
+                elif any(path.glob(f"*{BANK_SUFFIX}")):
+                    parts["bank"] = BankMatcher.load(path, self.normalizer, self.config.banks)
                 else:
                     parts["wordlist"] = Wordlist.load(path)
             else:
@@ -86,7 +97,9 @@ class VersionResolver:
                 if not any(v is not None for v in found.values()):
                     raise ConfigError(f"{spec!r} is neither a directory nor a published version")
                 parts |= {k: v for k, v in found.items() if v is not None}
-        return Engine(self.config, parts["wordlist"], self.tokenizer, parts["model"])
+        bank = parts.get("bank")
+        return Engine(self.config, parts["wordlist"], self.tokenizer, parts["model"],
+                      evidence=[bank] if bank is not None else [])  # fmt: skip
 
 
 def cmd_compare(args: argparse.Namespace, settings: Settings) -> int:

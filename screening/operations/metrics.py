@@ -34,6 +34,7 @@ from screening.operations.metric_labels import (
     top_terms,
 )
 from screening.operations.metrics_buffer import Pending
+from screening.operations.versions import KINDS
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -145,7 +146,7 @@ class ScreeningMetrics:
         )
         self.version_info = gauge(
             "screening_version_info",
-            "1 for each wordlist/model version a worker process screens with (slot: live or "
+            "1 for each wordlist/model/bank version a worker process screens with (slot: live or "
             "shadow); two live versions at once means workers disagree.",
             ["kind", "slot", "version"],
             multiprocess_mode="livemax",
@@ -303,7 +304,7 @@ class ScreeningMetrics:
 
     def set_versions(self, slot: str, now: Mapping[str, str | None], before: Mapping) -> None:
         """Flip the version info gauges of one slot from ``before`` to ``now``."""
-        for kind in ("wordlist", "model"):
+        for kind in KINDS:
             old, new = before.get(kind), now.get(kind)
             if old and old != new:
                 self.version_info.labels(kind, slot, old).set(0)

@@ -1,4 +1,4 @@
-"""``screening wordlist|model publish|rollback|promote``: validate, store, notify.
+"""``screening wordlist|model|bank publish|rollback|promote``: validate, store, notify.
 
 A version is checked *before* anything is stored, with the same code the workers use to
 load it: every file must be UTF-8 and parse (a pattern of a shape that backtracks
@@ -6,7 +6,10 @@ super-linearly does not), every pattern must run in linear time on long adversar
 inputs, the engine must build, no benign message may be flagged by the new wordlist (or
 blocked by the new model), and a wordlist that lost more than half its terms against the
 live one is refused as probably truncated (``--force`` overrides the last two, never the
-first ones: one slow pattern lets any chat user stall every worker). Workers that fail
+first ones: one slow pattern lets any chat user stall every worker). A bank version is
+checked the same way: every row parses (no ``--force`` for that), no benign message is a
+near duplicate of an entry that would flag it, and a set that lost more than half its
+entries against the live one is refused as probably truncated. Workers that fail
 anyway keep their old version and say so; ``--wait`` shows which workers swapped and which
 failed.
 """
@@ -20,14 +23,16 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from screening.engine.banks import BANK_SUFFIX, BankMatcher
 from screening.engine.config import load_config
 from screening.engine.core import Engine
-from screening.engine.lint import slow_patterns
+from screening.engine.lint import read_benign_file, slow_patterns
+from screening.engine.normalize import Normalizer
 from screening.engine.parts import TERM_KEYS, MemoNormalizer, files_digest, load_model
 from screening.engine.tokenize import Tokenizer
 from screening.engine.wordlist import Wordlist
-from screening.errors import ConfigError, ModelError, WordlistError
-from screening.operations.versions import RedisVersionStore, VersionStore
+from screening.errors import BankError, ConfigError, ModelError, WordlistError
+from screening.operations.versions import KINDS, RedisVersionStore, VersionStore
 from screening.pipeline.signing import SigningKeys
 from screening.settings import Settings
 
@@ -37,6 +42,7 @@ __all__ = [
     "cmd_rollback",
     "cmd_status",
     "store_for",
+    "validate_banks",
     "validate_model",
     "validate_wordlist",
     "wordlist_files",
@@ -143,6 +149,40 @@ def validate_model(
     return classifier
 
 
+def validate_banks(
+    files: Mapping[str, bytes],
+    *,
+    benign: Sequence[str],
+    config: Path | None = None,
+    live_entries: int | None = None,
+    force: bool = False,
+) -> BankMatcher:
+    """The built matcher if the banks may be published; raises BankError saying why not:
+    a malformed row (always), a benign message that is a near duplicate of an entry, a set
+    with less than half the live one's entries (``force`` overrides these two)."""
+    if not files:
+        raise BankError(f"no bank files: a bank version needs at least one <name>{BANK_SUFFIX}")
+    engine_config = load_config(config)
+    matcher = BankMatcher(files, Normalizer(engine_config.transforms), engine_config.banks)
+    problems = []
+    normalizer = matcher.normalizer
+    for start in range(0, len(benign), 256):
+        batch = benign[start : start + 256]
+        found = matcher.matches([normalizer.normalize(text) for text in batch])
+        for text, matches in zip(batch, found, strict=True):
+            for match in matches:
+                problems.append(f"benign message {text[:60]!r} is a near duplicate of "
+                                f"{match.bank}/{match.entry} ({match.similarity:.2f}: "
+                                f"{match.decision})")  # fmt: skip
+    if live_entries and matcher.size < MIN_TERM_SHARE * live_entries:
+        problems.append(f"{matcher.size} entries against {live_entries} live: truncated "
+                        "file? (--force to publish anyway)")  # fmt: skip
+    if problems and not force:
+        shown = "\n  ".join(problems[:20])
+        raise BankError(f"refusing to publish, {len(problems)} problem(s):\n  {shown}")
+    return matcher
+
+
 def _refuse_reused_name(store: VersionStore, name: str, version: str) -> None:
     """Verdicts name a model by its manifest version, so two different models published
     under one name would make verdicts ambiguous."""
@@ -196,14 +236,12 @@ def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
         raise ConfigError("SCREENING_SIGNING_KEY is not set: workers load only versions "
                           "signed with the deployment's signing key")  # fmt: skip
     slot = "shadow" if args.shadow else "live"
+    extra = [line for path in args.benign for line in read_benign_file(Path(path))]
     if args.kind == "wordlist":
         directory = Path(args.directory or args.wordlists or settings.wordlists)
         files = read_directory(directory, "*.txt")
         live = store.pointer("wordlist", "live")
         live_terms = (store.meta("wordlist", live) or {}).get("terms") if live else None
-        from screening.engine.lint import read_benign_file
-
-        extra = [line for path in args.benign for line in read_benign_file(Path(path))]
         config = args.config or settings.config
         normalizer = MemoNormalizer(load_config(config).transforms)
         wordlist = validate_wordlist(
@@ -213,6 +251,19 @@ def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
         files = wordlist_files(files, normalizer)
         version = wordlist.version
         meta = {"terms": len(wordlist.terms), "categories": wordlist.categories}
+    elif args.kind == "bank":
+        banks = args.directory or getattr(args, "banks", None) or settings.banks
+        if not banks:
+            raise ConfigError("no bank directory: give one, --banks or SCREENING_BANKS")
+        files = read_directory(Path(banks), f"*{BANK_SUFFIX}")
+        live = store.pointer("bank", "live")
+        live_entries = (store.meta("bank", live) or {}).get("entries") if live else None
+        # Benign messages must stay unflagged: the wordlists' corpus and any --benign file.
+        benign = [*Wordlist.load(args.wordlists or settings.wordlists).benign, *extra]
+        matcher = validate_banks(files, benign=benign, config=args.config or settings.config,
+                                 live_entries=live_entries, force=args.force)  # fmt: skip
+        version = matcher.version
+        meta = {"entries": matcher.size, "banks": list(matcher.banks)}
     else:
         files = read_directory(Path(args.directory), "*")
         # The benign corpus travels with the wordlists: the configured ones check the model.
@@ -247,13 +298,14 @@ def cmd_promote(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     store = store_for(settings)
-    for kind in ("wordlist", "model"):
+    for kind in KINDS:
         live, shadow = store.pointer(kind, "live"), store.pointer(kind, "shadow")
         print(f"{kind}: live {live or '(configured files)'}, shadow {shadow or '-'}")
         for version in store.history(kind)[:5]:
             meta = store.meta(kind, version) or {}
             at = time.strftime("%Y-%m-%d %H:%M", time.localtime(meta.get("published_at", 0)))
-            print(f"  {version}  {at}  {meta.get('terms') or meta.get('model_version') or ''}")
+            what = meta.get("terms") or meta.get("model_version") or meta.get("entries") or ""
+            print(f"  {version}  {at}  {what}")
     for worker, status in sorted(store.workers().items()):
         line = f"worker {worker}: {_engine_line(status.get('live', {}))}"
         if status.get("shadow"):
@@ -265,10 +317,11 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _engine_line(slot: Mapping[str, Any]) -> str:
-    """``wordlist <hash>, model <name>``, marking versions loaded from configured files."""
+    """``wordlist <hash>, model <name>, bank <hash>``, marking versions loaded from the
+    configured files."""
     engine = slot.get("engine", {})
     parts = []
-    for kind in ("wordlist", "model"):
+    for kind in KINDS:
         name = engine.get(kind) or "none"
         parts.append(f"{kind} {name}" + ("" if slot.get(kind) else " (files)"))
     return ", ".join(parts)

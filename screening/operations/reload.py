@@ -9,8 +9,8 @@ A version that fails to build is reported (log, metrics, the store's worker stat
 the old engine stays; it is retried only when the pointer moves again or after a minute.
 
 Building is :class:`~screening.engine.builder.EngineBuilder`'s job; what makes a
-100k-term reload fast is reuse across builds (the tokenizer, the classifier, parsed
-files, every term's normalised key) — see :mod:`screening.engine.parts`.
+100k-term reload fast is reuse across builds (the tokenizer, the classifier, the bank
+index, parsed files, every term's normalised key) — see :mod:`screening.engine.parts`.
 """
 
 from __future__ import annotations
@@ -71,6 +71,7 @@ class EngineHolder:
         wordlists: str | Path,
         config: str | Path | None = None,
         model: str | Path | None = None,
+        banks: str | Path | None = None,
         clock: StageClock | None = None,
         on_event: Callable[[ReloadEvent], None] | None = None,
         poll: float = 5.0,
@@ -91,7 +92,7 @@ class EngineHolder:
         self._retired: list[Engine | None] = []
         self._failed: dict[tuple[str, str], tuple[str | None, float, str]] = {}
         self.builder = EngineBuilder(
-            self.config, store, wordlists=Path(wordlists), model=model, clock=clock
+            self.config, store, wordlists=Path(wordlists), model=model, clock=clock, banks=banks
         )
         self._lock = threading.Lock()  # one build at a time
         self._stop = threading.Event()
@@ -99,8 +100,8 @@ class EngineHolder:
 
     # -- loading and swapping --------------------------------------------------------
 
-    def _models_in_use(self) -> set[str | None]:
-        return {ids.get("model") for ids in self._ids.values()}
+    def _in_use(self, kind: str) -> set[str | None]:
+        return {ids.get(kind) for ids in self._ids.values()}
 
     @property
     def shadow(self) -> Engine | None:
@@ -172,7 +173,9 @@ class EngineHolder:
         collecting = gc.isenabled()
         gc.disable()  # a build allocates ~10^6 objects: no full collections meanwhile
         try:
-            engine = self.builder.build(ids, in_use=self._models_in_use())
+            engine = self.builder.build(
+                ids, in_use=self._in_use("model"), banks_in_use=self._in_use("bank")
+            )
         except BuildError as exc:
             self._failed[slot, exc.kind] = (exc.version, time.monotonic(), str(exc))
             log.error("%s %s %s failed to load, keeping the old one: %s", slot, exc.kind,

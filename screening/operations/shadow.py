@@ -1,4 +1,4 @@
-"""Shadow testing: what a candidate wordlist or model would change, on live traffic.
+"""Shadow testing: what a candidate wordlist, model or bank would change, on live traffic.
 
 A candidate published with ``--shadow`` is loaded by every worker next to the live
 engine. For a sample of messages (chosen by a hash of the message id, so every worker and
@@ -44,8 +44,10 @@ OTHER = "other"
 
 
 def shadow_key(pointers: Mapping[str, str | None]) -> str:
-    """The candidate's name: its shadow pointers, e.g. ``model=-,wordlist=ab12cd34ef56``."""
-    return ",".join(f"{kind}={pointers.get(kind) or '-'}" for kind in ("model", "wordlist"))
+    """The candidate's name: its shadow pointers, e.g. ``model=-,wordlist=ab12cd34ef56``
+    (``bank=…`` in front only for a bank candidate, so earlier keys keep their names)."""
+    kinds = (*(["bank"] if pointers.get("bank") else []), "model", "wordlist")
+    return ",".join(f"{kind}={pointers.get(kind) or '-'}" for kind in kinds)
 
 
 def sampled(message_id: str, rate: float) -> bool:
@@ -73,7 +75,8 @@ class Difference:
 
 
 def _changed_categories(live: Verdict, candidate: Verdict) -> tuple[str, ...]:
-    """Categories whose evidence differs: wordlist score, or model score by ≥ 0.01."""
+    """Categories whose evidence differs: wordlist score, model score by ≥ 0.01, or the
+    label's decision or source (a bank's match)."""
     changed = {
         c
         for c in set(live.categories) | set(candidate.categories)
@@ -84,7 +87,16 @@ def _changed_categories(live: Verdict, candidate: Verdict) -> tuple[str, ...]:
         for c in set(live.model_scores) | set(candidate.model_scores)
         if abs(live.model_scores.get(c, 0.0) - candidate.model_scores.get(c, 0.0)) >= 0.01
     }
+    before, after = ({lb.category: (lb.decision, lb.source) for lb in v.labels}
+                     for v in (live, candidate))  # fmt: skip
+    changed |= {c for c in before.keys() | after.keys() if before.get(c) != after.get(c)}
     return tuple(sorted(changed)) or (OTHER,)
+
+
+def _evidence(verdict: Verdict) -> tuple[str, ...]:
+    """What an analyst looks up: the hit terms, and ``bank:<name>/<entry>`` of bank labels."""
+    entries = {f"{lb.source}/{lb.entry}" for lb in verdict.labels if lb.entry is not None}
+    return tuple(sorted({h.term for h in verdict.hits} | entries))
 
 
 def compare(message_id: str, text: str, live: Verdict, candidate: Verdict) -> Difference | None:
@@ -97,8 +109,8 @@ def compare(message_id: str, text: str, live: Verdict, candidate: Verdict) -> Di
         live=live.decision,
         candidate=candidate.decision,
         categories=_changed_categories(live, candidate),
-        live_terms=tuple(sorted({h.term for h in live.hits})),
-        candidate_terms=tuple(sorted({h.term for h in candidate.hits})),
+        live_terms=_evidence(live),
+        candidate_terms=_evidence(candidate),
     )
 
 

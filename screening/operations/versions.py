@@ -1,6 +1,6 @@
-"""Where published wordlist and model versions live, and how workers hear about them.
+"""Where published wordlist, model and bank versions live, and how workers hear about them.
 
-A version is the full content of a wordlist directory or a model directory (file name →
+A version is the full content of a wordlist, model or bank directory (file name →
 bytes), stored under its content hash. Two pointers per kind say which version screens
 (``live``) and which one runs beside it for comparison (``shadow``); a list of earlier
 live versions makes rollback one command. Changing a pointer publishes a notice on a
@@ -41,7 +41,7 @@ __all__ = [
     "VersionStore",
 ]
 
-KINDS = ("wordlist", "model")
+KINDS = ("wordlist", "model", "bank")
 SLOTS = ("live", "shadow")
 #: Versions kept (content and rollback history); pointed-to versions are never pruned.
 KEEP = 20

@@ -1,6 +1,8 @@
 """Publishing: a bad version is refused before anything is stored (parse errors, invalid
-UTF-8, no terms, benign hits, a truncated list, a tampered model); a good one is stored
-with the term keys its validation computed, which workers check before using."""
+UTF-8, no terms, benign hits, a truncated list, a tampered model, a malformed bank row);
+a good one is stored with the term keys its validation computed, which workers check
+before using. A published bank version reaches running workers, and rollback takes it
+back."""
 
 from __future__ import annotations
 
@@ -16,20 +18,23 @@ from screening.engine.config import load_config
 from screening.engine.parts import TERM_KEYS, MemoNormalizer
 from screening.engine.tokenize import Tokenizer
 from screening.engine.wordlist import Wordlist
-from screening.errors import ModelError, ScreeningError, WordlistError
+from screening.errors import BankError, ModelError, ScreeningError, WordlistError
 from screening.operations.publish import (
     cmd_publish,
     cmd_rollback,
+    cmd_status,
     read_directory,
+    validate_banks,
     validate_model,
     validate_wordlist,
 )
 from screening.operations.reload import EngineHolder
 from screening.operations.versions import RedisVersionStore
 from screening.settings import DEFAULT_MODEL, Settings
-from tests.fixtures.engine import FIXTURE_WORDLIST
+from tests.fixtures.engine import BANK_TEXTS, FIXTURE_BANKS, FIXTURE_WORDLIST
 from tests.fixtures.pipeline import SIGNING_KEY
-from tests.operations.test_reload import encoded
+from tests.operations.test_reload import encoded, reloading_pipeline  # noqa: F401 - fixture
+from tests.operations.test_versions import screen
 
 
 def test_term_keys_from_the_publisher_are_checked_before_use() -> None:
@@ -152,5 +157,65 @@ def test_a_model_is_validated_published_and_loaded(
     assert store.workers()["w"]["live"] == {
         "wordlist": None,
         "model": version,
+        "bank": None,
         "engine": dict(engine.versions),
     }
+
+
+REFUND = next(text for _, entry_id, _, text in BANK_TEXTS if entry_id == "refund")
+#: A script no shipped bank or fixture wordlist knows.
+JOB_AD = ("高薪招聘海外客服，月薪三万包吃包住，无需经验，机票报销，有意者速联系人事专员，"
+          "名额有限报满即止，不要错过改变命运的机会")  # fmt: skip
+
+
+def test_bank_validation_refuses_bad_rows_benign_matches_and_truncation() -> None:
+    files = encoded(FIXTURE_BANKS)
+    assert validate_banks(files, benign=["今天天气很好，我们出去走走吧，晚上一起吃饭"]).size == 4
+    quoted = "提醒：" + REFUND
+    with pytest.raises(BankError, match=r"benign message '提醒：.*near duplicate of scams/refund"):
+        validate_banks(files, benign=[quoted])
+    assert validate_banks(files, benign=[quoted], force=True).size == 4
+    with pytest.raises(BankError, match="4 entries against 10 live: truncated"):
+        validate_banks(files, benign=[], live_entries=10)
+    with pytest.raises(BankError, match=r"scams.jsonl:1: not a JSON object"):
+        validate_banks({"scams.jsonl": b"{oops\n"}, benign=[], force=True)  # never forced
+    with pytest.raises(BankError, match="no bank files"):
+        validate_banks({}, benign=[])
+
+
+def _bank(directory: Path, severity: str) -> Path:
+    directory.mkdir(exist_ok=True)
+    row = {"id": "job", "text": JOB_AD, "category": "fraud", "note": "海外高薪招聘诈骗",
+           "severity": severity}  # fmt: skip
+    (directory / "ads.jsonl").write_text(json.dumps(row, ensure_ascii=False) + "\n")
+    return directory
+
+
+def test_a_published_bank_reaches_a_running_worker_and_rollback_takes_it_back(
+    reloading_pipeline: Any,  # noqa: F811 - the imported fixture
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    settings, actors, ops, batches = reloading_pipeline
+    store = ops.holder.store
+    shipped = ops.holder.load().versions.get("bank")  # the configured banks/ until a publish
+    assert screen(actors, batches, JOB_AD).decision == "pass"
+
+    args = _args(kind="bank", directory=str(_bank(tmp_path / "banks", "block")), wait=10)
+    assert cmd_publish(args, settings) == 0  # 0: every reporting worker runs it
+    first = store.pointer("bank", "live")
+    assert first != shipped and ops.holder.live.versions["bank"] == first
+    verdict = screen(actors, batches, "转给大家看看：" + JOB_AD)
+    assert (verdict.decision, verdict.versions["bank"]) == ("block", first)
+    assert [(lb.source, lb.entry) for lb in verdict.labels] == [("bank:ads", "job")]
+
+    assert cmd_publish(_args(kind="bank", directory=str(_bank(tmp_path / "banks", "review")),
+                             wait=10), settings) == 0  # fmt: skip
+    assert screen(actors, batches, JOB_AD).decision == "review"
+    assert cmd_rollback(_args(kind="bank", wait=10), settings) == 0
+    assert ops.holder.live.versions["bank"] == first
+    assert screen(actors, batches, JOB_AD).decision == "block"
+
+    assert cmd_status(_args(), settings) == 0
+    out = capsys.readouterr().out
+    assert f"bank: live {first}" in out and f"bank {first}" in out

@@ -1,5 +1,6 @@
 """Shadow testing: a candidate screens a sample of live traffic next to the live engine,
-differences are recorded and reported, only live verdicts act, promote makes it live."""
+differences are recorded and reported, only live verdicts act, promote makes it live —
+for wordlist and for bank candidates."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 import redis
 
+from screening.engine.parts import files_digest
 from screening.engine.verdict import Hit, Verdict
 from screening.engine.wordlist import Wordlist
 from screening.operations.shadow import (
@@ -144,3 +146,51 @@ def test_shadow_report_command(redis_url: str, capsys: pytest.CaptureFixture[str
     args.json = True
     assert cmd_shadow_report(args, Settings(redis_url=redis_url)) == 0
     assert json.loads(capsys.readouterr().out)["transitions"] == {"pass→block": 1}
+
+
+JOB_AD = ("高薪招聘海外客服，月薪三万包吃包住，无需经验，机票报销，有意者速联系人事专员，"
+          "名额有限报满即止，不要错过改变命运的机会")  # fmt: skip
+
+
+def test_a_bank_candidate_is_shadowed_then_promoted_and_rolled_back(
+    ops_pipeline: OpsPipeline,  # noqa: F811
+) -> None:
+    p = ops_pipeline
+    holder = p.operations.holder
+    live_bank = holder.load().versions.get("bank")  # the configured banks/
+    row = {"id": "job", "text": JOB_AD, "category": "fraud", "note": "海外高薪招聘诈骗"}
+    files = {"ads.jsonl": (json.dumps(row, ensure_ascii=False) + "\n").encode()}
+    candidate = files_digest(files)
+    p.versions.publish("bank", candidate, files, {"entries": 1}, slot="shadow")
+    assert p.wait(lambda: holder.shadow is not None)
+    assert holder.shadow.versions["bank"] == candidate  # type: ignore[union-attr]
+    assert holder.live.versions.get("bank") == live_bank  # type: ignore[union-attr]
+
+    texts = ["转发：" + JOB_AD] * 3 + ["明天见，记得带伞"] * 3
+    p.screener.submit_many([p.message(f"b{i}", t) for i, t in enumerate(texts)])
+    p.screener.flush()
+    key = shadow_key({"bank": candidate})
+    assert key == f"bank={candidate},model=-,wordlist=-"
+    assert p.wait(lambda: (p.shadows.summary(key) or {}).get("compared") == 6)
+    summary = p.shadows.summary(key)
+    assert summary is not None
+    assert summary["transitions"] == {"pass→block": 3}
+    assert summary["categories"] == {"fraud": {"pass→block": 3}}
+    assert {e["message_id"] for e in summary["examples"]["fraud"]} == {"b0", "b1", "b2"}
+    assert list(summary["examples"]["fraud"][0]["candidate_terms"]) == ["bank:ads/job"]
+    assert render(key, summary).startswith(f"candidate bank {candidate}")
+    assert p.receiver.delivered == []  # the candidate never acts
+
+    assert p.versions.promote("bank") == candidate
+    assert p.wait(lambda: holder.shadow is None and holder.live.versions["bank"] == candidate)  # type: ignore[union-attr]
+    p.screener.submit(p.message("b-after", JOB_AD))
+    p.screener.flush()
+    assert p.receiver.wait_for(1)
+    event = p.receiver.delivered[-1]
+    assert event["message_id"] == "b-after" and event["versions"]["bank"] == candidate
+
+    other = {"ads.jsonl": files["ads.jsonl"].replace(b'"fraud"', b'"fraud", "severity": "review"')}
+    p.versions.publish("bank", files_digest(other), other, {"entries": 1})
+    assert p.wait(lambda: holder.live.versions["bank"] == files_digest(other))  # type: ignore[union-attr]
+    assert p.versions.rollback("bank") == candidate
+    assert p.wait(lambda: holder.live.versions["bank"] == candidate)  # type: ignore[union-attr]
