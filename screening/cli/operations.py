@@ -6,6 +6,8 @@ modules lazily so ``screening scan`` stays quick.
     screening wordlist publish [DIR] [--shadow] [--force] [--wait S] [--benign FILE]
     screening wordlist rollback [--to VERSION] | promote | status
     screening model publish DIR [--shadow] [--force] [--wait S] | rollback | promote
+    screening bank lint [--banks DIR] [--benign FILE] | publish [DIR] [--shadow] [--force]
+        [--wait S] [--benign FILE] | rollback [--to VERSION] | promote | status
     screening shadow report [--json] [--examples N] | clear [--kind K]
     screening eval --compare LIVE CANDIDATE DATA.jsonl [--plot FILE.png]
 """
@@ -40,6 +42,7 @@ _promote = _lazy("screening.operations.publish", "cmd_promote")
 _status = _lazy("screening.operations.publish", "cmd_status")
 _shadow_report = _lazy("screening.operations.shadow_report", "cmd_shadow_report")
 _shadow_clear = _lazy("screening.operations.shadow_report", "cmd_shadow_clear")
+_bank_lint = _lazy("screening.cli.banks", "cmd_bank_lint")
 
 
 def _wait(parser: argparse.ArgumentParser) -> None:
@@ -49,19 +52,20 @@ def _wait(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
+def _benign(parser: argparse.ArgumentParser, text: str) -> None:
+    parser.add_argument("--benign", action="append", default=[], help=text)
+
+
 def _version_commands(sub: Any, common: argparse.ArgumentParser, kind: str) -> None:
     """publish / rollback / promote for one kind of version."""
     publish = sub.add_parser(
         "publish", parents=[common], help=f"validate and publish a {kind} version to the workers"
     )
-    if kind == "wordlist":
+    if kind in ("wordlist", "bank"):
         publish.add_argument(
-            "directory", nargs="?", help="wordlist directory (default: --wordlists)"
+            "directory", nargs="?", help=f"{kind} directory (default: --{kind}s)"
         )
-        publish.add_argument(
-            "--benign", action="append", default=[],
-            help="extra benign corpus that must stay unflagged; repeatable",
-        )  # fmt: skip
+        _benign(publish, "extra benign corpus that must stay unflagged; repeatable")
     else:
         publish.add_argument("directory", help="model directory (manifest.json and its files)")
         publish.set_defaults(benign=[])
@@ -70,7 +74,7 @@ def _version_commands(sub: Any, common: argparse.ArgumentParser, kind: str) -> N
     )
     publish.add_argument(
         "--force", action="store_true",
-        help="publish despite benign-corpus hits or a much smaller wordlist (never a parse error)",
+        help=f"publish despite benign-corpus hits or a much smaller {kind} (never a parse error)",
     )  # fmt: skip
     _wait(publish)
     publish.set_defaults(handler=_publish, kind=kind)
@@ -95,12 +99,23 @@ def add_operations_commands(
     ``evaluate`` the ``eval`` parser, which gains ``--compare``."""
     _version_commands(wordlist_commands, common, "wordlist")
     status = wordlist_commands.add_parser(
-        "status", help="published versions (wordlist and model) and what each worker runs"
+        "status", help="published versions (wordlist, model, bank) and what each worker runs"
     )
     status.set_defaults(handler=_status)
 
     model = commands.add_parser("model", help="model versions")
     _version_commands(model.add_subparsers(dest="model_command", required=True), common, "model")
+
+    bank = commands.add_parser("bank", help="text banks: near duplicates of known texts")
+    bank_commands = bank.add_subparsers(dest="bank_command", required=True)
+    lint = bank_commands.add_parser(
+        "lint", parents=[common], help="check the banks against the benign corpora"
+    )
+    _benign(lint, "benign corpus (text lines or JSONL with 'text'); repeatable")
+    lint.set_defaults(handler=_bank_lint)
+    _version_commands(bank_commands, common, "bank")
+    bank_status = bank_commands.add_parser("status", help="the same as `wordlist status`")
+    bank_status.set_defaults(handler=_status)
 
     shadow = commands.add_parser("shadow", help="shadow testing of candidate versions")
     shadow_commands = shadow.add_subparsers(dest="shadow_command", required=True)
@@ -110,7 +125,7 @@ def add_operations_commands(
     report.add_argument("--candidate", help="a candidate key from an earlier shadow run")
     report.set_defaults(handler=_shadow_report)
     clear = shadow_commands.add_parser("clear", help="stop shadowing (drop the candidate)")
-    clear.add_argument("--kind", choices=("wordlist", "model", "all"), default="all")
+    clear.add_argument("--kind", choices=("wordlist", "model", "bank", "all"), default="all")
     clear.set_defaults(handler=_shadow_clear)
 
     evaluate.add_argument(
