@@ -101,7 +101,12 @@ class Server:
             str(workers),
         ]
         self.process = subprocess.Popen(
-            command, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            command,
+            env={**os.environ, **env},
+            stdout=subprocess.DEVNULL,
+            stderr=open(os.environ["BENCH_SERVER_LOG"], "a")
+            if os.environ.get("BENCH_SERVER_LOG")
+            else subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -287,8 +292,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--cases",
-        default="max,half,hundred,ingest",
-        help="comma-separated: max, half (latency at --half-rate), hundred, ingest",
+        default="max,half,hundred,enforced,ingest",
+        help="comma-separated: max, half (latency at --half-rate), hundred, enforced "
+        "(single-message /v1/screen with Redis: enforcement, records, callbacks), ingest",
     )
     args = parser.parse_args()
     cases = set(args.cases.split(","))
@@ -336,7 +342,7 @@ def main() -> None:
             )
     finally:
         server.stop()
-    if "ingest" not in cases:
+    if not cases & {"ingest", "enforced"}:
         return
     with tempfile.TemporaryDirectory() as tmp:
         url, redis_process = start_redis("off", tmp)
@@ -353,21 +359,30 @@ def main() -> None:
         )
         accepted = 0.0
         try:
-            before = _accepted(ingest.url)
-            result = measure(ingest, lambda: maximum(ingest, "/v1/messages", hundred, args), 100)
-            accepted = _accepted(ingest.url) - before
-            result["messages_per_s"] = accepted / args.seconds  # 503s (buffer full) left out
-            show("ingest, 100 messages, max", result)
+            if "enforced" in cases:  # each request also runs the queue path's act_on_verdicts
+                show(
+                    "screen, 1 message, with Redis, max",
+                    measure(ingest, lambda: maximum(ingest, "/v1/screen", one, args), 1),
+                )
+            if "ingest" in cases:
+                before = _accepted(ingest.url)
+                result = measure(
+                    ingest, lambda: maximum(ingest, "/v1/messages", hundred, args), 100
+                )
+                accepted = _accepted(ingest.url) - before
+                result["messages_per_s"] = accepted / args.seconds  # 503s (buffer full) left out
+                show("ingest, 100 messages, max", result)
         finally:
             ingest.stop()  # flushes what it buffered
-            queued = _queued(url)
-            print(
-                f"  accepted {accepted:,.0f} messages (the rest answered 503 + Retry-After: "
-                f"buffer full); Redis holds {queued:,}",
-                flush=True,
-            )
+            if "ingest" in cases:
+                print(
+                    f"  accepted {accepted:,.0f} messages (the rest answered 503 + Retry-After: "
+                    f"buffer full); Redis holds {_queued(url):,}",
+                    flush=True,
+                )
             if redis_process is not None:
                 redis_process.terminate()
+                redis_process.wait(timeout=10)
 
 
 def _accepted(url: str) -> float:

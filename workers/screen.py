@@ -97,16 +97,18 @@ def _screen_all(engine: Engine, messages: Sequence[Message]) -> list[Verdict | R
 
 
 def _claim(
-    runtime: Runtime, flagged: Sequence[tuple[Message, Verdict]], owner: str
+    runtime: Runtime, flagged: Sequence[tuple[Message, Verdict]], owners: Sequence[str]
 ) -> tuple[list[tuple[Message, Verdict]], int, int]:
     """The flagged messages this queue message acts on, how many were duplicates, and how
-    many reused an id. A claim is held by ``owner|digest``: a later claimant with the same
+    many reused an id. ``owners``: each message's claimant (the queue message; for HTTP,
+    its request). A claim is held by ``owner|digest``: a later claimant with the same
     digest is a duplicate submission (dropped: counted once); one with another digest is
     a *different* message under a reused id — dropping it would let anyone slip content
     past screening by reusing an id, so it is acted on as a message of its own
     (:attr:`Message.key`), marked ``id_conflict``, and claimed under that key."""
+    pairs = zip(flagged, owners, strict=True)
     held = runtime.state.claim_or_holder(
-        [(f"msg:{m.identity}", f"{owner}|{m.digest}") for m, _ in flagged], runtime.dedupe_ttl
+        [(f"msg:{m.identity}", f"{o}|{m.digest}") for (m, _), o in pairs], runtime.dedupe_ttl
     )
     acted: dict[int, tuple[Message, Verdict]] = {}
     conflicting: dict[int, tuple[Message, Verdict]] = {}
@@ -119,7 +121,7 @@ def _claim(
         else:  # the same content (or a claim written before digests were kept)
             duplicates += 1
     again = runtime.state.claim_or_holder(
-        [(f"msg:{m.key}", f"{owner}|{m.digest}") for m, _ in conflicting.values()],
+        [(f"msg:{m.key}", f"{owners[i]}|{m.digest}") for i, (m, _) in conflicting.items()],
         runtime.dedupe_ttl,
     )
     new = [pair for pair, holder in zip(conflicting.items(), again, strict=True) if not holder]
@@ -166,13 +168,14 @@ def act_on_verdicts(
     screened: Sequence[tuple[Message, Verdict]],
     *,
     duplicates: int,
-    owner: str,
+    owner: str | Sequence[str],
 ) -> list[dict[str, Any]]:
     """What follows screening, wherever the verdicts came from (a queue batch, or the HTTP
     service's synchronous screening): the verdict sink and stream, the dedupe claims of
-    the flagged messages under ``owner``, the policy (enforcement and its records), one
-    queue message of callback events, and the counters. ``duplicates``: repeats already
-    left out of ``screened``. Returns the events enqueued."""
+    the flagged messages under ``owner`` (one for all, or one per message: the HTTP
+    service acts for several requests at once), the policy (enforcement and its records),
+    one queue message of callback events, and the counters. ``duplicates``: repeats
+    already left out of ``screened``. Returns the events enqueued."""
     if runtime.on_verdicts is not None and screened:
         runtime.on_verdicts([m for m, _ in screened], [v for _, v in screened])
     runtime.state.append_verdicts(
@@ -181,8 +184,10 @@ def act_on_verdicts(
 
     # The policy runs after the claim, so a duplicate submission never reaches it (counts
     # and measures stay exact); a redelivery of this same queue message still does.
-    flagged = [(m, v) for m, v in screened if v.decision in NOTIFY_DECISIONS]
-    acted, claimed_before, conflicts = _claim(runtime, flagged, owner)
+    owners = [owner] * len(screened) if isinstance(owner, str) else list(owner)
+    chosen = [i for i, (_, v) in enumerate(screened) if v.decision in NOTIFY_DECISIONS]
+    flagged = [screened[i] for i in chosen]
+    acted, claimed_before, conflicts = _claim(runtime, flagged, [owners[i] for i in chosen])
     events = runtime.policy(acted)
     if runtime.enforcer is not None:
         events += runtime.enforcer.sweep().events

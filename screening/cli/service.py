@@ -212,12 +212,12 @@ def _wire_queue(settings: Settings, service: Any, stops: list[Callable[[], Any]]
     install(runtime, enforcer)
     broker, actors = build_broker(settings, runtime)
 
-    def act(screened: Sequence[tuple[Message, Verdict]], owner: str) -> None:
-        verdicts = {id(m): v for m, v in screened}
+    def act(screened: Sequence[tuple[Message, Verdict]], owners: Sequence[str]) -> None:
+        of = {id(m): (v, o) for (m, v), o in zip(screened, owners, strict=True)}
         unique = unique_messages([m for m, _ in screened])
-        pairs = [(m, verdicts[id(m)]) for m in unique]
-        act_on_verdicts(runtime, actors.deliver_callbacks, pairs,
-                        duplicates=len(screened) - len(unique), owner=owner)  # fmt: skip
+        act_on_verdicts(runtime, actors.deliver_callbacks, [(m, of[id(m)][0]) for m in unique],
+                        duplicates=len(screened) - len(unique),
+                        owner=[of[id(m)][1] for m in unique])  # fmt: skip
 
     screener = Screener.from_settings(settings, backpressure="raise",
                                       max_buffered=settings.http_ingest_buffer)  # fmt: skip

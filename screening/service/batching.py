@@ -27,7 +27,7 @@ from anyio import to_thread
 from screening.engine.core import Engine
 from screening.engine.verdict import Verdict
 
-__all__ = ["Batcher", "EngineLoading"]
+__all__ = ["ActBatcher", "Batcher", "EngineLoading"]
 
 log = logging.getLogger(__name__)
 Pairs = Sequence[tuple[Any, str]]
@@ -122,3 +122,60 @@ def _resolve(future: asyncio.Future[Any], result: Any) -> None:
         future.set_exception(result)
     else:
         future.set_result(result)
+
+
+class ActBatcher:
+    """The acting side of :class:`Batcher`: the enforcement hook (dedupe claims, policy,
+    records, callbacks; blocking I/O) runs in a worker thread once for every request that
+    is waiting, one call at a time per process. Under load, requests gather while the
+    previous call runs, so they share its Redis round trips and records transaction; each
+    keeps its own claim owner. If a call fails, each request is acted on again alone, so
+    a request fails only for its own reason (Redis down fails them all, as it should)."""
+
+    def __init__(self, act: Callable[[Sequence[Any], Sequence[str]], None]):
+        self.act = act
+        self._pending: list[tuple[Sequence[Any], str, asyncio.Future[None]]] = []
+        self._running: asyncio.Future[None] | None = None
+
+    async def run(self, screened: Sequence[Any], owner: str) -> None:
+        """Act on one request's ``(message, verdict)`` pairs under ``owner``."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((screened, owner, future))
+        if self._running is None or self._running.done():
+            self._running = asyncio.ensure_future(self._drain())
+        await future
+
+    async def _drain(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            pairs = [pair for screened, _, _ in batch for pair in screened]
+            owners = [owner for screened, owner, _ in batch for _ in screened]
+            try:
+                await to_thread.run_sync(self.act, pairs, owners)
+                outcomes: list[BaseException | None] = [None] * len(batch)
+            except Exception:
+                if len(batch) == 1:
+                    outcomes = [_failure(self.act, batch[0][0], batch[0][1])]
+                else:
+                    log.exception("acting for %d requests failed; acting for each alone",
+                                  len(batch))  # fmt: skip
+                    outcomes = [await to_thread.run_sync(_failure, self.act, s, o)
+                                for s, o, _ in batch]  # fmt: skip
+            for (_, _, future), outcome in zip(batch, outcomes, strict=True):
+                if future.done():
+                    continue
+                if outcome is None:
+                    future.set_result(None)
+                else:
+                    future.set_exception(outcome)
+
+
+def _failure(
+    act: Callable[[Sequence[Any], Sequence[str]], None], screened: Sequence[Any], owner: str
+) -> BaseException | None:
+    """Act for one request; the exception it raised, or None."""
+    try:
+        act(screened, [owner] * len(screened))
+    except Exception as exc:
+        return exc
+    return None

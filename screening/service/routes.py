@@ -27,7 +27,7 @@ from screening.errors import Backpressure, SubmitError
 from screening.pipeline.client import Screener
 from screening.pipeline.message import Message
 from screening.service.auth import ApiKeys
-from screening.service.batching import Batcher, EngineLoading
+from screening.service.batching import ActBatcher, Batcher, EngineLoading
 from screening.service.limits import RateLimiter, read_body
 from screening.service.metrics import HttpMetrics, exposition
 from screening.service.problems import Problem
@@ -43,11 +43,11 @@ __all__ = ["ActOnVerdicts", "Service", "json_response"]
 
 log = logging.getLogger(__name__)
 
-#: The queue path's handling of screened messages (dedupe claims under an owner, policy,
-#: records, callbacks, counters), injected by the process that builds the service
-#: (workers/http.py): ``act(screened, owner)``. Blocking; it raises when Redis or the
-#: records database fails.
-ActOnVerdicts = Callable[[Sequence[tuple[Message, Verdict]], str], None]
+#: The queue path's handling of screened messages (dedupe claims, policy, records,
+#: callbacks, counters), injected by the command that builds the service
+#: (screening/cli/service.py): ``act(screened, owners)``, one claim owner per message.
+#: Blocking; it raises when Redis or the records database fails.
+ActOnVerdicts = Callable[[Sequence[tuple[Message, Verdict]], Sequence[str]], None]
 JSON = "application/json"
 
 
@@ -71,6 +71,8 @@ class Service:
     retry_after: int = 1
     #: Screens the messages of concurrent requests together (built from ``engine``).
     batcher: Batcher = field(init=False)
+
+    _acting: ActBatcher | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.batcher = Batcher(self.engine)
@@ -123,9 +125,10 @@ class Service:
         if self.act is not None:
             key = request.headers.get("idempotency-key", "")[:128]
             owner = f"http:{name}:{key}" if key else f"http:{name}:{uuid.uuid4().hex}"
+            if self._acting is None:
+                self._acting = ActBatcher(self.act)
             try:
-                await to_thread.run_sync(self.act, list(zip(messages, verdicts, strict=True)),
-                                         owner)  # fmt: skip
+                await self._acting.run(list(zip(messages, verdicts, strict=True)), owner)
             except Exception as exc:
                 log.exception("enforcement of screened messages failed")
                 raise self.unavailable(

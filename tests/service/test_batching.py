@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from screening.engine.core import Engine
-from screening.service.batching import Batcher, EngineLoading
+from screening.service.batching import ActBatcher, Batcher, EngineLoading
 
 
 class Recording:
@@ -66,3 +66,31 @@ def test_without_an_engine_the_request_learns_it_is_loading() -> None:
     batcher = Batcher(lambda: None)
     with pytest.raises(EngineLoading):
         asyncio.run(batcher.screen([("a", "你好")]))
+
+
+def test_acting_gathers_waiting_requests_and_keeps_each_owner() -> None:
+    calls: list[tuple[list[Any], list[str]]] = []
+
+    def act(pairs: Any, owners: Any) -> None:
+        calls.append((list(pairs), list(owners)))
+        if any(p == "bad" for p in pairs) and len(pairs) > 1:
+            raise RuntimeError("one request's data")
+        if pairs == ["bad"]:
+            raise ValueError("bad alone")
+
+    acting = ActBatcher(act)
+
+    async def run() -> list[Any]:
+        first = asyncio.ensure_future(acting.run(["a1"], "owner-a"))
+        await asyncio.sleep(0)  # the first call is on its way: the next three wait for it
+        rest = [acting.run(["b1", "b2"], "owner-b"), acting.run(["bad"], "owner-c"),
+                acting.run(["d1"], "owner-d")]  # fmt: skip
+        return await asyncio.gather(first, *rest, return_exceptions=True)
+
+    results = asyncio.run(run())
+    assert results[0] is None and results[1] is None and results[3] is None
+    assert isinstance(results[2], ValueError)  # only the request at fault fails
+    assert calls[0] == (["a1"], ["owner-a"])
+    assert calls[1] == (["b1", "b2", "bad", "d1"], ["owner-b", "owner-b", "owner-c", "owner-d"])
+    assert calls[2:] == [(["b1", "b2"], ["owner-b", "owner-b"]), (["bad"], ["owner-c"]),
+                         (["d1"], ["owner-d"])]  # fmt: skip
