@@ -99,11 +99,13 @@ def signing_keys(settings: Settings, *, generate: bool = False) -> SigningKeys:
 
 
 def load_engine(settings: Settings) -> Engine:
-    """The engine the settings describe, with the classifier when a model is configured."""
+    """The engine the settings describe, with the classifier when a model is configured
+    and the text banks when a bank directory is."""
     model = getattr(settings, "model", None)
+    banks = getattr(settings, "banks", None)
     if model is not None:
-        return Engine.load(settings.wordlists, settings.config, model=model)  # type: ignore[call-arg]
-    return Engine.load(settings.wordlists, settings.config)
+        return Engine.load(settings.wordlists, settings.config, model=model, banks=banks)  # type: ignore[call-arg]
+    return Engine.load(settings.wordlists, settings.config, banks=banks)
 
 
 def build_runtime(
