@@ -1,4 +1,4 @@
-# The worker image: the same package `make run` installs, with the shipped wordlists
+# The worker image: the same package `make run` installs, with the shipped wordlists, banks
 # and model. Settings come from SCREENING_* environment variables (see docs/pipeline.md).
 FROM python:3.11-slim
 
@@ -8,6 +8,7 @@ COPY pyproject.toml README.md ./
 COPY screening ./screening
 COPY workers ./workers
 COPY wordlists ./wordlists
+COPY banks ./banks
 COPY models ./models
 RUN pip install --no-cache-dir -e '.[postgres]' \
     && python -c "import jieba; jieba.initialize()"
