@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -73,6 +74,7 @@ class Service:
     batcher: Batcher = field(init=False)
 
     _acting: ActBatcher | None = field(default=None, init=False, repr=False)
+    _limiter_warned: float = field(default=-1e9, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.batcher = Batcher(self.engine)
@@ -92,8 +94,11 @@ class Service:
         if self.limiter is not None:
             try:
                 wait = await self.limiter.acquire(name)
-            except Exception:  # the shared limiter's Redis is down: serve rather than refuse
-                log.warning("rate limiter unavailable; request let through", exc_info=True)
+            except Exception as exc:  # the shared limiter's Redis is down: serve, not refuse
+                now = time.monotonic()
+                if now - self._limiter_warned > 60:  # once a minute, not once a request
+                    self._limiter_warned = now
+                    log.warning("rate limiter unavailable (%r); requests let through", exc)
                 wait = 0.0
             if wait > 0:
                 raise Problem("rate-limited", f"API key {name!r} is over its rate limit",
