@@ -57,6 +57,7 @@ __all__ = [
 FORMAT = 1
 MANIFEST, VOCABULARY, WEIGHTS = "manifest.json", "features.json", "model.skops"
 #: The extra one-vs-rest head: "none of the categories applies" (reported, never decides).
+#: A model may also have a ``context`` head (:data:`screening.engine.context.CONTEXT`).
 NONE = "none"
 
 
@@ -170,6 +171,15 @@ class Classifier:
         self._offset = np.array([c.intercept_[0] for c in calibrators])
         if not (self._weights.shape[0] == len(self._idf) == len(self.vocabulary)):
             raise ModelError(f"model {self.version}: weights do not fit its vocabulary")
+        #: Texts up to this many model characters need more than one word to score high
+        #: (0: off, as in models from before the rule).
+        self.short_text = int(manifest.get("short_text", 0))
+        #: The context head's threshold (None: the model has no context head).
+        context = manifest.get("context_threshold")
+        self.context_threshold = float(context) if context is not None else None
+        #: Words that mark a warning, report or condemnation (:mod:`screening.engine.context`).
+        self.context_terms: tuple[str, ...] = tuple(manifest.get("context_terms", ()))
+        self._deciding = np.array([c in self.thresholds for c in self.categories])
 
     @classmethod
     def load(cls, directory: str | Path, tokenizer: Tokenizer | None = None) -> Classifier:
@@ -191,25 +201,59 @@ class Classifier:
         except Exception as exc:  # skops refuses untrusted types; anything else is corrupt
             raise ModelError(f"cannot load model {path}: {type(exc).__name__}: {exc}") from exc
 
+    def _model_texts(self, texts: Sequence[str], compacts: Sequence[str] | None) -> list[str]:
+        featurizer = self.featurizer
+        if compacts is not None:
+            return [featurizer.model_text(c) for c in compacts]
+        return [featurizer.compact(t) for t in texts]
+
+    def _matrix(self, model_texts: Sequence[str]) -> sp.csr_matrix:
+        spec = self.featurizer.spec
+        counts = self._features.counts(model_texts, self.featurizer.tokenizer)
+        return tfidf(counts, self._idf, spec.norm, spec.capped_at)
+
+    def _probabilities(self, matrix: sp.csr_matrix) -> np.ndarray:
+        margins = np.asarray(matrix @ self._weights) + self._bias
+        return expit(margins * self._slope + self._offset)
+
     def vectorize(
         self, texts: Sequence[str], compacts: Sequence[str] | None = None
     ) -> sp.csr_matrix:
         """tf-idf rows for ``texts``; ``compacts``, when given, are their compact forms
         already normalised with the model's transforms (the engine passes its own)."""
-        featurizer = self.featurizer
-        model_texts = (
-            [featurizer.model_text(c) for c in compacts]
-            if compacts is not None
-            else [featurizer.compact(t) for t in texts]
-        )
-        return tfidf(self._features.counts(model_texts, featurizer.tokenizer), self._idf)
+        return self._matrix(self._model_texts(texts, compacts))
 
     def scores(self, texts: Sequence[str], compacts: Sequence[str] | None = None) -> np.ndarray:
-        """Calibrated probabilities, shape ``(len(texts), len(categories))``."""
+        """Calibrated probabilities, shape ``(len(texts), len(categories))``.
+
+        A text of at most ``short_text`` characters scores, for each deciding category,
+        the lowest of its own score and its scores with one word left out: a few
+        characters carry one or two words, and a single word — a register word such as
+        您好 or 请查收, or one slang term — is the wordlists' job, not enough for a
+        model-only flag. ``none`` and ``context`` keep their scores."""
         if not texts:
             return np.zeros((0, len(self.categories)))
-        margins = np.asarray(self.vectorize(texts, compacts) @ self._weights) + self._bias
-        return expit(margins * self._slope + self._offset)
+        model_texts = self._model_texts(texts, compacts)
+        probabilities = self._probabilities(self._matrix(model_texts))
+        if self.short_text:
+            self._without_one_word(model_texts, probabilities)
+        return probabilities
+
+    def _without_one_word(self, model_texts: Sequence[str], probabilities: np.ndarray) -> None:
+        owners: list[int] = []
+        variants: list[str] = []
+        for row, text in enumerate(model_texts):
+            if 0 < len(text) <= self.short_text:
+                words = [w for w in self.featurizer.tokenizer.cut(text) if w.strip()]
+                for k in range(len(words)):
+                    owners.append(row)
+                    variants.append("".join(words[:k] + words[k + 1 :]))
+        if not variants:
+            return
+        reduced = self._probabilities(self._matrix(variants))
+        keep = self._deciding
+        for row, scores in zip(owners, reduced, strict=True):
+            probabilities[row, keep] = np.minimum(probabilities[row, keep], scores[keep])
 
     def predict_batch(
         self, texts: Sequence[str], compacts: Sequence[str] | None = None
