@@ -84,6 +84,64 @@ def _metrics_table(report: Mapping[str, Any], at_block: Mapping[str, Any] | None
     return lines
 
 
+def _norm(options: Mapping[str, Any]) -> str:
+    features = options["features"]
+    if features.get("norm") != "capped":
+        return ", rows l2-normalised"
+    return (
+        f", rows l2-normalised up to about {features['capped_at']} features and scaled to a "
+        "weighted mean of feature weights beyond (a long text scores like the average of its "
+        "parts, not higher for being long)"
+    )
+
+
+def _context_lines(card: Mapping[str, Any], options: Mapping[str, Any]) -> list[str]:
+    context = card.get("context") or {}
+    if context.get("threshold") is None:
+        return []
+    oof = context.get("oof") or {}
+    return [
+        "",
+        "## Context and short messages",
+        "",
+        f"The `context` head reads a message as warning against, reporting on or condemning "
+        f"a prohibited thing; trained on the whole benign rows of "
+        f"{', '.join(f'`{s}`' for s in context['sources'])} and the framed examples, its "
+        f"threshold {context['threshold']} is the lowest with out-of-fold precision ≥ "
+        f"{options['context_precision']:.0%} and at most "
+        f"{options['context_labelled_rate']:.1%} of the labelled training rows above it "
+        f"(measured: precision {_f(oof.get('precision'))}, recall {_f(oof.get('recall'))}, "
+        f"labelled rows above {_pct(oof.get('labelled_rate'))}). It never flags; "
+        f"`screening.engine.context` uses it, and the {context.get('terms', 0)} context "
+        f"terms of `{context.get('terms_file')}`, to cap wordlist hits in warnings and news "
+        "while every category is far from review.",
+        "",
+        f"Texts of at most {options['short_text']} characters score, per category, the "
+        "lowest of their scores with one word left out: a model-only flag on a short text "
+        "needs more than one word (a register word such as 您好 is never enough).",
+    ]
+
+
+def _feature_lines(report: Mapping[str, Any]) -> list[str]:
+    if not report:
+        return []
+    lines = [
+        "",
+        "## What each head learned",
+        "",
+        "Strongest features per head (weight × idf); *register* marks a top feature present "
+        "in ≥ 5 % of the rows of some everyday benign source (a politeness or topic word, "
+        "not evidence).",
+        "",
+        "| head | strongest features | register among them |",
+        "|---|---|---|",
+    ]
+    for head, entry in report.items():
+        top = ", ".join(f"`{f['feature']}`" for f in entry["features"][:10])
+        lines.append(f"| {head} | {top} | {', '.join(entry['register']) or '—'} |")
+    return lines
+
+
 def render_card(card: Mapping[str, Any]) -> str:
     """MODEL.md: the card.json figures in prose and tables, for people."""
     options, data = card["options"], card["data"]
@@ -102,12 +160,17 @@ def render_card(card: Mapping[str, Any]) -> str:
         f"{options['features'].get('tokenizer', 'jieba')} words and character "
         f"{'/'.join(map(str, options['features']['char_ngrams']))}-grams, digits folded to 0; "
         f"vocabulary capped at {options['max_features']} (min document frequency "
-        f"{options['min_df']}; {card['vocabulary']} kept), sublinear tf-idf. One linear model "
-        "per category (one-vs-rest, plus `none`), Platt-calibrated on 5-fold out-of-fold "
+        f"{options['min_df']}; {card['vocabulary']} kept), sublinear tf-idf{_norm(options)}. "
+        "One linear model per category (one-vs-rest, plus `none` and, when the data has "
+        "warnings, `context`), Platt-calibrated on 5-fold out-of-fold "
         f"scores. Files: {card['size_bytes'] / 1e6:.1f} MB; `model.skops` (skops, no pickle) "
         "and `features.json` are pinned by SHA-256 in `manifest.json` and refused on mismatch.",
         "",
         "## Data",
+        "",
+        "| file | rows |",
+        "|---|---|",
+        *(f"| `{name}` | {n} |" for name, n in data.get("file_rows", {}).items()),
         "",
         "| source | rows |",
         "|---|---|",
@@ -117,8 +180,14 @@ def render_card(card: Mapping[str, Any]) -> str:
         f"Stratified split (seed {options['seed']}): {data['train']['rows']} training rows "
         f"(including {data.get('benign_clauses', 0)} clauses cut from benign training texts "
         "at punctuation, added as short benign examples), "
-        f"{data['heldout']['rows']} held-out rows ({data['heldout']['benign']} benign). "
-        "Per-category counts (train / held-out): "
+        f"{data['heldout']['rows']} held-out rows ({data['heldout']['benign']} benign)"
+        + (
+            f"; {data['framed']} labelled training texts quoted in the context frames of "
+            f"`{data['frames']}` were added as benign examples (never held-out texts). "
+            if data.get("framed")
+            else ". "
+        )
+        + "Per-category counts (train / held-out): "
         + ", ".join(
             f"{c} {data['train'].get(c, 0)} / {data['heldout'].get(c, 0)}" for c in CATEGORIES
         )
@@ -179,6 +248,8 @@ def render_card(card: Mapping[str, Any]) -> str:
             f"{_f(r.get('recall'))} | {_pct(r.get('benign_fpr'))} | {c['thresholds']['block']} "
             f"| {_f(b.get('precision'))} | {_f(b.get('recall'))} |"
         )
+    lines += _context_lines(card, options)
+    lines += _feature_lines(card.get("top_features", {}))
     lines += ["", "## Held-out results (model alone, review thresholds)", ""]
     lines += _metrics_table(card["heldout"], card["heldout_at_block"])
     for path, report in card.get("external", {}).items():

@@ -44,17 +44,39 @@ from sklearn.feature_extraction.text import TfidfTransformer
 
 from screening.engine.classify import MANIFEST, NONE, Classifier, ModelParts, save_model
 from screening.engine.config import Thresholds, load_config
+from screening.engine.context import CONTEXT
 from screening.engine.core import Engine
 from screening.engine.features import Featurizer, build_vocabulary, count_matrix, tfidf
 from screening.engine.tokenize import Tokenizer
 from screening.engine.verdict import CATEGORIES
 from screening.errors import ModelError
-from screening.evaluation.evaluate import evaluate_engine, metrics, model_rows, read_examples
+from screening.evaluation.evaluate import (
+    Example,
+    evaluate_engine,
+    metrics,
+    model_rows,
+    read_examples,
+)
 from screening.settings import Settings
 from screening.training.card import category_card, label_counts, write_card
-from screening.training.data import benign_clauses, dedupe, split
+from screening.training.data import (
+    CLAUSES,
+    FRAMED,
+    benign_clauses,
+    dedupe,
+    framed_examples,
+    read_frames,
+    read_terms,
+    split,
+)
 from screening.training.options import TrainOptions
-from screening.training.selection import CategoryFit, benign_groups, fit_category
+from screening.training.report import register_warnings, top_features
+from screening.training.selection import (
+    CategoryFit,
+    context_threshold,
+    fit_category,
+    named_benign_groups,
+)
 
 __all__ = ["cmd_train", "train"]
 
@@ -71,9 +93,14 @@ def train(
     wordlists: str | Path | None = None,
     notes: str | Path | None = None,
     command: str | None = None,
+    frames: str | Path | None = None,
+    context_terms: str | Path | None = None,
 ) -> dict[str, Any]:
     """Train, save to ``out`` and return the model card (also written as card.json and
-    MODEL.md). ``wordlists`` adds full-verdict figures for the ``evals`` files."""
+    MODEL.md). ``wordlists`` adds full-verdict figures for the ``evals`` files; ``frames``
+    (JSONL context frames) adds labelled training texts quoted in warnings as benign;
+    ``context_terms`` (one a line, ``#`` comments) go into the manifest for
+    :mod:`screening.engine.context`."""
     options = options or TrainOptions()
     started = time.monotonic()
     out = Path(out)
@@ -86,31 +113,44 @@ def train(
     )
     tokenizer = tokenizer or Tokenizer(options.features.tokenizer)
     featurizer = Featurizer(options.features, transforms, tokenizer)
-    raw = [example for path in data for example in read_examples(path)]
+    terms = read_terms(context_terms) if context_terms else []
+    per_file = {str(path): read_examples(path) for path in data}
+    raw = [example for rows in per_file.values() for example in rows]
     sources = Counter(e.source for e in raw)
     examples, duplicates = dedupe(raw, featurizer)
     train_idx, test_idx = split(examples, options)
     train_set = [examples[i] for i in train_idx]
     clauses = benign_clauses(train_set, options)
-    train_set += clauses
+    framed = framed_examples(train_set, read_frames(frames), options) if frames else []
+    train_set += clauses + framed
     docs = [featurizer.features(e.text) for e in train_set]
     vocabulary = build_vocabulary(docs, options.min_df, options.max_features)
     index = {feature: i for i, feature in enumerate(vocabulary)}
     counts = count_matrix(docs, index)
     weigher = TfidfTransformer(sublinear_tf=True).fit(counts)
-    X = tfidf(counts, weigher.idf_)
+    X = tfidf(counts, weigher.idf_, options.features.norm, options.features.capped_at)
     benign = np.array([not e.labels for e in train_set])
-    groups = benign_groups(train_set, options.benign_group)
+    named = named_benign_groups(train_set, options.benign_group)
+    groups, names = [mask for _, mask in named], [name for name, _ in named]
+    targets = {
+        **{c: np.array([c in e.labels for e in train_set]) for c in CATEGORIES},
+        NONE: benign,
+        CONTEXT: np.array([_is_context(e, options) for e in train_set]),
+    }
     fits: dict[str, CategoryFit] = {}
     skipped = {}
-    for category in (*CATEGORIES, NONE):
-        y = benign if category == NONE else np.array([category in e.labels for e in train_set])
+    for category, y in targets.items():
         if min(int(y.sum()), int((~y).sum())) < options.min_hits:
             skipped[category] = f"only {int(y.sum())} positive training examples"
             continue
-        fits[category] = fit_category(category, X, y, groups, options)
-    if not any(c != NONE for c in fits):
+        fits[category] = fit_category(category, X, y, groups, options, names)
+    if not any(c not in (NONE, CONTEXT) for c in fits):
         raise ModelError("no category has enough labelled examples to train on")
+    context, at_context = (None, None)
+    if CONTEXT in fits and fits[CONTEXT].probs is not None:
+        context, at_context = context_threshold(
+            fits[CONTEXT].probs, targets[CONTEXT], ~benign, options
+        )
     parts = ModelParts(
         weigher, {c: f.head for c, f in fits.items()}, {c: f.calibrator for c, f in fits.items()}
     )
@@ -118,7 +158,13 @@ def train(
     manifest = save_model(
         out, version=version, parts=parts, vocabulary=vocabulary, spec=options.features,
         transforms=transforms, thresholds=thresholds,
-        extra={"card": "MODEL.md", "trained_on": dict(sorted(sources.items()))},
+        extra={
+            "card": "MODEL.md",
+            "trained_on": dict(sorted(sources.items())),
+            "short_text": options.short_text,
+            **({"context_threshold": context} if context is not None else {}),
+            **({"context_terms": terms} if terms else {}),
+        },
     )  # fmt: skip
     classifier = Classifier.load(out, tokenizer)  # measure what was written, not what is in memory
     heldout = [examples[i] for i in test_idx]
@@ -129,13 +175,24 @@ def train(
         "options": asdict(options),
         "data": {
             "files": [str(p) for p in data],
+            "file_rows": {path: len(rows) for path, rows in per_file.items()},
             "sources": dict(sorted(sources.items())),
             "duplicates_dropped": duplicates,
             "benign_clauses": len(clauses),
+            "framed": len(framed),
+            "frames": str(frames) if frames else None,
             "train": label_counts(train_set),
             "heldout": label_counts(heldout),
         },
         "categories": {c: category_card(f) for c, f in fits.items()},
+        "context": {
+            "threshold": context,
+            "oof": at_context,
+            "sources": options.context_sources,
+            "terms": len(terms),
+            "terms_file": str(context_terms) if context_terms else None,
+        },
+        "top_features": top_features(parts, vocabulary, counts, train_set, options),
         "untrained": skipped,
         # No example texts in the card: it is committed, and shared data must not be copied.
         "heldout": metrics(model_rows(heldout, scores, thresholds), worst=0),
@@ -151,6 +208,14 @@ def train(
     card["seconds"] = round(time.monotonic() - started, 1)
     write_card(out, card)
     return card
+
+
+def _is_context(example: Example, options: TrainOptions) -> bool:
+    """A positive of the context head: a whole (not clause) benign row of a context
+    source, or a framed example."""
+    if example.labels or example.source.endswith(CLAUSES):
+        return False
+    return example.source == FRAMED or example.source in options.context_sources
 
 
 def _external(
@@ -178,6 +243,8 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     command = " ".join(
         ["screening train", *(f"--data {p}" for p in args.data), f"--out {args.out}"]
         + [f"--eval {p}" for p in args.eval]
+        + ([f"--frames {args.frames}"] if args.frames else [])
+        + ([f"--context-terms {args.context_terms}"] if args.context_terms else [])
         + ([f"--notes {args.notes}"] if args.notes else [])
         + ([f"--seed {args.seed}"] if args.seed else [])
     )
@@ -185,11 +252,17 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
         args.data, args.out, version=args.version, options=options,
         config=args.config or settings.config, evals=args.eval,
         wordlists=None if args.no_wordlists else (args.wordlists or settings.wordlists),
-        notes=args.notes, command=command,
+        notes=args.notes, command=command, frames=args.frames,
+        context_terms=args.context_terms,
     )  # fmt: skip
     summary = _summary(card["heldout"])
     print(f"model {card['version']} written to {args.out} ({card['size_bytes']} bytes)")
     print(f"held-out: {summary}")
+    for head, entry in card["top_features"].items():
+        top = ", ".join(f["feature"] for f in entry["features"][:8])
+        print(f"top features of {head}: {top}")
+    for line in register_warnings(card["top_features"]):
+        print(f"warning: {line}")
     return 0
 
 
