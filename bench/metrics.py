@@ -53,7 +53,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=6.0, help="time per variant")
     parser.add_argument("--batch", type=int, default=100, help="messages per batch")
-    shipped = REPO / "models" / "zh-chat-1"
+    shipped = REPO / "models" / "zh-chat-2"
     parser.add_argument(
         "--model", default=str(shipped) if shipped.is_dir() else "none",
         help="model directory or 'none' (default: the shipped model, as workers run)",

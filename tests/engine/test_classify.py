@@ -4,6 +4,7 @@ features. The model is the session's fixture model (tests/fixtures/training.py).
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 from pathlib import Path
@@ -20,6 +21,7 @@ from screening.engine.tokenize import Tokenizer
 from screening.engine.wordlist import Wordlist
 from screening.errors import ConfigError, ModelError
 from screening.settings import DEFAULT_MODEL, Settings, model_path
+from tests.fixtures import REPO
 from tests.fixtures.training import BENIGN, DRUGS, GAMBLING
 
 
@@ -208,3 +210,75 @@ def test_model_segments_with_the_backend_it_was_trained_with(model_dir: Path) ->
     assert manifest["features"]["tokenizer"] == load_config().tokenizer_backend == "rjieba"
     loaded = Classifier.load(model_dir, Tokenizer("jieba"))
     assert loaded.featurizer.tokenizer.backend == "rjieba"
+
+
+def test_a_long_message_scores_no_higher_than_its_halves(classifier: Classifier) -> None:
+    """Long texts do not pile up weak evidence: under l2 rows two halves of the fixture's
+    lines joined scored higher than either half (gambling margin 4.7 and 4.8 → 5.5), under
+    the capped norm the whole scores between its halves."""
+
+    def margins(text: str) -> np.ndarray:
+        return np.asarray(classifier.vectorize([text]) @ classifier._weights).ravel()
+
+    for lines in (BENIGN, GAMBLING, DRUGS):
+        first, second = "\n".join(lines[:15]), "\n".join(lines[15:])
+        halves = np.stack([margins(first), margins(second)])
+        whole = margins(first + "\n" + second)
+        assert np.all(whole <= halves.max(axis=0) + 0.1)
+        assert np.all(whole >= halves.min(axis=0) - 0.1)
+
+
+def test_a_short_message_needs_more_than_one_word(classifier: Classifier) -> None:
+    """One word is the wordlists' job: "六合彩" alone scored 0.995 for gambling; with a
+    second gambling word the model still flags it."""
+    review = classifier.thresholds["gambling"].review
+    assert classifier.short_text == 8
+    one_word, two_words = classifier.predict_batch(["六合彩", "六合彩内幕"])
+    assert one_word["gambling"] < review <= two_words["gambling"]
+    long_text = classifier.predict_batch(["六合彩六合彩六合彩"])[0]  # 9 characters: not short
+    assert long_text["gambling"] >= review
+    unruled = copy.copy(classifier)
+    unruled.short_text = 0  # as models from before the rule
+    assert unruled.predict_batch(["六合彩"])[0]["gambling"] >= review
+
+
+#: Messages in the style of what the shipped model got wrong before issue 16 (zh-chat-1's
+#: decision in the comment), and the category the shipped model must flag (None: none).
+SHIPPED_CASES = [
+    # service notices in the polite register (zh-chat-1: fraud 0.99, block / review)
+    ("【某银行】尊敬的客户，您尾号1234的账户11月3日入账工资5,000.00元，请注意查收。", None),
+    ("您好，您的快递已放至小区驿站，请凭取件码8-2-3011尽快领取。", None),
+    ("【中国移动】您的话费余额为12.50元，为避免停机请及时充值。", None),
+    # impersonating a relative without fraud vocabulary (zh-chat-1: fraud 0.05, pass)
+    ("爸，我手机掉水里了，这是新号，先别打电话，急需交押金，转3000到这张卡上", "fraud"),
+    ("妈，我是小军，用同学手机发的，学校要交资料费两千六，你直接转到老师卡上", "fraud"),
+    # a register word alone (zh-chat-1: 账户 fraud 0.97, review)
+    ("账户", None),
+    ("您好", None),
+]
+
+
+@pytest.fixture(scope="module")
+def shipped_engine(tokenizer: Tokenizer) -> Engine:
+    if not (DEFAULT_MODEL / MANIFEST).is_file():
+        pytest.skip("no shipped model")
+    return Engine(load_config(), Wordlist.from_files({}), tokenizer,
+                  Classifier.load(DEFAULT_MODEL, tokenizer))  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "category"), SHIPPED_CASES)
+def test_shipped_model_reads_content_not_register(
+    shipped_engine: Engine, text: str, category: str | None
+) -> None:
+    verdict = shipped_engine.screen(text)
+    flagged = [label.category for label in verdict.labels]
+    assert flagged == ([category] if category else [])
+
+
+def test_shipped_model_does_not_flag_long_benign_text(shipped_engine: Engine) -> None:
+    """The hand-written evaluation notices (never trained on) joined into one 2,000-
+    character message (zh-chat-1: fraud 1.00, block); each passes alone too."""
+    path = REPO / "models" / "seed" / "eval" / "notices.jsonl"
+    lines = [json.loads(line)["text"] for line in path.read_text("utf-8").splitlines()]
+    assert all(v.decision == "pass" for v in shipped_engine.screen_batch(enumerate(lines)))
+    assert shipped_engine.screen("\n".join(lines)[:2000]).decision == "pass"
