@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "Backpressure",
+    "BankError",
     "ConfigError",
     "InvalidMessage",
     "ModelError",
@@ -43,8 +44,29 @@ class WordlistError(ScreeningError):
         super().__init__(f"{where}{message}")
 
 
+class BankError(ScreeningError):
+    """A text bank file is malformed: a row that is not a JSON object with ``id``, ``text``,
+    ``category`` and ``note``, a repeated id, a text too short to compare. ``path`` and
+    ``line`` name the row, as for wordlists."""
+
+    def __init__(self, message: str, *, path: str | None = None, line: int | None = None):
+        self.path = path
+        self.line = line
+        where = f"{path}:{line}: " if path and line else (f"{path}: " if path else "")
+        super().__init__(f"{where}{message}")
+
+
 class InvalidMessage(ScreeningError):
-    """A message handed to the engine is malformed (missing text, wrong type ...)."""
+    """A message handed to the engine is malformed (missing text, wrong type ...).
+
+    ``field`` names the offending field where there is one (``text``, ``message.sent_at``)
+    and ``reason`` says what is wrong with it without naming it (``missing``), so the HTTP
+    service can point at ``messages[3].text`` without parsing the message."""
+
+    def __init__(self, message: str, *, field: str | None = None, reason: str | None = None):
+        self.field = field
+        self.reason = reason or message
+        super().__init__(message)
 
 
 class ModelError(ScreeningError):

@@ -20,15 +20,21 @@ MIN_SECRET_BYTES = 32
 #: The repository's wordlists, used when SCREENING_WORDLISTS is not set.
 DEFAULT_WORDLISTS = Path(__file__).resolve().parent.parent / "wordlists"
 #: The repository's shipped classifier, used when SCREENING_MODEL is not set (if present).
-DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "zh-chat-1"
+DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "zh-chat-2"
+#: The repository's text banks, used when SCREENING_BANKS is not set (if present).
+DEFAULT_BANKS = Path(__file__).resolve().parent.parent / "banks"
 
 
 def _shipped_model() -> Path | None:
     return DEFAULT_MODEL if (DEFAULT_MODEL / "manifest.json").is_file() else None
 
 
+def _shipped_banks() -> Path | None:
+    return DEFAULT_BANKS if DEFAULT_BANKS.is_dir() else None
+
+
 def model_path(value: str | None, default: Path | None) -> Path | None:
-    """A model setting or flag: unset → ``default``, ``none`` → no model, else a path."""
+    """A model (or banks) setting or flag: unset → ``default``, ``none`` → none, else a path."""
     if value is None or not value.strip():
         return default
     return None if value.strip().lower() == "none" else Path(value)
@@ -41,8 +47,11 @@ class Settings:
     #: SCREENING_CONFIG: engine config TOML laid over the packaged defaults (optional).
     config: Path | None = None
     #: SCREENING_MODEL: classifier model directory; "none" disables the model (default:
-    #: the shipped models/zh-chat-1 when present).
+    #: the shipped models/zh-chat-2 when present).
     model: Path | None = field(default_factory=_shipped_model)
+    #: SCREENING_BANKS: directory of text banks (<name>.jsonl, banks/README.md); "none":
+    #: no banks (default: the repo's banks/). Published bank versions take precedence.
+    banks: Path | None = field(default_factory=_shipped_banks)
 
     # Pipeline (docs/pipeline.md). Durations are in seconds unless the name says otherwise.
     #: SCREENING_REDIS_URL: Redis for queues, dedupe and dead letters; unset: `screening run`
@@ -135,6 +144,29 @@ class Settings:
     #: (pub/sub notices are instant; this catches a missed one).
     reload_poll: float = 5.0
 
+    # The HTTP service, `screening serve` (docs/pipeline.md "HTTP API").
+    #: SCREENING_HTTP_HOST: address `screening serve` binds (`--no-auth` forces 127.0.0.1).
+    http_host: str = "0.0.0.0"
+    #: SCREENING_HTTP_PORT: its port.
+    http_port: int = 8080
+    #: SCREENING_HTTP_WORKERS: server processes, each with its own engine (CPU-bound: one
+    #: per core).
+    http_workers: int = os.cpu_count() or 1
+    #: SCREENING_API_KEYS_FILE: API keys, one `name sha256-hex-of-key` a line.
+    api_keys_file: str = ""
+    #: SCREENING_API_KEYS: development keys, `name:key,name:key` (>= 32 characters each).
+    api_keys: str = field(default="", repr=False)
+    #: SCREENING_HTTP_RATE_LIMIT: requests a second per API key (shared through Redis when
+    #: SCREENING_REDIS_URL is set, else per process); 0: no limit.
+    http_rate_limit: float = 1000.0
+    #: SCREENING_HTTP_RATE_BURST: requests a key may make at once above that rate.
+    http_rate_burst: int = 2000
+    #: SCREENING_HTTP_INGEST_BUFFER: messages /v1/messages may hold per process while the
+    #: broker is slow or unreachable; past it, 503 with Retry-After.
+    http_ingest_buffer: int = 10_000
+    #: SCREENING_HTTP_ACCESS_LOG: one log line per request (key name, route, status, time).
+    http_access_log: bool = True
+
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
@@ -143,6 +175,7 @@ class Settings:
             wordlists=Path(env.get("SCREENING_WORDLISTS") or DEFAULT_WORDLISTS),
             config=Path(config) if config else None,
             model=model_path(env.get("SCREENING_MODEL"), _shipped_model()),
+            banks=model_path(env.get("SCREENING_BANKS"), _shipped_banks()),
             **_pipeline_from_env(env),
         )
 
@@ -170,6 +203,12 @@ def _secret(raw: str) -> str:
         raise ValueError(f"too short: secrets need at least {MIN_SECRET_BYTES} bytes "
                          "(e.g. `openssl rand -hex 32`)")  # fmt: skip
     return raw
+
+
+def _flag(raw: str) -> bool:
+    if raw.lower() not in ("1", "0", "true", "false", "yes", "no"):
+        raise ValueError("must be 1/0, true/false or yes/no")
+    return raw.lower() in ("1", "true", "yes")
 
 
 def _backpressure(raw: str) -> str:
@@ -221,6 +260,15 @@ _PIPELINE_FIELDS: dict[str, Callable[[str], object]] = {
     "shadow_sample": _fraction,
     "shadow_examples": _positive(int),
     "reload_poll": _positive(float),
+    "http_host": str,
+    "http_port": _positive(int),
+    "http_workers": _positive(int),
+    "api_keys_file": str,
+    "api_keys": str,  # checked by screening.service.auth, which never echoes a key
+    "http_rate_limit": _positive(float),
+    "http_rate_burst": _positive(int),
+    "http_ingest_buffer": _positive(int),
+    "http_access_log": _flag,
 }
 
 

@@ -31,6 +31,7 @@ def _engine(args: argparse.Namespace, settings: Settings) -> Engine:
         args.wordlists or settings.wordlists,
         args.config or settings.config,
         model=model_path(args.model, settings.model),
+        banks=model_path(args.banks, settings.banks),
     )
     settle_heap()
     return engine
@@ -204,6 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--model", help="model directory or 'none' (default: $SCREENING_MODEL, else shipped)"
     )
+    common.add_argument(
+        "--banks", help="text bank directory or 'none' (default: $SCREENING_BANKS, else banks/)"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     scan = commands.add_parser("scan", parents=[common], help="screen JSONL messages")
@@ -236,6 +240,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--version", help="model version (default: the --out directory name)")
     train.add_argument("--eval", action="append", default=[], help="evaluation-only JSONL")
     train.add_argument("--notes", help="markdown appended to MODEL.md as notes and limitations")
+    train.add_argument(
+        "--frames", help="JSONL context frames: labelled texts quoted in warnings, as benign"
+    )
+    train.add_argument("--context-terms", help="words that mark warnings and news, one a line")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--max-features", type=int, default=60_000, help="vocabulary cap")
     train.add_argument("--no-wordlists", action="store_true", help="--eval: model figures only")
@@ -259,6 +267,10 @@ def build_parser() -> argparse.ArgumentParser:
     from screening.cli.operations import add_operations_commands  # publish, shadow, compare
 
     add_operations_commands(commands, common, wordlist_commands, evaluate)
+
+    from screening.cli.service import add_service_commands  # serve (the HTTP API)
+
+    add_service_commands(commands, common)
     return parser
 
 

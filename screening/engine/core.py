@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from screening.__version__ import __version__
 from screening.engine.characters import lone_surrogate
 from screening.engine.config import EngineConfig, ModelThresholds, Thresholds, load_config
+from screening.engine.context import ContextSignal, deciding_hits
 from screening.engine.match import Matcher
 from screening.engine.normalize import NormalizedText, Normalizer
 from screening.engine.patterns import PatternMatcher
@@ -43,6 +44,7 @@ from screening.engine.verdict import (
     Verdict,
     category_scores,
     verdict_labels,
+    with_utf16_offsets,
 )
 from screening.engine.wordlist import Wordlist
 from screening.errors import ConfigError, InvalidMessage
@@ -87,6 +89,15 @@ class Engine:
         self.patterns = PatternMatcher(wordlist.patterns, self.normalizer)
         self.classifier = classifier
         self.model_thresholds = _model_thresholds(config, classifier)
+        self.context = (
+            ContextSignal.build(
+                classifier.context_threshold,
+                classifier.context_terms,
+                lambda term: self.normalizer.normalize(term).compact,
+            )
+            if classifier
+            else None
+        )
         self.evidence = tuple(evidence)
         self.sub_labels = _sub_labels(wordlist)
         self.versions: dict[str, str | None] = {
@@ -103,8 +114,10 @@ class Engine:
         config: str | Path | None = None,
         tokenizer: Tokenizer | None = None,
         model: str | Path | None = None,
+        banks: str | Path | None = None,
     ) -> Engine:
-        """Build from files; ``model`` is a model directory (None: wordlists only)."""
+        """Build from files; ``model`` is a model directory (None: wordlists only),
+        ``banks`` a directory of text banks (None: no banks)."""
         engine_config = load_config(config)
         tokenizer = tokenizer or Tokenizer(engine_config.tokenizer_backend)
         classifier = None
@@ -114,7 +127,15 @@ class Engine:
             )
 
             classifier = Classifier.load(model, tokenizer)
-        return cls(engine_config, Wordlist.load(wordlists), tokenizer, classifier)
+        normalizer = Normalizer(engine_config.transforms)
+        evidence = []
+        if banks is not None:
+            from screening.engine.banks import BankMatcher  # numpy only when banks are used
+
+            matcher = BankMatcher.load(banks, normalizer, engine_config.banks)
+            evidence = [matcher] if matcher is not None else []
+        return cls(engine_config, Wordlist.load(wordlists), tokenizer, classifier,
+                   normalizer=normalizer, evidence=evidence)  # fmt: skip
 
     def analyse_batch(self, messages: Iterable[tuple[Any, str]]) -> list[Analysis]:
         """Analyses for ``(id, text)`` pairs, in order; the model scores them in one call."""
@@ -156,9 +177,15 @@ class Engine:
             before = clock()
             hits = self.matcher.find(normalized) + self.patterns.find(normalized)
             hits.sort(key=lambda h: (h.start, h.end, h.category, h.term))
+            hits = with_utf16_offsets(texts[index], hits)
             matching += clock() - before
-            scores = category_scores(hits, rules)
             probabilities = model_scores[index] if model_scores is not None else {}
+            # Hits of a message the model reads as a warning, report or condemnation stay
+            # evidence but do not decide (screening/engine/context.py).
+            deciding = deciding_hits(
+                hits, probabilities, self.model_thresholds, self.context, normalized.compact
+            )
+            scores = category_scores(deciding, rules)
             others = extra[index]
             labels = (
                 verdict_labels(

@@ -149,11 +149,11 @@ def test_a_model_is_validated_published_and_loaded(
     (renamed / "MODEL.md").write_text("edited", encoding="utf-8")
     with pytest.raises(ModelError, match="already published with other content"):
         cmd_publish(_args(kind="model", directory=str(renamed)), settings)
-    assert store.meta("model", version)["model_version"] == "zh-chat-1"  # type: ignore[index]
+    assert store.meta("model", version)["model_version"] == DEFAULT_MODEL.name  # type: ignore[index]
     holder = EngineHolder(store, wordlists=fixture_wordlist_dir, model=None, worker="w")
     holder.builder.tokenizer = tokenizer
     engine = holder.load()
-    assert engine.versions["model"] == "zh-chat-1" and engine.classifier is not None
+    assert engine.versions["model"] == DEFAULT_MODEL.name and engine.classifier is not None
     assert store.workers()["w"]["live"] == {
         "wordlist": None,
         "model": version,
