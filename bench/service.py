@@ -1,7 +1,7 @@
 """The HTTP API under load: `screening serve` as deployed, a real load generator (figures
 printed only; never a timed test).
 
-    .venv/bin/python bench/http.py [--seconds 10] [--workers 2] [--connections 32]
+    .venv/bin/python bench/service.py [--seconds 10] [--workers 2] [--connections 32]
 
 Runs `screening serve` (the shipped wordlists and model, API keys on, access log off, the
 rate limit off) and drives it from this machine, with the chat mix of bench/pipeline.py

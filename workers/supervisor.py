@@ -132,6 +132,8 @@ class Slot:
     restart_at: float | None = None
     #: The processes dramatiq started for this slot, as last seen (see ``Supervisor``).
     seen: frozenset[int] = frozenset()
+    #: When a slot whose worker process is gone gets SIGKILL if it has not exited by then.
+    kill_at: float | None = None
 
     @property
     def worker_id(self) -> str:
@@ -144,6 +146,9 @@ START_GRACE = 20.0
 #: After this many failed starts in a row the supervisor gives up and exits non-zero,
 #: as a misconfigured service should, instead of restarting forever.
 MAX_FAILED_STARTS = 5
+#: How long dramatiq's main process gets, after its worker process is gone, to pass on
+#: that process's last log lines (the reason it failed to start) before it is killed.
+LOST_GRACE = 1.5
 
 
 class HeartbeatWatchdog:
@@ -206,6 +211,7 @@ class Supervisor:
         # and killing the session takes dramatiq's worker process with its parent.
         slot.process = subprocess.Popen(slot.command, env=slot.env, start_new_session=True)
         slot.started_at, slot.restart_at, slot.seen = time.monotonic(), None, frozenset()
+        slot.kill_at = None
 
     def check(self) -> None:
         """One round: restart the dead, kill the frozen. Called every 0.2 s by :meth:`run`."""
@@ -218,7 +224,10 @@ class Supervisor:
                     self._start(slot)
                 continue
             if process is not None and process.poll() is None:
-                self._check_children(slot, process)
+                if slot.kill_at is None:
+                    self._check_children(slot, process, now)
+                elif now >= slot.kill_at:
+                    _kill_session(process, signal.SIGKILL)
                 continue
             if process is None:
                 continue
@@ -238,11 +247,13 @@ class Supervisor:
             self._next_watch = now + 1.0
             self._kill_frozen(now)
 
-    def _check_children(self, slot: Slot, process: subprocess.Popen[bytes]) -> None:
+    def _check_children(self, slot: Slot, process: subprocess.Popen[bytes], now: float) -> None:
         """dramatiq's main process notices a dead worker only once it is past waiting for
         its workers to boot (up to 30 s): a worker killed while its engine loaded held its
         batches that long. The supervisor reads the main process's children itself and
-        restarts the slot as soon as one it has seen is gone."""
+        restarts the slot as soon as one it has seen is gone: SIGTERM first, because the
+        main process forwards its worker's log lines (a start-up failure's reason) only
+        once past that wait, then SIGKILL after LOST_GRACE if it is still there."""
         children = _children_of(process.pid)
         if children is None:
             return  # not Linux: dramatiq's own detection only
@@ -251,7 +262,8 @@ class Supervisor:
         if lost:
             log.error("worker %s lost its process %s; restarting the slot",
                       slot.name, ", ".join(map(str, sorted(lost))))  # fmt: skip
-            _kill_session(process, signal.SIGKILL)
+            _kill_session(process, signal.SIGTERM)
+            slot.kill_at = now + LOST_GRACE
 
     def _kill_frozen(self, now: float) -> None:
         assert self.watchdog is not None

@@ -246,7 +246,9 @@ def test_the_heldout_split_is_the_cards(shared_data: Path) -> None:
     card = json.loads((DEFAULT_MODEL / "card.json").read_text("utf-8"))
     engine = Engine.load(DEFAULT_WORDLISTS, model=None)
     sets, notes = bench.heldout_sets(engine, None, shared_data, None)
-    assert notes == []  # the re-derived rows have the card's counts
+    # The re-derived rows have the card's counts (a model trained on shared files gets a
+    # note saying so, which is right; a note that the rows differ would be wrong).
+    assert not any("differ from the card's counts" in note for note in notes), notes
     seed, shared = sets
     assert len(seed.examples) + len(shared.examples) == card["data"]["heldout"]["rows"]
     seed_files = {Path(f).stem for f in card["data"]["files"] if f.startswith("models/seed/")}

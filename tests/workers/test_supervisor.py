@@ -113,9 +113,21 @@ def test_the_heartbeat_watchdog_reads_dramatiqs_heartbeats(redis_url: str) -> No
 
 
 PARENT = [sys.executable, "-c", (
-    "import subprocess, sys, time\n"
+    "import signal, subprocess, sys, time\n"
+    "signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # as dramatiq's main does\n"
     "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'])\n"
     "time.sleep(120)  # like dramatiq's main process waiting for its workers to boot\n"
+)]  # fmt: skip
+#: A main process past that wait: its worker wrote why it failed and exited; the main
+#: process passes that on only once it handles the SIGTERM the supervisor sends.
+FORWARDER = [sys.executable, "-c", (
+    "import os, signal, subprocess, sys, time\n"
+    "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(0.5)'])\n"
+    "def stop(signum, frame):\n"
+    "    os.write(2, b'the worker said: lost its retention guard\\n')\n"
+    "    sys.exit(3)\n"
+    "signal.signal(signal.SIGTERM, stop)\n"
+    "time.sleep(120)\n"
 )]  # fmt: skip
 
 
@@ -133,5 +145,21 @@ def test_a_slot_whose_worker_process_died_is_restarted_at_once(running: list[Sup
     os.kill(worker, signal.SIGKILL)  # a zombie until its parent reaps it, which it does not
     started = time.monotonic()
     assert wait_until(lambda: (supervisor.check(), slot.process is not first)[1], 10)
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 3  # SIGTERM ignored, SIGKILL after LOST_GRACE
     assert first.wait(5) == -signal.SIGKILL and slot.restarts == 1
+
+
+def test_a_slot_whose_worker_died_first_gets_to_say_why(
+    running: list[Supervisor], capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The reason a worker failed to start reaches the log through dramatiq's main
+    process; a SIGKILL the moment the worker is gone would lose it."""
+    supervisor = Supervisor([_slot("a", FORWARDER)], start_grace=0.1)
+    running.append(supervisor)
+    supervisor.start()
+    slot = supervisor.slots[0]
+    first = slot.process
+    assert first is not None
+    assert wait_until(lambda: (supervisor.check(), slot.process is not first)[1], 10)
+    assert first.returncode == 3  # it exited on the SIGTERM, not killed
+    assert "lost its retention guard" in capfd.readouterr().err
