@@ -107,9 +107,10 @@ class BacklogGate:
         #: The last backlog read (None before the first read).
         self.backlog: int | None = None
         self._sent = 0  # queue messages this client sent, ever
-        #: ... when the last read ended. A send during the read may be missing from both
-        #: the reading and the count (the backlog can pass the limit by that); counting
-        #: it twice instead could leave the gate shut below the limit.
+        #: ... when the last read ended. The sender's one send in flight during a read
+        #: may be in neither the reading nor the count (the backlog passes the limit by
+        #: one) or, landed just before the read and counted just after, in both (the gate
+        #: shuts one batch early); exact only with a lock around the broker round trip.
         self._sent_at_read = 0
         self._shut = False
         self._cond = threading.Condition()

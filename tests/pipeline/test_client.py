@@ -260,7 +260,8 @@ def test_one_large_call_cannot_carry_the_backlog_past_the_limit(redis_url: str) 
                   backlog_check_ms=20) as screener:  # fmt: skip
         screener.submit_many(msg(i) for i in range(50))
         time.sleep(0.5)
-        assert 8 < client.llen(QUEUE_KEY) <= 11  # a send during a read may go uncounted
+        # the limit, give or take the one send in flight during a read (backlog.py)
+        assert 8 <= client.llen(QUEUE_KEY) <= 11
         with pytest.raises(SubmitError, match=r"\d\d messages unsent"):
             screener.flush(timeout=0.3)
         _flush_while_draining(screener, client)
