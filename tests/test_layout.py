@@ -224,7 +224,7 @@ def test_only_the_cli_imports_the_service() -> None:
 # suite (whole-pipeline runs named by fault); at the top only what concerns the whole
 # repository. A test of behaviour that crosses a wing's modules is named for it:
 TOPICS = {"enforcement/test_lifts.py", "workers/test_pipeline.py", "workers/test_redis_restart.py",
-          "pipeline/test_signature_vectors.py"}  # fmt: skip
+          "pipeline/test_signature_vectors.py", "console/test_browser.py"}  # fmt: skip
 
 
 def test_tests_follow_the_code() -> None:

@@ -47,7 +47,7 @@ def test_the_page_marks_the_hit_and_shows_every_part(console_site: Site) -> None
     text = "今晚一起去ＤＵ博吗"
     page = client.post("/console/explain", data={"csrf": token, "text": text})
     assert page.status_code == 200
-    mark = re.search(r'<mark class="hit"[^>]*title="([^"]*)"[^>]*>([^<]*)</mark>', page.text)
+    mark = re.search(r'<mark class="hit"[^>]*data-tip="([^"]*)"[^>]*>([^<]*)</mark>', page.text)
     assert mark, page.text
     assert html.unescape(mark.group(2)) == "ＤＵ博"
     assert "赌博" in html.unescape(mark.group(1)) and "pinyin" in html.unescape(mark.group(1))
