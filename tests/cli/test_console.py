@@ -23,8 +23,8 @@ from screening.enforcement.enforcer import Enforcer
 from screening.enforcement.state import RedisPolicyState
 from screening.records.sql import SqliteRecordStore
 from tests.fixtures.console import verdict_record
-from tests.fixtures.engine import FIXTURE_WORDLIST
 from tests.fixtures.enforcement import make_policy, message, verdict
+from tests.fixtures.engine import FIXTURE_WORDLIST
 from tests.fixtures.pipeline import Pipeline, _free_port, wait_until
 
 SCREENING = [sys.executable, "-m", "screening.cli"]

@@ -15,7 +15,6 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
