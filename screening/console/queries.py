@@ -19,7 +19,8 @@ from screening.records.model import COLUMNS, Record
 from screening.records.store import RecordStore
 from screening.records.store import _record as _record
 
-__all__ = ["QueueFilter", "create_indexes", "history", "in_force", "review_queue", "verdict"]
+__all__ = ["QueueFilter", "create_indexes", "history", "in_force", "review_queue", "reviews",
+           "verdict"]  # fmt: skip
 
 _CONTAINS = {"sqlite": "instr(detail, {}) > 0", "postgres": "strpos(detail, {}) > 0"}
 _REVIEW = '\'"decision":"review"\''
@@ -31,11 +32,13 @@ def _contains(store: RecordStore, literal: str = "?") -> str:
 
 
 def create_indexes(store: RecordStore) -> None:
-    """The queue's partial index and the user history's index (owner access)."""
+    """The queue's and the reviews' partial indexes, and the user history's index (owner
+    access)."""
     store.execute([
         ("CREATE INDEX IF NOT EXISTS console_review_queue ON records (at) WHERE kind = "
          f"'verdict' AND {_contains(store, _REVIEW)}", ()),
         ("CREATE INDEX IF NOT EXISTS console_records_user ON records (user_id, at)", ()),
+        ("CREATE INDEX IF NOT EXISTS console_reviews ON records (at) WHERE kind = 'review'", ()),
     ])  # fmt: skip
 
 
@@ -79,6 +82,12 @@ def review_queue(store: RecordStore, filters: QueueFilter, limit: int = 50) -> l
 def verdict(store: RecordStore, verdict_id: int) -> Record | None:
     rows = store.query(f"{_SELECT} WHERE id = ? AND kind = 'verdict'", (verdict_id,))
     return _record(rows[0]) if rows else None
+
+
+def reviews(store: RecordStore, since: float) -> list[Record]:
+    """Review outcomes since ``since`` (the feedback page's window)."""
+    rows = store.query(f"{_SELECT} WHERE kind = 'review' AND at >= ?", (since,))
+    return [_record(row) for row in rows]
 
 
 def history(store: RecordStore, subject: str, subject_id: str, limit: int = 100) -> list[Record]:

@@ -12,6 +12,7 @@ from tests.fixtures.console import PASSWORD, Site, csrf, login
 #: (page, method, least role): every page and action of the console.
 PAGES = [
     ("/console/explain", "GET", "viewer"),
+    ("/console/feedback", "GET", "viewer"),
     ("/console/review", "GET", "reviewer"),
     ("/console/subjects", "GET", "reviewer"),
 ]

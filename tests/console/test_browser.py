@@ -1,6 +1,7 @@
 """The console in a real browser: Debian's chromium, driven by Selenium through Debian's
 chromium-driver. Logs in, explains a text and sees the hit highlighted (and its hover
-text), reviews queued verdicts with the keyboard, and opens a group's page. Screenshots
+text), reviews queued verdicts with the keyboard, opens a group's page and sees the
+terms' precision change on the feedback page. Screenshots
 of each page go to var/screenshots/console/ (git-ignored) for a person to look at.
 
 Skipped with the reason where chromium or chromedriver is missing (``apt-get install
@@ -96,6 +97,9 @@ def test_log_in_explain_and_review_with_the_keyboard(console_site: Site, browser
     ActionChains(chrome).move_to_element(mark).perform()
     _shot(chrome, "02-explain")
 
+    chrome.get(f"{console_site.url}/console/feedback")
+    assert "0 review outcome(s)" in chrome.find_element(By.ID, "totals").text
+
     chrome.get(f"{console_site.url}/console/review")
     items = wait.until(ready.presence_of_all_elements_located((By.CSS_SELECTOR, "#queue .item")))
     assert len(items) == 3 and "selected" in items[0].get_attribute("class")
@@ -115,3 +119,9 @@ def test_log_in_explain_and_review_with_the_keyboard(console_site: Site, browser
     chrome.get(f"{console_site.url}/console/subjects?group=g1")
     wait.until(ready.presence_of_element_located((By.ID, "history")))
     _shot(chrome, "05-group")
+
+    chrome.get(f"{console_site.url}/console/feedback")  # the terms' precision has changed
+    rows = {row.get_attribute("data-name"): row.find_element(By.CLASS_NAME, "precision").text
+            for row in chrome.find_elements(By.CSS_SELECTOR, "#terms tr[data-name]")}  # fmt: skip
+    assert rows == {"赌博": "0 %", "百家乐": "100 %"}
+    _shot(chrome, "06-feedback")
