@@ -47,7 +47,7 @@ def cmd_add_user(args: argparse.Namespace, settings: Settings) -> int:
     store = open_store(records, "owner")
     try:
         accounts = AccountStore(store)
-        accounts.migrate(records.writer_role)
+        accounts.migrate(records.owner_role, records.writer_role)
         create_indexes(store)
         account = accounts.add(args.name, args.role, _password(args))
         Audit(store).action(f"cli:{getpass.getuser()}", "add_user", name=account.name,

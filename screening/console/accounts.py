@@ -22,6 +22,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from screening.errors import ConfigError, RecordsError
+from screening.records.model import check_role_name
 from screening.records.store import RecordStore
 
 __all__ = ["ROLES", "Account", "AccountStore", "check_name", "check_role", "role_at_least"]
@@ -72,12 +73,18 @@ class AccountStore:
     def __init__(self, store: RecordStore):
         self.store = store
 
-    def migrate(self, writer_role: str | None = None) -> None:
+    def migrate(self, owner_role: str | None = None, writer_role: str | None = None) -> None:
+        """Create the table; on PostgreSQL hand it to the owner role, as the records are,
+        and let the writer role read, add and update accounts (never delete: a name once
+        used stays, disabled, so the audit records keep meaning one person)."""
         statements: list[tuple[str, tuple[Any, ...]]] = [(_TABLE, ())]
-        if self.store.dialect == "postgres" and writer_role:
-            statements.append(
-                (f'GRANT SELECT, INSERT, UPDATE ON console_accounts TO "{writer_role}"', ())
-            )
+        if self.store.dialect == "postgres" and owner_role and writer_role:
+            check_role_name(owner_role)
+            check_role_name(writer_role)
+            statements += [
+                (f'ALTER TABLE console_accounts OWNER TO "{owner_role}"', ()),
+                (f'GRANT SELECT, INSERT, UPDATE ON console_accounts TO "{writer_role}"', ()),
+            ]
         self.store.execute(statements)
 
     def check_ready(self) -> None:

@@ -4,6 +4,7 @@ Redis broker to a callback receiver that checks signatures."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -14,18 +15,25 @@ from dataclasses import replace
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 import redis
 
 from screening.cli.console import build_console
+from screening.cli.main import main
+from screening.console.queries import QueueFilter, create_indexes, review_queue
 from screening.console.review import outcome_event
 from screening.enforcement.enforcer import Enforcer
 from screening.enforcement.state import RedisPolicyState
 from screening.records.sql import SqliteRecordStore
+from screening.settings import Settings
 from tests.fixtures.console import verdict_record
 from tests.fixtures.enforcement import make_policy, message, verdict
 from tests.fixtures.engine import FIXTURE_WORDLIST
 from tests.fixtures.pipeline import Pipeline, _free_port, wait_until
+from tests.fixtures.records import PostgresDeployment, postgres_deployment
+
+__all__ = ["postgres_deployment"]  # the fixture, for pytest
 
 SCREENING = [sys.executable, "-m", "screening.cli"]
 PASSWORD = "a console password"
@@ -132,6 +140,37 @@ def test_outcomes_and_lifts_reach_the_platform_signed(
         lift = real_pipeline.receiver.delivered[1]
         assert lift["type"] == "measure.lifted" and lift["reason"] == "appeal upheld (by ana)"
         assert console.lift("group", "g1", "group_suspend_posting", "again") == []
+    finally:
+        for stop in stops:
+            stop()
+
+
+def test_on_postgresql_the_owner_sets_up_and_the_writer_serves(
+    postgres_deployment: PostgresDeployment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As in production: ``console add-user`` with the owner's URL creates the table
+    (owned by the owner role) and indexes; the server logs in as a writer, which can log
+    accounts in and append outcomes but create nothing and delete no account."""
+    settings = postgres_deployment.settings
+    for name, value in (("SCREENING_DATABASE_URL", settings.database_url),
+                        ("SCREENING_DATABASE_OWNER_URL", settings.owner_url),
+                        ("SCREENING_RECORDS_OWNER_ROLE", settings.owner_role),
+                        ("SCREENING_RECORDS_WRITER_ROLE", settings.writer_role)):  # fmt: skip
+        monkeypatch.setenv(name, value or "")
+    monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
+    assert main(["console", "add-user", "lead", "--role", "admin", "--password-stdin"]) == 0
+    stops: list = []
+    console = build_console(Settings(console_secret="c" * 32), lambda: None, stops)
+    try:
+        assert "as " + postgres_deployment.role("worker") in console.store.where
+        assert console.accounts.authenticate("lead", PASSWORD) is not None
+        console.store.append([verdict_record("m1", "来赌博吧")])
+        (target,) = review_queue(console.store, QueueFilter())
+        assert console.audit.review("lead", target, "confirmed") is not None
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            console.store.execute([("DELETE FROM console_accounts", ())])
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            create_indexes(console.store)
     finally:
         for stop in stops:
             stop()
