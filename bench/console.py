@@ -6,7 +6,7 @@ Fills a throwaway schema (``bench_console``) with ``--n`` verdict records (a qua
 them ``review``, over 180 days, 10,000 groups, 200,000 users, 1% already reviewed, a
 measure for every 50th group), then serves the console in process and times each page
 over real HTTP, logged in: the review queue (unfiltered, by category, by a rare term, by
-group), a group's and a user's page, and explain with the shipped lists. Prints the
+group), feedback, a group's and a user's page, and explain with the shipped lists. Prints the
 median and p95 per page against the 200 ms target. Without --database-url it uses
 SCREENING_DATABASE_URL or postgresql://postgres@127.0.0.1:5432/test (a superuser: it
 creates the schema and its roles, and drops them unless --keep).
@@ -70,7 +70,9 @@ def _fill(store: PostgresRecordStore, n: int) -> None:
     rng, now, started = random.Random(7), time.time(), time.perf_counter()
     for begin in range(0, n, 20_000):
         store.append([_verdict(i, rng, now) for i in range(begin, min(n, begin + 20_000))])
-    reviewed = [Record("review", now, f"review:{i}", detail={"outcome": "confirmed"})
+    reviewed = [Record("review", now, f"review:{i}", detail={
+                    "outcome": rng.choice(("confirmed", "overturned")), "verdict_id": i,
+                    "terms": [rng.choice(list(TERMS.values()))], "sources": ["wordlist"]})
                 for i in range(1, n, 100)]  # fmt: skip
     measures = [Record("measure", now - 3600, f"measure:bm{g}", f"g{g}", None, None,
                        {"id": f"bm{g}", "kind": "group_warning", "subject": "group",
@@ -112,7 +114,9 @@ def main() -> None:
         if store.count("verdict") < args.n:
             _fill(store, args.n - store.count("verdict"))
         AccountStore(store).migrate()
+        started = time.perf_counter()
         create_indexes(store)
+        print(f"console indexes ready in {time.perf_counter() - started:.0f} s")
         store.execute([("ANALYZE records", ())])
         _bench(store, args.repeat)
     finally:
@@ -146,6 +150,7 @@ def _bench(store: PostgresRecordStore, repeat: int) -> None:
         "review ?category=drugs": lambda c: c.get("/review", params={"category": "drugs"}),
         f"review ?term={RARE} (10 in 1M)": lambda c: c.get("/review", params={"term": RARE}),
         "review ?group=g1234": lambda c: c.get("/review", params={"group": "g1234"}),
+        "feedback (10,000 outcomes)": lambda c: c.get("/feedback"),
         "group g50 page": lambda c: c.get("/subjects", params={"group": "g50"}),
         "user u4242 page": lambda c: c.get("/subjects", params={"user": "u4242"}),
         "explain (shipped lists + model)": lambda c: c.post(

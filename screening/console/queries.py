@@ -2,7 +2,8 @@
 a group's or user's records and the measures in force on it.
 
 Verdict details are JSON text (identical in SQLite and PostgreSQL), so filters test for
-a JSON fragment with the dialect's substring function. The queue is the newest ``review``
+a JSON fragment with the dialect's substring function (on PostgreSQL also by JSON
+containment, which a GIN index serves). The queue is the newest ``review``
 verdicts without an outcome; a partial index over exactly those verdicts (created with
 the console's table, :func:`create_indexes`) keeps it fast with millions of records, and
 an outcome is found by its unique key (``review:<verdict id>``).
@@ -25,6 +26,9 @@ __all__ = ["QueueFilter", "create_indexes", "history", "in_force", "review_queue
 _CONTAINS = {"sqlite": "instr(detail, {}) > 0", "postgres": "strpos(detail, {}) > 0"}
 _REVIEW = '\'"decision":"review"\''
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM records"
+_UNREVIEWED = "NOT EXISTS (SELECT 1 FROM records r WHERE r.key = 'review:' || CAST(v.id AS TEXT))"
+#: Newest review verdicts a filtered queue looks through before searching them all.
+RECENT = 5000
 
 
 def _contains(store: RecordStore, literal: str = "?") -> str:
@@ -32,14 +36,18 @@ def _contains(store: RecordStore, literal: str = "?") -> str:
 
 
 def create_indexes(store: RecordStore) -> None:
-    """The queue's and the reviews' partial indexes, and the user history's index (owner
-    access)."""
+    """The queue's and the reviews' partial indexes (on PostgreSQL also a GIN index on the
+    queue's JSON), and the user history's index (owner access)."""
     store.execute([
         ("CREATE INDEX IF NOT EXISTS console_review_queue ON records (at) WHERE kind = "
          f"'verdict' AND {_contains(store, _REVIEW)}", ()),
         ("CREATE INDEX IF NOT EXISTS console_records_user ON records (user_id, at)", ()),
         ("CREATE INDEX IF NOT EXISTS console_reviews ON records (at) WHERE kind = 'review'", ()),
     ])  # fmt: skip
+    if store.dialect == "postgres":  # the filtered queue's search beyond the newest
+        store.execute([("CREATE INDEX IF NOT EXISTS console_review_json ON records USING gin "
+                        f"((detail::jsonb) jsonb_path_ops) WHERE kind = 'verdict' AND "
+                        f"{_contains(store, _REVIEW)}", ())])  # fmt: skip
 
 
 def _fragment(key: str, value: str) -> str:
@@ -56,26 +64,52 @@ class QueueFilter:
 
 
 def review_queue(store: RecordStore, filters: QueueFilter, limit: int = 50) -> list[Record]:
-    """``review`` verdicts without an outcome, newest first."""
-    sql = f"{_SELECT} v WHERE kind = 'verdict' AND {_contains(store, _REVIEW)}"
+    """``review`` verdicts without an outcome, newest first.
+
+    A category or term filter is tried first on the newest :data:`RECENT` review
+    verdicts (a common term fills the page from those at once); when they hold too few,
+    the whole queue is searched — on PostgreSQL through a GIN index on the verdicts'
+    JSON, so a rare term is found among millions without reading them all."""
+    base = f"kind = 'verdict' AND {_contains(store, _REVIEW)}"
     params: list[Any] = []
     if filters.group_id:
-        sql += " AND group_id = ?"
+        base += " AND group_id = ?"
         params.append(filters.group_id)
-    if filters.category:
-        sql += f" AND {_contains(store)}"
-        params.append(_fragment("category", filters.category))
-    if filters.term:
-        sql += f" AND {_contains(store)}"
-        params.append(_fragment("term", filters.term))
     if filters.before is not None:
-        sql += " AND at < ?"
+        base += " AND at < ?"
         params.append(filters.before)
-    sql += (
-        " AND NOT EXISTS (SELECT 1 FROM records r WHERE r.key = 'review:' || "
-        "CAST(v.id AS TEXT)) ORDER BY at DESC, id DESC LIMIT ?"
-    )
-    params.append(limit)
+    matches = [_fragment(k, v) for k, v in (("category", filters.category),
+                                             ("term", filters.term)) if v]  # fmt: skip
+    order = f"{_UNREVIEWED} ORDER BY at DESC, id DESC LIMIT ?"
+    if not matches:
+        return _records(store, f"{_SELECT} v WHERE {base} AND {order}", [*params, limit])
+    match = " AND ".join(_contains(store) for _ in matches)
+    recent = (f"SELECT * FROM ({_SELECT} WHERE {base} ORDER BY at DESC, id DESC LIMIT "
+              f"{RECENT}) v WHERE {match} AND {order}")  # fmt: skip
+    found = _records(store, recent, [*params, *matches, limit])
+    if len(found) == limit:
+        return found
+    if store.dialect == "postgres":
+        match, matches = _containment(filters)
+    return _records(store, f"{_SELECT} v WHERE {base} AND {match} AND {order}",
+                    [*params, *matches, limit])  # fmt: skip
+
+
+def _containment(filters: QueueFilter) -> tuple[str, list[str]]:
+    """The PostgreSQL filter the GIN index serves: a term among the hits; a category among
+    the hits' or the labels' (as the JSON fragment matches either)."""
+    sql, params = [], []
+    if filters.term:
+        sql.append("detail::jsonb @> ?::jsonb")
+        params.append(json.dumps({"hits": [{"term": filters.term}]}, ensure_ascii=False))
+    if filters.category:
+        sql.append("(detail::jsonb @> ?::jsonb OR detail::jsonb @> ?::jsonb)")
+        params += [json.dumps({key: [{"category": filters.category}]}, ensure_ascii=False)
+                   for key in ("hits", "labels")]  # fmt: skip
+    return " AND ".join(sql), params
+
+
+def _records(store: RecordStore, sql: str, params: list[Any]) -> list[Record]:
     return [_record(row) for row in store.query(sql, params)]
 
 

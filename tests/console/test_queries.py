@@ -36,3 +36,21 @@ def test_the_queue_uses_its_index(record_store: RecordStore) -> None:
             "EXPLAIN QUERY PLAN SELECT id FROM records WHERE kind = 'verdict' AND "
             "instr(detail, '\"decision\":\"review\"') > 0 ORDER BY at DESC LIMIT 5")
         assert "console_review_queue" in " ".join(str(row) for row in plan)
+
+
+def test_a_filter_finds_matches_beyond_the_newest(record_store: RecordStore, monkeypatch) -> None:
+    """The newest RECENT verdicts fill a page of a common term; a rare one further back
+    is found by the full search (on PostgreSQL, JSON containment through the GIN index)."""
+    from screening.console import queries
+
+    create_indexes(record_store)
+    monkeypatch.setattr(queries, "RECENT", 3)
+    now = time.time()
+    record_store.append([verdict_record("old", "冰毒出售", term="冰毒", category="drugs", at=now - 100),
+                         *(verdict_record(f"n{i}", "来赌博吧", at=now - i) for i in range(6))])  # fmt: skip
+    common = review_queue(record_store, QueueFilter(term="赌博"), limit=2)
+    assert [r.message_id for r in common] == ["n0", "n1"]
+    for filters in (QueueFilter(term="冰毒"), QueueFilter(category="drugs"),
+                    QueueFilter(category="drugs", term="冰毒")):  # fmt: skip
+        assert [r.message_id for r in review_queue(record_store, filters)] == ["old"], filters
+    assert review_queue(record_store, QueueFilter(category="drugs", term="赌博")) == []
