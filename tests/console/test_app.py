@@ -3,6 +3,8 @@ records of each, over real HTTP against both record backends."""
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
@@ -21,8 +23,6 @@ ROLES = ("viewer", "reviewer", "analyst", "admin")
 
 def _console_actions(site: Site) -> list[dict]:
     rows = site.store.query("SELECT detail FROM records WHERE kind = 'console' ORDER BY id")
-    import json
-
     return [json.loads(detail) for (detail,) in rows]
 
 
