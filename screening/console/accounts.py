@@ -113,6 +113,19 @@ class AccountStore:
         )])  # fmt: skip
         return Account(name, role)
 
+    def update(self, name: str, *, role: str | None = None, disabled: bool | None = None) -> bool:
+        """Change an account's role or lock it; False when there is no such account.
+        Accounts are never deleted: a disabled one keeps its name, so audit records that
+        name it keep meaning one person."""
+        changes: list[tuple[str, tuple[Any, ...]]] = []
+        if role is not None:
+            changes.append(("UPDATE console_accounts SET role = ? WHERE name = ?",
+                            (check_role(role), name)))  # fmt: skip
+        if disabled is not None:
+            changes.append(("UPDATE console_accounts SET disabled = ? WHERE name = ?",
+                            (int(disabled), name)))  # fmt: skip
+        return bool(changes) and self.store.execute(changes) > 0
+
     def get(self, name: str) -> Account | None:
         rows = self.store.query(
             "SELECT name, role, disabled FROM console_accounts WHERE name = ?", (name,)
