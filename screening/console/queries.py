@@ -20,8 +20,8 @@ from screening.records.model import COLUMNS, Record
 from screening.records.store import RecordStore
 from screening.records.store import _record as _record
 
-__all__ = ["QueueFilter", "create_indexes", "history", "in_force", "review_queue", "reviews",
-           "verdict"]  # fmt: skip
+__all__ = ["QueueFilter", "create_indexes", "history", "in_force", "outcome_counts",
+           "outcome_totals", "overturned", "review_queue", "verdict"]  # fmt: skip
 
 _CONTAINS = {"sqlite": "instr(detail, {}) > 0", "postgres": "strpos(detail, {}) > 0"}
 _REVIEW = '\'"decision":"review"\''
@@ -124,9 +124,40 @@ def verdict(store: RecordStore, verdict_id: int) -> Record | None:
     return _record(rows[0]) if rows else None
 
 
-def reviews(store: RecordStore, since: float) -> list[Record]:
-    """Review outcomes since ``since`` (the feedback page's window)."""
-    rows = store.query(f"{_SELECT} WHERE kind = 'review' AND at >= ?", (since,))
+#: Review outcomes per value of a list in their detail (``terms``, ``sources``), counted
+#: in the database: JSON functions differ by dialect.
+_PER_VALUE = {
+    "sqlite": "SELECT t.value, json_extract(detail, '$.outcome'), count(*) FROM records, "
+    "json_each(records.detail, '$.{key}') AS t WHERE kind = 'review' AND at >= ? GROUP BY 1, 2",
+    "postgres": "SELECT t.value, detail::jsonb ->> 'outcome', count(*) FROM records, "
+    "jsonb_array_elements_text(detail::jsonb -> '{key}') AS t(value) WHERE kind = 'review' "
+    "AND at >= ? GROUP BY 1, 2",
+}
+_OUTCOME = {"sqlite": "json_extract(detail, '$.outcome')",
+            "postgres": "detail::jsonb ->> 'outcome'"}  # fmt: skip
+
+
+def outcome_counts(store: RecordStore, key: str, since: float) -> list[tuple[str, str, int]]:
+    """``(value, outcome, reviews)`` for each value of ``key`` in the review outcomes since
+    ``since``; ``key`` is ``"terms"`` or ``"sources"``."""
+    if key not in ("terms", "sources"):
+        raise ValueError(f"no review detail list {key!r}")
+    rows = store.query(_PER_VALUE[store.dialect].format(key=key), (since,))
+    return [(str(value), str(outcome), int(n)) for value, outcome, n in rows]
+
+
+def outcome_totals(store: RecordStore, since: float) -> dict[str, int]:
+    outcome = _OUTCOME[store.dialect]
+    rows = store.query(f"SELECT {outcome}, count(*) FROM records WHERE kind = 'review' "
+                       "AND at >= ? GROUP BY 1", (since,))  # fmt: skip
+    return {str(name): int(n) for name, n in rows}
+
+
+def overturned(store: RecordStore, since: float, limit: int = 2000) -> list[Record]:
+    """The newest overturned outcomes since ``since`` (where examples come from)."""
+    rows = store.query(
+        f"{_SELECT} WHERE kind = 'review' AND at >= ? AND {_contains(store)} "
+        "ORDER BY at DESC LIMIT ?", (since, _fragment("outcome", "overturned"), limit))  # fmt: skip
     return [_record(row) for row in rows]
 
 

@@ -8,14 +8,16 @@ import time
 import pytest
 
 from screening.console.audit import Audit
-from screening.console.feedback import precision
+from screening.console.feedback import example_ids, precision
+from screening.console.queries import outcome_counts
 from screening.records.model import Record
+from screening.records.store import RecordStore
 from tests.fixtures.console import Site, login, verdict_record
 
 
-def _review(vid: int, outcome: str, terms: list[str], sources: list[str]) -> Record:
+def _review(vid: int, outcome: str, terms: list[str], sources: list[str], at: float = 1.0) -> Record:
     detail = {"outcome": outcome, "verdict_id": vid, "terms": terms, "sources": sources}
-    return Record("review", 0.0, f"review:{vid}", detail=detail)
+    return Record("review", at, f"review:{vid}", detail=detail)
 
 
 PRECISION_CASES = [
@@ -32,17 +34,22 @@ PRECISION_CASES = [
 
 
 @pytest.mark.parametrize(("outcomes", "expected"), PRECISION_CASES)
-def test_precision_per_term(outcomes, expected) -> None:
-    reviews = [_review(n, o, terms, ["wordlist"]) for n, (o, terms) in enumerate(outcomes)]
-    rows = precision(reviews, "terms")
+def test_precision_per_term(outcomes, expected, record_store: RecordStore) -> None:
+    """Counted by the database of each backend, ranked here."""
+    record_store.append([_review(n, o, terms, ["wordlist"]) for n, (o, terms) in enumerate(outcomes)])
+    rows = precision(outcome_counts(record_store, "terms", 0.0))
     assert [(r.name, r.confirmed, r.overturned) for r in rows] == expected
     for row in rows:
         assert row.value == pytest.approx(row.confirmed / row.reviewed)
+    lists = precision(outcome_counts(record_store, "sources", 0.0))
+    assert sum(r.reviewed for r in lists) == len(outcomes)
 
 
-def test_examples_are_the_overturned_verdicts_up_to_three() -> None:
-    reviews = [_review(n, "overturned", ["t"], []) for n in range(5)]
-    assert precision(reviews, "terms")[0].overturned_verdicts == [0, 1, 2]
+def test_examples_are_the_newest_overturned_verdicts_up_to_three() -> None:
+    reviews = [_review(n, "overturned", ["t", "u"], []) for n in range(5)]
+    assert example_ids(reviews, "terms") == {"t": [0, 1, 2], "u": [0, 1, 2]}
+    rows = precision([("t", "overturned", 5)], example_ids(reviews, "terms"))
+    assert rows[0].examples == [0, 1, 2]
 
 
 def _reviewed(site: Site) -> None:
