@@ -150,7 +150,7 @@ def _bench(store: PostgresRecordStore, repeat: int) -> None:
         "review ?category=drugs": lambda c: c.get("/review", params={"category": "drugs"}),
         f"review ?term={RARE} (10 in 1M)": lambda c: c.get("/review", params={"term": RARE}),
         "review ?group=g1234": lambda c: c.get("/review", params={"group": "g1234"}),
-        "feedback (10,000 outcomes)": lambda c: c.get("/feedback"),
+        f"feedback ({store.count('review'):,} outcomes)": lambda c: c.get("/feedback"),
         "group g50 page": lambda c: c.get("/subjects", params={"group": "g50"}),
         "user u4242 page": lambda c: c.get("/subjects", params={"user": "u4242"}),
         "explain (shipped lists + model)": lambda c: c.post(

@@ -86,10 +86,11 @@ def _texts(console: Console, rows: list[Precision]) -> dict[int, str]:
 def _read(console: Console, since: float, with_examples: bool) -> dict[str, Any]:
     store = console.store
     examples = example_ids(queries.overturned(store, since), "terms") if with_examples else {}
-    terms = precision(queries.outcome_counts(store, "terms", since), examples)
-    lists = precision(queries.outcome_counts(store, "sources", since))
+    counts = queries.outcome_counts(store, since)
+    terms = precision(counts["terms"], examples)
+    lists = precision(counts["sources"])
     texts = _texts(console, terms[:20]) if with_examples else {}
-    totals = queries.outcome_totals(store, since)
+    totals = {outcome: n for _, outcome, n in counts["outcomes"]}
     return {"terms": terms, "lists": lists, "examples": texts, "totals": totals,
             "reviewed": sum(totals.values())}  # fmt: skip
 

@@ -21,7 +21,7 @@ from screening.records.store import RecordStore
 from screening.records.store import _record as _record
 
 __all__ = ["QueueFilter", "create_indexes", "history", "in_force", "outcome_counts",
-           "outcome_totals", "overturned", "review_queue", "verdict"]  # fmt: skip
+           "overturned", "review_queue", "verdict"]  # fmt: skip
 
 _CONTAINS = {"sqlite": "instr(detail, {}) > 0", "postgres": "strpos(detail, {}) > 0"}
 _REVIEW = '\'"decision":"review"\''
@@ -124,36 +124,38 @@ def verdict(store: RecordStore, verdict_id: int) -> Record | None:
     return _record(rows[0]) if rows else None
 
 
-#: Review outcomes per value of a list in their detail (``terms``, ``sources``), counted
-#: in the database: JSON functions differ by dialect.
-_PER_VALUE = {
-    "sqlite": "SELECT t.value, json_extract(detail, '$.outcome'), count(*) FROM records, "
-    "json_each(records.detail, '$.{key}') AS t WHERE kind = 'review' AND at >= ? GROUP BY 1, 2",
-    "postgres": "SELECT t.value, detail::jsonb ->> 'outcome', count(*) FROM records, "
-    "jsonb_array_elements_text(detail::jsonb -> '{key}') AS t(value) WHERE kind = 'review' "
-    "AND at >= ? GROUP BY 1, 2",
+#: Review outcomes per term, per list and in all, counted in the database in one pass over
+#: the window's outcomes (each detail parsed once); JSON functions differ by dialect.
+_COUNTS = {
+    "sqlite": "WITH r AS MATERIALIZED (SELECT detail AS d FROM records WHERE kind = 'review' "
+    "AND at >= ?) {parts}",
+    "postgres": "WITH r AS MATERIALIZED (SELECT detail::json AS d FROM records WHERE "
+    "kind = 'review' AND at >= ?) {parts}",
 }
-_OUTCOME = {"sqlite": "json_extract(detail, '$.outcome')",
-            "postgres": "detail::jsonb ->> 'outcome'"}  # fmt: skip
+_PART = {
+    "sqlite": "SELECT '{key}', t.value, json_extract(r.d, '$.outcome'), count(*) FROM r, "
+    "json_each(r.d, '$.{key}') AS t GROUP BY 1, 2, 3",
+    "postgres": "SELECT '{key}', t.value, r.d ->> 'outcome', count(*) FROM r, "
+    "json_array_elements_text(r.d -> '{key}') AS t(value) GROUP BY 1, 2, 3",
+}
+_TOTAL = {
+    "sqlite": "SELECT 'outcomes', '', json_extract(r.d, '$.outcome'), count(*) FROM r GROUP BY 3",
+    "postgres": "SELECT 'outcomes', '', r.d ->> 'outcome', count(*) FROM r GROUP BY 3",
+}
 
 
-def outcome_counts(store: RecordStore, key: str, since: float) -> list[tuple[str, str, int]]:
-    """``(value, outcome, reviews)`` for each value of ``key`` in the review outcomes since
-    ``since``; ``key`` is ``"terms"`` or ``"sources"``."""
-    if key not in ("terms", "sources"):
-        raise ValueError(f"no review detail list {key!r}")
-    rows = store.query(_PER_VALUE[store.dialect].format(key=key), (since,))
-    return [(str(value), str(outcome), int(n)) for value, outcome, n in rows]
+def outcome_counts(store: RecordStore, since: float) -> dict[str, list[tuple[str, str, int]]]:
+    """``{"terms": [(term, outcome, reviews)], "sources": [...], "outcomes": [("",
+    outcome, reviews)]}`` over the review outcomes since ``since``."""
+    parts = [_PART[store.dialect].format(key=key) for key in ("terms", "sources")]
+    sql = _COUNTS[store.dialect].format(parts=" UNION ALL ".join([*parts, _TOTAL[store.dialect]]))
+    counts: dict[str, list[tuple[str, str, int]]] = {"terms": [], "sources": [], "outcomes": []}
+    for key, value, outcome, n in store.query(sql, (since,)):
+        counts[str(key)].append((str(value), str(outcome), int(n)))
+    return counts
 
 
-def outcome_totals(store: RecordStore, since: float) -> dict[str, int]:
-    outcome = _OUTCOME[store.dialect]
-    rows = store.query(f"SELECT {outcome}, count(*) FROM records WHERE kind = 'review' "
-                       "AND at >= ? GROUP BY 1", (since,))  # fmt: skip
-    return {str(name): int(n) for name, n in rows}
-
-
-def overturned(store: RecordStore, since: float, limit: int = 2000) -> list[Record]:
+def overturned(store: RecordStore, since: float, limit: int = 500) -> list[Record]:
     """The newest overturned outcomes since ``since`` (where examples come from)."""
     rows = store.query(
         f"{_SELECT} WHERE kind = 'review' AND at >= ? AND {_contains(store)} "

@@ -37,12 +37,14 @@ PRECISION_CASES = [
 def test_precision_per_term(outcomes, expected, record_store: RecordStore) -> None:
     """Counted by the database of each backend, ranked here."""
     record_store.append([_review(n, o, terms, ["wordlist"]) for n, (o, terms) in enumerate(outcomes)])
-    rows = precision(outcome_counts(record_store, "terms", 0.0))
+    counts = outcome_counts(record_store, 0.0)
+    rows = precision(counts["terms"])
     assert [(r.name, r.confirmed, r.overturned) for r in rows] == expected
     for row in rows:
         assert row.value == pytest.approx(row.confirmed / row.reviewed)
-    lists = precision(outcome_counts(record_store, "sources", 0.0))
+    lists = precision(counts["sources"])
     assert sum(r.reviewed for r in lists) == len(outcomes)
+    assert sum(n for _, _, n in counts["outcomes"]) == len(outcomes)
 
 
 def test_examples_are_the_newest_overturned_verdicts_up_to_three() -> None:
