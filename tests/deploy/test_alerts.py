@@ -58,11 +58,25 @@ def exposed_names() -> set[str]:
         names |= {family.name + s for s in suffixes.get(family.type, ("",))}
 
     class Fake:
+        def __init__(self) -> None:
+            self.replies: list[int] = []
+
         def llen(self, key: str) -> int:
+            self.replies.append(0)
             return 0
 
         def lindex(self, key: str, index: int) -> None:
             return None
+
+        def zrange(self, key: str, start: int, stop: int) -> list[bytes]:
+            return []
+
+        def pipeline(self, transaction: bool = True) -> Fake:
+            self.replies = []
+            return self
+
+        def execute(self) -> list[int]:
+            return self.replies
 
     for family in QueueCollector(RedisQueues(Fake()), ["screening"], Fake()).collect():
         names.add(family.name)
