@@ -107,10 +107,24 @@ def test_dashboard_is_well_formed_and_uses_the_provisioned_datasource() -> None:
             assert target["datasource"]["uid"] == uid and target["expr"]
 
 
-def test_every_alert_has_a_runbook_in_the_readme() -> None:
-    alerts = re.findall(r"- alert: (\w+)", RULES.read_text(encoding="utf-8"))
-    anchors = set(re.findall(r'runbook: "README\.md#(\w+)"', RULES.read_text(encoding="utf-8")))
+def test_every_alert_has_a_runbook_url_from_the_one_base_and_a_readme_section() -> None:
+    text = RULES.read_text(encoding="utf-8")
+    alerts = re.findall(r"- alert: (\w+)", text)
+    urls = re.findall(r'runbook_url: "([^"]*)"', text)
+    assert len(urls) == len(alerts) >= 15
+    base = "{{ $externalLabels.runbook_base }}#"
+    assert all(url.startswith(base) for url in urls), urls
+    anchors = {url.removeprefix(base) for url in urls}
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     headings = {h.lower() for h in re.findall(r"^#### `?(\w+)`?", readme, re.MULTILINE)}
-    assert len(alerts) >= 8
     assert anchors <= headings, f"runbook sections missing from README: {anchors - headings}"
+    config = (DEPLOY / "prometheus" / "prometheus.yml").read_text(encoding="utf-8")
+    assert "runbook_base: ${RUNBOOK_BASE}" in config
+
+
+def test_the_new_alerts_are_covered_by_promtool_tests() -> None:
+    tested = set(re.findall(r"alertname: (\w+)", (RULES.parent / "alerts_test.yml").read_text()))
+    for alert in ("ScreeningLatencyHigh", "ScreeningTrafficStopped", "ScreeningRedisDown",
+                  "ScreeningRedisMemoryHigh", "ScreeningRedisPersistenceFailing",
+                  "ScreeningPostgresDown", "ScreeningPostgresConnectionsHigh"):  # fmt: skip
+        assert alert in tested
