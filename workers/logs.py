@@ -34,7 +34,7 @@ __all__ = ["JSON_FIELDS", "TEXT_FORMAT", "configure_logging", "main"]
 
 #: The fixed fields of a JSON line, in order (event fields follow).
 JSON_FIELDS = ("time", "level", "logger", "process", "message")
-TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(process)d]: %(message)s"
+TEXT_FORMAT = "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"
 #: Loggers that are chatty at INFO about things an operator does not act on.
 _QUIET = {"httpx": logging.WARNING, "httpcore": logging.WARNING, "pika": logging.CRITICAL}
 
