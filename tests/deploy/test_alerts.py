@@ -1,17 +1,19 @@
 """Alert rules and dashboard: promtool validates and unit-tests the rules (Debian package
-`prometheus`), every metric they and the dashboard use exists, every alert has a runbook."""
+`prometheus`), every metric they and the dashboard use exists, every alert has a runbook;
+amtool (Debian package `prometheus-alertmanager`) checks the Alertmanager routes."""
 
 from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 
 from prometheus_client import CollectorRegistry
 
 from screening.operations.metrics import ScreeningMetrics
 from tests.fixtures import REPO
-from tests.fixtures.pipeline import prometheus_tool
+from tests.fixtures.pipeline import _unavailable, prometheus_tool
 from workers.queue_metrics import QueueCollector, RedisQueues
 
 DEPLOY = REPO / "deploy"
@@ -128,3 +130,35 @@ def test_the_new_alerts_are_covered_by_promtool_tests() -> None:
                   "ScreeningRedisMemoryHigh", "ScreeningRedisPersistenceFailing",
                   "ScreeningPostgresDown", "ScreeningPostgresConnectionsHigh"):  # fmt: skip
         assert alert in tested
+
+
+def amtool() -> str:
+    binary = shutil.which("amtool")
+    if binary is None:
+        _unavailable("amtool not on PATH (apt-get install prometheus-alertmanager; .ci/run "
+                     "installs it)", "Alertmanager config checks")  # fmt: skip
+    return binary  # type: ignore[return-value]
+
+
+ALERTMANAGER = DEPLOY / "alertmanager" / "alertmanager.yml"
+
+
+def test_alertmanager_config_is_valid() -> None:
+    result = subprocess.run([amtool(), "check-config", str(ALERTMANAGER)],
+                            capture_output=True, text=True)  # fmt: skip
+    assert result.returncode == 0 and "SUCCESS" in result.stdout, result.stdout + result.stderr
+
+
+def test_every_severity_the_rules_use_has_its_own_route() -> None:
+    severities = set(re.findall(r"severity: (\w+)", RULES.read_text(encoding="utf-8")))
+    assert severities == {"page", "ticket"}
+    routed = {}
+    for severity in severities:
+        result = subprocess.run(
+            [amtool(), "config", "routes", "test", f"--config.file={ALERTMANAGER}",
+             f"severity={severity}", "alertname=ScreeningWorkerDown"],
+            capture_output=True, text=True,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        routed[severity] = result.stdout.strip()
+    assert routed == {"page": "on-call", "ticket": "tickets"}
