@@ -1,7 +1,7 @@
 """One logging configuration for every process (workers/logs.py): JSON lines with the
 event's ids and never a message's text, parsed here from a real `screening run` (a failed
-callback at WARNING, measures at INFO) and a real `screening worker` (dramatiq's own
-lines, from its main and worker processes, as JSON too)."""
+callback at WARNING, measures at INFO), a real `screening worker` (dramatiq's own lines,
+from its main and worker processes, as JSON too) and a real `screening serve`."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ import pytest
 from screening.errors import ConfigError
 from screening.settings import Settings
 from tests.fixtures import REPO
-from tests.fixtures.pipeline import SECRET, SIGNING_KEY
+from tests.fixtures.pipeline import SECRET, SIGNING_KEY, _free_port
 from workers.logs import JSON_FIELDS, configure_logging
 from workers.receiver import LocalReceiver
 from workers.run import DEMO_FILE
@@ -137,7 +137,8 @@ def test_screening_worker_and_dramatiqs_processes_log_json(
         "SCREENING_WORDLISTS": str(fixture_wordlist_dir),
         "SCREENING_MODEL": "none",
         "SCREENING_BANKS": "none",
-        "SCREENING_METRICS_PORT": "0",
+        "SCREENING_METRICS_PORT": str(_free_port()),
+        "SCREENING_METRICS_DIR": str(tmp_path / "metrics"),
         "SCREENING_RECORDS_PATH": str(tmp_path / "records.sqlite3"),
         "SCREENING_SIGNING_KEY": SIGNING_KEY,
         "SCREENING_WORKER_PROCESSES": "1",
@@ -149,7 +150,8 @@ def test_screening_worker_and_dramatiqs_processes_log_json(
                                   env=env, stderr=sink, start_new_session=True)  # fmt: skip
         try:
             deadline = time.monotonic() + 90
-            while "is ready for action" not in stderr.read_text() and time.monotonic() < deadline:
+            while time.monotonic() < deadline and not all(
+                    text in stderr.read_text() for text in ("is ready for action", "metrics on")):
                 assert worker.poll() is None, stderr.read_text()[-3000:]
                 time.sleep(0.2)
         finally:
@@ -159,4 +161,32 @@ def test_screening_worker_and_dramatiqs_processes_log_json(
     loggers = {r["logger"] for r in records}
     assert any(name.startswith("dramatiq.WorkerProcess") for name in loggers), loggers
     assert "dramatiq.MainProcess" in loggers, loggers
-    assert len({r["process"] for r in records}) >= 2  # the main and the worker process
+    assert len({r["process"] for r in records}) >= 3  # main, worker and metrics processes
+    served = [r for r in records if r["logger"] == "workers.telemetry"]
+    assert served and served[0]["addr"] == "127.0.0.1" and served[0]["port"] > 0
+
+
+def test_screening_serve_logs_json_from_every_server_process(tmp_path: Path) -> None:
+    """uvicorn's own lines and the access log go through the same configuration."""
+    import httpx
+
+    from tests.cli.test_service import serving
+    from tests.fixtures.engine import FIXTURE_WORDLIST
+    from tests.fixtures.service import message
+
+    for name, text in FIXTURE_WORDLIST.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SCREENING_", "PROMETHEUS"))}
+    env |= {"SCREENING_WORDLISTS": str(tmp_path), "SCREENING_MODEL": "none",
+            "SCREENING_BANKS": "none", "SCREENING_LOG_FORMAT": "json"}  # fmt: skip
+    log: list[str] = []
+    with serving(["--no-auth", "--workers", "2"], env, log) as url:
+        for i in range(4):
+            httpx.post(f"{url}/v1/screen", json={"messages": [message(f"m{i}", "来玩百家乐")]})
+    records = json_lines(log[0])  # every line: the parent's and both server processes'
+    access = [r for r in records if r["logger"] == "screening.service.access"
+              and "/v1/screen" in r["message"]]  # fmt: skip
+    assert len(access) == 4 and all(r["level"] == "INFO" for r in access)
+    assert any(r["logger"] == "screening.cli.service" and "serving on" in r["message"]
+               for r in records)  # fmt: skip
+    assert "百家乐" not in log[0]
