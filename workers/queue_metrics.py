@@ -13,7 +13,9 @@ until a consumer fetches it: dramatiq's consumer moves it into its worker's ack 
 for a retry is nearly at once. So "delayed" counts the list *and* those ack sets (one per
 worker in dramatiq's heartbeat set), and for the callback queue the retries parked in
 Redis while the endpoint's circuit is open (workers/circuit.py) — every retry that waits,
-wherever it is held.
+wherever it is held. On RabbitMQ a delayed message a consumer holds is unacknowledged,
+which a passive declare does not count: there "delayed" is the ready messages of the delay
+queue only (the management API would tell more).
 A RabbitMQ queue gives its count of ready messages to a passive declare but lets nobody
 look at its head without taking it, so it has depth and delayed but no lag. The
 dead-letter lists live in Redis whatever the broker.

@@ -80,13 +80,15 @@ def test_alertmanager_routes_the_alerts_and_exporters_feed_the_backend_rules() -
     assert "RUNBOOK_BASE: ${RUNBOOK_BASE:?" in _service("prometheus")
 
 
-def test_no_password_is_written_in_the_compose_file_and_nothing_listens_on_all_interfaces() -> None:
+def test_no_password_is_written_in_the_compose_file_and_only_the_api_listens_beyond_loopback(
+) -> None:
     body = COMPOSE.split("\nname:", 1)[1]
     for line in body.splitlines():
         if re.search(r"PASSWORD:|postgresql://", line):
             assert "${" in line, line  # from deploy/.env, required
     assert not re.search(r"postgresql://\w+:[^$]", body)
     ports = re.findall(r'ports: \[(.*)\]', body)
-    assert ports and all(p.startswith('"127.0.0.1:') for p in ports), ports
+    assert ports and all(p.startswith('"127.0.0.1:') for p in ports if p != '"8080:8080"'), ports
+    assert re.findall(r'ports: \[(.*)\]', _service("api")) == ['"8080:8080"']
     init = (REPO / "deploy" / "postgres" / "init.sh").read_text("utf-8")
     assert "PASSWORD :'password'" in init and "$WORKER_DB_PASSWORD" in init
