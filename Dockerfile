@@ -60,7 +60,8 @@ USER 10001:10001
 # /metrics of `screening worker`; `screening serve` (the HTTP API) listens on 8080.
 EXPOSE 9191 8080
 # The worker is healthy while its /metrics answers (dramatiq's main process and its
-# metrics fork are up); compose overrides this for `serve` (GET /readyz).
+# metrics fork are up); compose overrides this for `serve` (GET /readyz). A worker run
+# with SCREENING_METRICS_PORT=0 has nothing to ask: give it `--no-healthcheck`.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=90s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/metrics' % os.environ.get('SCREENING_METRICS_PORT', '9191'), timeout=4)"]
 CMD ["screening", "worker"]
