@@ -59,10 +59,12 @@ def _json_formatter() -> logging.Formatter:
 def configure_logging(
     settings: Settings, *, default_level: int = logging.INFO, stream: IO[str] | None = None
 ) -> logging.Handler:
-    """Replace the root logger's handlers by one that writes ``settings.log_format``
-    lines to ``stream`` (default: the current ``sys.stderr``) at ``settings.log_level``
-    (unset: ``default_level``, the entry point's choice). Safe to call again: the
-    process keeps exactly one handler. Returns the handler."""
+    """Replace the root logger's console handler by one that writes
+    ``settings.log_format`` lines to ``stream`` (default: the current ``sys.stderr``) at
+    ``settings.log_level`` (unset: ``default_level``, the entry point's choice). The
+    console handler is a plain ``StreamHandler`` — ``logging.basicConfig``'s (dramatiq's,
+    in its processes) or an earlier call's; handlers of other kinds (a file, a test's
+    capture) are left alone. Safe to call again. Returns the handler."""
     install_redaction()
     handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
     if settings.log_format == "json":
@@ -71,7 +73,8 @@ def configure_logging(
         handler.setFormatter(logging.Formatter(TEXT_FORMAT))
     root = logging.getLogger()
     for old in root.handlers[:]:
-        root.removeHandler(old)
+        if type(old) is logging.StreamHandler:
+            root.removeHandler(old)
     root.addHandler(handler)
     level = logging.getLevelName(settings.log_level) if settings.log_level else default_level
     root.setLevel(level)
