@@ -103,6 +103,7 @@ def _run(uvicorn: Any, host: str, port: int, workers: int) -> None:
         http="httptools",
         loop="uvloop",
         access_log=False,  # the service logs its own line, with the key's name
+        log_config=None,  # uvicorn's lines go through the root logger (workers/logs.py)
         log_level="warning",
         timeout_graceful_shutdown=30,
     )
@@ -125,13 +126,12 @@ def create_app() -> Any:
 
 
 def _process_logging(settings: Settings) -> None:
-    """Logging of a serve process: the access log at INFO when on, and the redaction that
-    keeps message text out of every log line (workers/redaction.py)."""
-    from workers.redaction import install_redaction
+    """Logging of a serve process (workers/logs.py: SCREENING_LOG_FORMAT, the redaction
+    that keeps message text out of every line): the access log at INFO when on."""
+    from workers.logs import configure_logging
 
-    install_redaction()
     level = logging.INFO if settings.http_access_log else logging.WARNING
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings, default_level=level)
 
 
 def build_service(
