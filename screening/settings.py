@@ -178,6 +178,16 @@ class Settings:
     #: `screening run`, which prints its own summary lines).
     log_level: str = ""
 
+    # The analyst console, `screening serve --console` (docs/console.md).
+    #: SCREENING_CONSOLE_SECRET: signs console session cookies (>= 32 bytes; the same in
+    #: every server process). Unset: a random one per process (sessions end at restart).
+    console_secret: str = field(default="", repr=False)
+    #: SCREENING_CONSOLE_COOKIE_SECURE: "false" lets session cookies travel over plain HTTP
+    #: (development behind no TLS proxy); default true.
+    console_cookie_secure: bool = True
+    #: SCREENING_CONSOLE_SESSION_HOURS: a console session ends this long after log-in.
+    console_session_hours: float = 8.0
+
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
@@ -293,6 +303,9 @@ _PIPELINE_FIELDS: dict[str, Callable[[str], object]] = {
     "http_rate_burst": _positive(int),
     "http_ingest_buffer": _positive(int),
     "http_access_log": _flag,
+    "console_secret": _secret,
+    "console_cookie_secure": _flag,
+    "console_session_hours": _positive(float),
     "log_format": _log_format,
     "log_level": _log_level,
 }
