@@ -16,7 +16,7 @@ from screening.engine.normalize import NormalizedText, Normalizer
 from screening.engine.verdict import Hit
 from screening.engine.wordlist import Pattern
 
-__all__ = ["PatternMatcher", "service_notice"]
+__all__ = ["PatternMatcher"]
 
 #: Chinese numerals as people write digits one by one (幺 for 1 on the phone, 两 for 2).
 #: 十/百 are left alone: they build numbers, they are not digits in a phone number.
@@ -52,7 +52,7 @@ _SERVICE = re.compile(
 )
 
 
-def service_notice(folded: str) -> bool:
+def _service_notice(folded: str) -> bool:
     """Whether a folded message reads as an organisation's service notice."""
     return _SIGNATURE.search(folded) is not None and _SERVICE.search(folded) is not None
 
@@ -77,7 +77,7 @@ class PatternMatcher:
             if match.end() > match.start()
         ]
         hits = []
-        service = bool(found) and service_notice(text.folded)
+        service = bool(found) and _service_notice(text.folded)
         for pattern, match in _strongest_per_span(found):
             start, end = text.folded_span(match.start(), match.end())
             transforms = self.normalizer.transforms_in(text, start, end)
