@@ -6,6 +6,10 @@ every pattern over the inputs ``regex_safety.adversarial_inputs`` builds in a ch
 process and kill it when one input takes longer than the timeout. Nothing here runs while
 screening: the engine never spawns a process on the hot path.
 
+Times are CPU seconds, the child's own (read from /proc where there is one, else wall
+time): on a loaded machine a linear pattern that waits for a core is not slow, and a
+publish must not refuse it for that.
+
 This file is also the child's program: it imports only the standard library and runs
 isolated (``python -I``), so the child starts in ~30 ms without importing the engine.
 """
@@ -32,7 +36,7 @@ ProbeJob = tuple[str, int, Sequence[tuple[str, str, int, str]]]
 class ProbeResult:
     job: int
     probe: int
-    seconds: float  # the time it took, or the timeout when the child was killed
+    seconds: float  # the CPU time it took, or the timeout when the child was killed
     error: str = ""  # "timeout", or why the child failed
 
 
@@ -60,6 +64,7 @@ def _run_child(jobs: Sequence[ProbeJob], first: int, timeout: float,
         child.stdin.write(request.encode())
         child.stdin.close()
         job, probe = first, 0
+        clock = _ChildClock(child.pid)
         with selectors.DefaultSelector() as selector:
             selector.register(child.stdout, selectors.EVENT_READ)
             buffer = b""
@@ -67,10 +72,13 @@ def _run_child(jobs: Sequence[ProbeJob], first: int, timeout: float,
                 if not jobs[job][2]:
                     job, probe = job + 1, 0
                     continue
+                clock.restart()
                 while b"\n" not in buffer:
-                    if not selector.select(timeout):
-                        results.append(ProbeResult(job, probe, timeout, "timeout"))
-                        return job + 1
+                    if not selector.select(min(timeout, _POLL)):
+                        if clock.spent() >= timeout:
+                            results.append(ProbeResult(job, probe, timeout, "timeout"))
+                            return job + 1
+                        continue
                     chunk = os.read(child.stdout.fileno(), 65536)
                     if not chunk:
                         error = child.stderr.read().decode(errors="replace").strip()
@@ -90,15 +98,49 @@ def _run_child(jobs: Sequence[ProbeJob], first: int, timeout: float,
         child.stderr.close()
 
 
+#: How often a waiting parent looks at the child's CPU time.
+_POLL = 0.05
+#: A child that is starved of CPU this many times its timeout, by wall clock, is ended
+#: anyway: the probe must not hang a publish on a machine that never gives it a core.
+_WALL_FACTOR = 30
+
+
+class _ChildClock:
+    """CPU seconds the child spent since :meth:`restart` (wall seconds without /proc)."""
+
+    def __init__(self, pid: int):
+        self.stat = f"/proc/{pid}/stat"
+        self.ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+        self.restart()
+
+    def restart(self) -> None:
+        self.cpu_at, self.wall_at = self._cpu(), time.monotonic()
+
+    def spent(self) -> float:
+        wall = time.monotonic() - self.wall_at
+        cpu = self._cpu()
+        if cpu is None or self.cpu_at is None:
+            return wall
+        return max(cpu - self.cpu_at, wall / _WALL_FACTOR)
+
+    def _cpu(self) -> float | None:
+        try:
+            with open(self.stat, "rb") as stat:
+                fields = stat.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            return None
+        return (int(fields[11]) + int(fields[12])) / self.ticks  # utime + stime
+
+
 def _child() -> None:
     for source, flags, inputs in json.loads(sys.stdin.read()):
         regex = re.compile(source, flags)
         for head, unit, count, tail in inputs:
             text = head + unit * count + tail
-            started = time.perf_counter()
+            started = time.thread_time()
             for _ in regex.finditer(text):
                 pass
-            print(time.perf_counter() - started, flush=True)
+            print(time.thread_time() - started, flush=True)
 
 
 if __name__ == "__main__":

@@ -5,13 +5,18 @@ so a pattern that blows up fails the test instead of hanging CI)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from screening.engine.config import load_config
 from screening.engine.core import Engine
-from screening.engine.regex_probe import run_probes
+from screening.engine.regex_probe import _ChildClock, run_probes
 from screening.engine.tokenize import Tokenizer
 from screening.engine.wordlist import Pattern, Wordlist
 from screening.settings import DEFAULT_WORDLISTS
@@ -150,3 +155,22 @@ def test_contact_details_in_a_signed_service_notice_are_watch(
         if h.source == "pattern:cn_mobile"
     )
     assert verdict.decision == decision
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_the_probe_times_cpu_not_waiting() -> None:
+    """A pattern is slow by the CPU it takes: a child that waits (for a core, on a loaded
+    machine) must not run its clock down, one that computes must."""
+    waiting = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(5)"])
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)  # both started
+        clocks = _ChildClock(waiting.pid), _ChildClock(busy.pid)
+        time.sleep(1.0)
+        idle_spent, busy_spent = (clock.spent() for clock in clocks)
+    finally:
+        for child in (waiting, busy):
+            child.kill()
+            child.wait()
+    assert idle_spent < 0.06, idle_spent  # 1/30 of the wall time, and a tick
+    assert busy_spent > 0.1, busy_spent  # a tenth of a core, even on a loaded machine
