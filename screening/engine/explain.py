@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from screening.engine.context import CONTEXT, deciding_hits, read_by_head
 from screening.engine.core import Analysis, Engine
 
 __all__ = ["explain", "render_explanation"]
@@ -39,6 +40,7 @@ def explain(engine: Engine, text: str) -> dict[str, Any]:
             for category, score in analysis.verdict.categories.items()
         },
         "model": _model_part(engine, text, analysis.verdict.model_scores),
+        "context": _context_part(engine, analysis),
         "decision": analysis.verdict.decision,
         "labels": [label.to_dict() for label in analysis.verdict.labels],
         "versions": analysis.verdict.versions,
@@ -58,6 +60,36 @@ def _model_part(engine: Engine, text: str, scores: dict[str, float]) -> dict[str
         }
         for category, score in scores.items()
     }
+
+
+def _context_part(engine: Engine, analysis: Analysis) -> dict[str, Any] | None:
+    """What the context rule did (screening/engine/context.py), or None when it did
+    nothing: without it a verdict of PASS under a category score over its threshold, or a
+    model score that reviews nothing, would have no visible reason."""
+    scores, signal = analysis.verdict.model_scores, engine.context
+    if signal is None or not scores:
+        return None
+    covered = read_by_head(scores, engine.model_thresholds, signal)
+    deciding = deciding_hits(
+        analysis.hits, scores, engine.model_thresholds, signal, analysis.normalized.compact
+    )
+    kept = {_key(h): h.severity for h in deciding}
+    set_aside = sorted({h.category for h in analysis.hits if _key(h) not in kept})
+    lowered = sorted({h.category for h in analysis.hits
+                      if kept.get(_key(h), h.severity) != h.severity})  # fmt: skip
+    if not covered and not set_aside and not lowered:
+        return None
+    return {
+        "head": {"score": round(scores.get(CONTEXT, 0.0), 4), "threshold": signal.threshold},
+        "reads_as_context": signal.reads_as_context(scores, analysis.normalized.compact),
+        "covered_by_head": sorted(covered),
+        "hits_set_aside": set_aside,
+        "hits_reweighed": lowered,
+    }
+
+
+def _key(hit: Any) -> tuple[int, int, str, str]:
+    return hit.start, hit.end, hit.term, hit.category
 
 
 def _highlight(text: str, spans: list[tuple[int, int]]) -> str:
@@ -118,6 +150,23 @@ def render_explanation(explanation: dict[str, Any]) -> str:
                 f"  - {category}: {entry['score']:.3f} (review ≥ {entry['review_threshold']}, "
                 f"block ≥ {entry['block_threshold']}); top features: {features}"
             )
+    context = explanation.get("context")
+    if context is not None:
+        head = context["head"]
+        lines.append(
+            f"context    head {head['score']:.3f} (≥ {head['threshold']}); "
+            f"reads as a warning, report or condemnation: "
+            f"{'yes' if context['reads_as_context'] else 'no'}"
+        )
+        if context["covered_by_head"]:
+            lines.append("  - the model alone no longer reviews: "
+                         + ", ".join(context["covered_by_head"]))  # fmt: skip
+        if context["hits_set_aside"]:
+            lines.append("  - hits kept as evidence, not deciding: "
+                         + ", ".join(context["hits_set_aside"]))  # fmt: skip
+        if context["hits_reweighed"]:
+            lines.append("  - hits whose severity the model's reading changed: "
+                         + ", ".join(context["hits_reweighed"]))  # fmt: skip
     lines.append("labels")
     for label in explanation["labels"]:
         lines.append(f"  - {_render_label(label)}")

@@ -47,3 +47,27 @@ def test_explain_names_the_category_the_model_alone_decided(
     out = capsys.readouterr().out
     assert "  - gambling: block by wordlist (1.000), list gambling" in out
     assert "      also gambling: block by model (" in out
+
+
+@pytest.fixture(scope="module")
+def shipped_engine(tokenizer: Tokenizer) -> Engine:
+    from screening.engine.classify import MANIFEST, Classifier
+    from screening.settings import DEFAULT_MODEL, DEFAULT_WORDLISTS
+
+    if not (DEFAULT_MODEL / MANIFEST).is_file():
+        pytest.skip("no shipped model")
+    classifier = Classifier.load(DEFAULT_MODEL, tokenizer)
+    return Engine(load_config(), Wordlist.load(DEFAULT_WORDLISTS), tokenizer, classifier)
+
+
+def test_explain_says_when_the_context_rule_set_hits_aside(shipped_engine: Engine) -> None:
+    """A warning that quotes a gambling block term passes: explain must say why, or the
+    analyst sees a block-severity hit and a PASS with nothing between them."""
+    warning = explain(shipped_engine, "请勿参与网络赌博，网赌害人害己")
+    assert warning["decision"] == "pass" and any(h["category"] == "gambling" for h in warning["hits"])
+    context = warning["context"]
+    assert context["reads_as_context"] is True
+    assert "gambling" in context["hits_set_aside"]
+    assert "  - hits kept as evidence, not deciding: gambling" in render_explanation(warning)
+    chat = explain(shipped_engine, "今晚一起去看电影吗")
+    assert chat["context"] is None and "context    " not in render_explanation(chat)
