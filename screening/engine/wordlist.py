@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from screening.engine.regex_safety import regex_risks
+from screening.engine.text_files import decode_utf8
 from screening.errors import WordlistError
 
 __all__ = ["AllowTerm", "Pattern", "Term", "Wordlist"]
@@ -216,12 +217,10 @@ class Wordlist:
         directory = Path(directory)
         if not directory.is_dir():
             raise WordlistError("wordlist directory not found", path=str(directory))
-        files = {}
-        for path in sorted(directory.glob("*.txt")):
-            try:
-                files[path.name] = path.read_text(encoding="utf-8")
-            except UnicodeDecodeError as exc:
-                raise WordlistError(f"not UTF-8: {exc}", path=str(path)) from exc
+        files = {
+            path.name: decode_utf8(path.read_bytes(), str(path))
+            for path in sorted(directory.glob("*.txt"))
+        }
         if not any(name not in _NOT_CATEGORIES for name in files):
             raise WordlistError("no category files (<category>.txt)", path=str(directory))
         return cls.from_files(files, origin=f"{directory}/")

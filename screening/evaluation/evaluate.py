@@ -23,6 +23,7 @@ from typing import Any
 
 from screening.engine.config import Thresholds
 from screening.engine.core import Engine
+from screening.engine.text_files import data_error, utf8_lines
 from screening.engine.verdict import CATEGORIES, decide, decide_model
 from screening.errors import ModelError
 from screening.evaluation.report import render_report
@@ -55,23 +56,22 @@ def read_examples(path: str | Path) -> list[Example]:
     """Labelled JSONL (``text``, ``labels``; optional ``id``, ``source``)."""
     path = Path(path)
     examples = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-                text, labels = record["text"], record.get("labels", [])
-            except (ValueError, KeyError, TypeError) as exc:
-                raise ModelError(f"{path}:{number}: not a JSON object with 'text': {exc}") from None
-            if not isinstance(text, str) or not isinstance(labels, list):
-                raise ModelError(f"{path}:{number}: 'text' must be a string, 'labels' a list")
-            unknown = set(labels) - set(CATEGORIES)
-            if unknown:
-                raise ModelError(f"{path}:{number}: unknown label(s) {sorted(unknown)}")
-            source = str(record.get("source") or path.stem)
-            ident = record.get("id")
-            examples.append(Example(text, tuple(sorted(set(labels))), source, ident))
+    for number, line in utf8_lines(path, data_error):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            text, labels = record["text"], record.get("labels", [])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ModelError(f"{path}:{number}: not a JSON object with 'text': {exc}") from None
+        if not isinstance(text, str) or not isinstance(labels, list):
+            raise ModelError(f"{path}:{number}: 'text' must be a string, 'labels' a list")
+        unknown = set(labels) - set(CATEGORIES)
+        if unknown:
+            raise ModelError(f"{path}:{number}: unknown label(s) {sorted(unknown)}")
+        source = str(record.get("source") or path.stem)
+        ident = record.get("id")
+        examples.append(Example(text, tuple(sorted(set(labels))), source, ident))
     return examples
 
 

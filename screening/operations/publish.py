@@ -19,22 +19,31 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from screening.engine.banks import BANK_SUFFIX, BankMatcher
 from screening.engine.config import load_config
 from screening.engine.core import Engine
-from screening.engine.lint import read_benign_file, slow_patterns
+from screening.engine.lint import lint_wordlist, read_benign_file, read_benign_records
 from screening.engine.normalize import Normalizer
 from screening.engine.parts import TERM_KEYS, MemoNormalizer, files_digest, load_model
+from screening.engine.text_files import decode_files
 from screening.engine.tokenize import Tokenizer
 from screening.engine.wordlist import Wordlist
-from screening.errors import BankError, ConfigError, ModelError, WordlistError
-from screening.operations.versions import KINDS, RedisVersionStore, VersionStore
+from screening.errors import BankError, ConfigError, ModelError, ScreeningError, WordlistError
+from screening.operations.boot import BootVersion, boot_versions, read_directory, seed_boot_versions
+from screening.operations.history import (
+    author_of,
+    describe_record,
+    describe_rollback,
+    resolve_version,
+)
+from screening.operations.versions import KINDS, RedisVersionStore, VersionStore, rolled_back
 from screening.pipeline.signing import SigningKeys
-from screening.settings import Settings
+from screening.progress import progress_bar
+from screening.settings import Settings, model_path
 
 __all__ = [
     "cmd_promote",
@@ -50,6 +59,8 @@ __all__ = [
 
 #: A new wordlist with fewer than this share of the live one's terms is refused.
 MIN_TERM_SHARE = 0.5
+#: Overridden findings kept in a version's record (the count is in the history anyway).
+MAX_RECORDED = 100
 
 
 def store_for(settings: Settings) -> RedisVersionStore:
@@ -61,12 +72,6 @@ def store_for(settings: Settings) -> RedisVersionStore:
     if settings.signing_key:
         keys = SigningKeys.of(settings.signing_key, settings.signing_key_previous)
     return RedisVersionStore.from_url(settings.redis_url, keys=keys)
-
-
-def read_directory(directory: Path, pattern: str) -> dict[str, bytes]:
-    if not directory.is_dir():
-        raise ConfigError(f"{directory} is not a directory")
-    return {p.name: p.read_bytes() for p in sorted(directory.glob(pattern)) if p.is_file()}
 
 
 def _problems_on_benign(engine: Engine, benign: list[str], worst: str) -> list[str]:
@@ -89,39 +94,50 @@ def validate_wordlist(
     *,
     config: Path | None = None,
     tokenizer: Tokenizer | None = None,
-    extra_benign: Sequence[str] = (),
+    extra_benign: Sequence[str | tuple[str, str]] = (),
     live_terms: int | None = None,
     force: bool = False,
     normalizer: MemoNormalizer | None = None,
+    forced: list[str] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Wordlist:
-    """The parsed wordlist if it may be published; raises WordlistError saying why not.
+    """The parsed wordlist if it may be published; raises WordlistError saying why not:
+    every finding of ``wordlist lint`` (duplicates, terms the allow-list cancels, terms that
+    hit a benign message, slow patterns) and a much smaller list than the live one. Only
+    ``force`` publishes despite them — never despite a slow pattern — and the problems it
+    overrode are appended to ``forced``, which ``publish`` records with the version.
     A ``normalizer`` given here holds every term's key afterwards (see wordlist_files)."""
-    texts = {}
-    for name, content in files.items():
-        try:
-            texts[name] = content.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise WordlistError(f"not UTF-8: {exc}", path=name) from exc
-    wordlist = Wordlist.from_files(texts)
+    wordlist = Wordlist.from_files(decode_files(files))
     if not wordlist.terms:
         raise WordlistError("no terms: a wordlist needs at least one <category>.txt with terms")
-    slow = slow_patterns(wordlist.patterns)
-    if slow:
-        shown = "\n  ".join(finding.render() for finding in slow)
-        raise WordlistError(f"refusing to publish (--force does not override this):\n  {shown}")
     engine_config = load_config(config)
     tokenizer = tokenizer or Tokenizer(engine_config.tokenizer_backend)
     engine = Engine(engine_config, wordlist, tokenizer, normalizer=normalizer)
-    problems = _problems_on_benign(engine, [*wordlist.benign, *extra_benign], "review")
+    findings = lint_wordlist(engine, extra_benign, progress)
+    slow = [finding.render() for finding in findings if finding.kind == "slow-pattern"]
+    if slow:
+        shown = "\n  ".join(slow)
+        raise WordlistError(f"refusing to publish (--force does not override this):\n  {shown}")
+    problems = [finding.render() for finding in findings]
     if live_terms and len(wordlist.terms) < MIN_TERM_SHARE * live_terms and not force:
         problems.append(
             f"{len(wordlist.terms)} terms against {live_terms} live: truncated file? "
             "(--force to publish anyway)"
         )
+    _refuse(WordlistError, problems, force, forced)
+    return wordlist
+
+
+def _refuse(
+    error: type[ScreeningError], problems: list[str], force: bool, forced: list[str] | None
+) -> None:
+    """Raise ``error`` listing ``problems`` unless ``force``, which records them in ``forced``."""
     if problems and not force:
         shown = "\n  ".join(problems[:20])
-        raise WordlistError(f"refusing to publish, {len(problems)} problem(s):\n  {shown}")
-    return wordlist
+        more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
+        raise error(f"refusing to publish, {len(problems)} problem(s):\n  {shown}{more}")
+    if forced is not None:
+        forced.extend(problems)
 
 
 def validate_model(
@@ -131,6 +147,7 @@ def validate_model(
     config: Path | None = None,
     tokenizer: Tokenizer | None = None,
     force: bool = False,
+    forced: list[str] | None = None,
 ) -> Any:
     """The loaded classifier if the model may be published; raises ModelError if not."""
     engine_config = load_config(config)
@@ -146,6 +163,8 @@ def validate_model(
             f"refusing to publish: the model blocks {len(problems)} benign message(s):\n  "
             + "\n  ".join(problems[:20])
         )
+    if forced is not None:
+        forced.extend(problems)
     return classifier
 
 
@@ -156,6 +175,7 @@ def validate_banks(
     config: Path | None = None,
     live_entries: int | None = None,
     force: bool = False,
+    forced: list[str] | None = None,
 ) -> BankMatcher:
     """The built matcher if the banks may be published; raises BankError saying why not:
     a malformed row (always), a benign message that is a near duplicate of an entry, a set
@@ -177,9 +197,7 @@ def validate_banks(
     if live_entries and matcher.size < MIN_TERM_SHARE * live_entries:
         problems.append(f"{matcher.size} entries against {live_entries} live: truncated "
                         "file? (--force to publish anyway)")  # fmt: skip
-    if problems and not force:
-        shown = "\n  ".join(problems[:20])
-        raise BankError(f"refusing to publish, {len(problems)} problem(s):\n  {shown}")
+    _refuse(BankError, problems, force, forced)
     return matcher
 
 
@@ -236,18 +254,21 @@ def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
         raise ConfigError("SCREENING_SIGNING_KEY is not set: workers load only versions "
                           "signed with the deployment's signing key")  # fmt: skip
     slot = "shadow" if args.shadow else "live"
-    extra = [line for path in args.benign for line in read_benign_file(Path(path))]
+    seed_boot_versions(store, _configured(args, settings), author=author_of(args))
+    live = store.pointer(args.kind, "live") or next(iter(store.history(args.kind)), None)
+    forced: list[str] = []
     if args.kind == "wordlist":
         directory = Path(args.directory or args.wordlists or settings.wordlists)
         files = read_directory(directory, "*.txt")
-        live = store.pointer("wordlist", "live")
         live_terms = (store.meta("wordlist", live) or {}).get("terms") if live else None
         config = args.config or settings.config
         normalizer = MemoNormalizer(load_config(config).transforms)
-        wordlist = validate_wordlist(
-            files, config=config, extra_benign=extra, live_terms=live_terms, force=args.force,
-            normalizer=normalizer,
-        )  # fmt: skip
+        extra = [record for path in args.benign for record in read_benign_records(Path(path))]
+        with progress_bar("benign messages", unit="msg") as bar:
+            wordlist = validate_wordlist(
+                files, config=config, extra_benign=extra, live_terms=live_terms,
+                force=args.force, normalizer=normalizer, forced=forced, progress=bar.callback,
+            )  # fmt: skip
         files = wordlist_files(files, normalizer)
         version = wordlist.version
         meta = {"terms": len(wordlist.terms), "categories": wordlist.categories}
@@ -256,12 +277,13 @@ def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
         if not banks:
             raise ConfigError("no bank directory: give one, --banks or SCREENING_BANKS")
         files = read_directory(Path(banks), f"*{BANK_SUFFIX}")
-        live = store.pointer("bank", "live")
         live_entries = (store.meta("bank", live) or {}).get("entries") if live else None
         # Benign messages must stay unflagged: the wordlists' corpus and any --benign file.
+        extra = [line for path in args.benign for line in read_benign_file(Path(path))]
         benign = [*Wordlist.load(args.wordlists or settings.wordlists).benign, *extra]
         matcher = validate_banks(files, benign=benign, config=args.config or settings.config,
-                                 live_entries=live_entries, force=args.force)  # fmt: skip
+                                 live_entries=live_entries, force=args.force,
+                                 forced=forced)  # fmt: skip
         version = matcher.version
         meta = {"entries": matcher.size, "banks": list(matcher.banks)}
     else:
@@ -269,20 +291,37 @@ def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
         # The benign corpus travels with the wordlists: the configured ones check the model.
         wordlist = Wordlist.load(args.wordlists or settings.wordlists)
         classifier = validate_model(
-            files, wordlist=wordlist, config=args.config or settings.config, force=args.force
-        )
+            files, wordlist=wordlist, config=args.config or settings.config, force=args.force,
+            forced=forced,
+        )  # fmt: skip
         version = files_digest(files)
         _refuse_reused_name(store, classifier.version, version)
         meta = {"model_version": classifier.version, "categories": list(classifier.categories)}
-    store.publish(args.kind, version, files, {**meta, "source": str(args.directory or "")}, slot)
+    record = {**meta, "source": str(args.directory or ""), "author": author_of(args)}
+    if getattr(args, "reason", None):
+        record["reason"] = args.reason
+    if args.force:  # what it overrode, in the signed record and the history
+        record |= {"forced": True, "findings": forced[:MAX_RECORDED]}
+        for problem in forced:
+            print(f"published despite: {problem}", file=sys.stderr)
+    store.publish(args.kind, version, files, record, slot)
     print(f"published {args.kind} {version} as {slot}: {meta}", file=sys.stderr)
     print(version)
     return _wait(store, args.kind, slot, version, args.wait)
 
 
+def _configured(args: argparse.Namespace, settings: Settings) -> Iterator[BootVersion]:
+    """The publishing host's configured directory of ``args.kind``, as a boot version."""
+    model = model_path(getattr(args, "model", None), settings.model)
+    banks = model_path(getattr(args, "banks", None), settings.banks)
+    found = boot_versions(args.wordlists or settings.wordlists, model, banks)
+    return (version for version in found if version.kind == args.kind)
+
+
 def cmd_rollback(args: argparse.Namespace, settings: Settings) -> int:
     store = store_for(settings)
-    version = store.rollback(args.kind, args.to)
+    to = resolve_version(store, args.kind, args.to) if args.to else None
+    version = store.rollback(args.kind, to, author=author_of(args))
     print(f"{args.kind} rolled back: {version} is live", file=sys.stderr)
     print(version)
     return _wait(store, args.kind, "live", version, args.wait)
@@ -290,7 +329,7 @@ def cmd_rollback(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_promote(args: argparse.Namespace, settings: Settings) -> int:
     store = store_for(settings)
-    version = store.promote(args.kind)
+    version = store.promote(args.kind, author=author_of(args))
     print(f"{args.kind} {version} promoted from shadow to live", file=sys.stderr)
     print(version)
     return _wait(store, args.kind, "live", version, args.wait)
@@ -300,12 +339,17 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     store = store_for(settings)
     for kind in KINDS:
         live, shadow = store.pointer(kind, "live"), store.pointer(kind, "shadow")
-        print(f"{kind}: live {live or '(configured files)'}, shadow {shadow or '-'}")
+        line = f"{kind}: live {live or '(configured files)'}, shadow {shadow or '-'}"
+        back = rolled_back(store.events(kind))
+        if back:
+            line += f", {describe_rollback(back)}"
+        print(line)
         for version in store.history(kind)[:5]:
             meta = store.meta(kind, version) or {}
-            at = time.strftime("%Y-%m-%d %H:%M", time.localtime(meta.get("published_at", 0)))
             what = meta.get("terms") or meta.get("model_version") or meta.get("entries") or ""
-            print(f"  {version}  {at}  {what}")
+            at = time.strftime("%Y-%m-%d %H:%M", time.localtime(meta.get("published_at", 0)))
+            why = describe_record(meta)
+            print(f"  {version}  {at}  {what}" + (f"  ({why})" if why else ""))
     for worker, status in sorted(store.workers().items()):
         line = f"worker {worker}: {_engine_line(status.get('live', {}))}"
         if status.get("shadow"):

@@ -117,9 +117,9 @@ def test_a_corrupt_publish_is_refused_and_nothing_changes(redis_url: str, tmp_pa
     (good / "drugs.txt").write_text("冰毒 | block | nonsense-mode\n", encoding="utf-8")
     with pytest.raises(WordlistError, match="unknown mode"):
         cmd_publish(_args(directory=str(good)), settings)
-    assert store.pointer("wordlist", "live") == live and store.history("wordlist") == [live]
-    with pytest.raises(ScreeningError, match="no earlier"):
-        cmd_rollback(_args(), settings)
+    boot = Wordlist.load(settings.wordlists).version  # the configured lists, stored first
+    assert store.pointer("wordlist", "live") == live
+    assert store.history("wordlist") == [live, boot]
 
 
 def test_a_model_is_validated_published_and_loaded(
