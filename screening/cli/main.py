@@ -264,6 +264,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_enforcement_commands(commands, common)
 
+    from screening.cli.terms import add_terms_commands  # terms stats
+
+    add_terms_commands(commands)
+
     from screening.cli.operations import add_operations_commands  # publish, shadow, compare
 
     add_operations_commands(commands, common, wordlist_commands, evaluate)

@@ -237,8 +237,9 @@ class RedisVersionStore:
         def change(pipe: Any) -> bool:
             if pipe.exists(self._key(kind, "history"), self._key(kind, "live")):
                 return False
+            stored = pipe.exists(self._key(kind, "files", version))
             pipe.multi()
-            if not pipe.exists(self._key(kind, "files", version)):
+            if not stored:
                 pipe.hset(self._key(kind, "files", version), mapping=dict(files))
                 pipe.hset(self._key(kind, "meta"), version, json.dumps(record, ensure_ascii=False))
             pipe.rpush(self._key(kind, "history"), version)

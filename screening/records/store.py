@@ -163,6 +163,13 @@ class RecordStore:
             self.conn.commit()
             return n
 
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """The rows of one read-only statement written with ``?`` placeholders (reports
+        such as :mod:`screening.records.terms`)."""
+        with self._transaction() as cur:
+            cur.execute(self._sql(sql), params)
+            return [tuple(row) for row in cur.fetchall()]
+
     def export(
         self,
         start: float,

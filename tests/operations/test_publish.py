@@ -18,7 +18,7 @@ from screening.engine.config import load_config
 from screening.engine.parts import TERM_KEYS, MemoNormalizer
 from screening.engine.tokenize import Tokenizer
 from screening.engine.wordlist import Wordlist
-from screening.errors import BankError, ModelError, ScreeningError, WordlistError
+from screening.errors import BankError, ModelError, WordlistError
 from screening.operations.publish import (
     cmd_publish,
     cmd_rollback,
