@@ -18,7 +18,7 @@ from screening.engine.config import load_config
 from screening.engine.parts import TERM_KEYS, MemoNormalizer
 from screening.engine.tokenize import Tokenizer
 from screening.engine.wordlist import Wordlist
-from screening.errors import BankError, ModelError, WordlistError
+from screening.errors import BankError, ModelError, ScreeningError, WordlistError
 from screening.operations.publish import (
     cmd_publish,
     cmd_rollback,
@@ -219,3 +219,42 @@ def test_a_published_bank_reaches_a_running_worker_and_rollback_takes_it_back(
     assert cmd_status(_args(), settings) == 0
     out = capsys.readouterr().out
     assert f"bank: live {first}" in out and f"bank {first}" in out
+
+
+def test_publish_runs_lint_and_records_a_forced_publish(
+    redis_url: str, tmp_path: Path, fixture_wordlist_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = Settings(redis_url=redis_url, signing_key=SIGNING_KEY,
+                        wordlists=fixture_wordlist_dir)  # fmt: skip
+    lists = tmp_path / "lists"
+    lists.mkdir()
+    for name, text in FIXTURE_WORDLIST.items():
+        (lists / name).write_text(text, encoding="utf-8")
+    with (lists / "drugs.txt").open("a", encoding="utf-8") as handle:
+        handle.write("冰毒 | review\n")  # already listed: the duplicate that went live
+    store = RedisVersionStore.from_url(redis_url)
+    with pytest.raises(WordlistError, match=r"(?s)publish, 1 problem.*duplicate: '冰毒'"):
+        cmd_publish(_args(directory=str(lists)), settings)
+    assert store.pointer("wordlist", "live") is None
+
+    args = _args(directory=str(lists), force=True, author="carol", reason="hotfix, dedupe later")
+    assert cmd_publish(args, settings) == 0
+    assert "published despite: drugs.txt:" in capsys.readouterr().err
+    version = store.pointer("wordlist", "live")
+    meta = store.meta("wordlist", version)
+    assert meta is not None and meta["forced"] is True and meta["author"] == "carol"
+    assert len(meta["findings"]) == 1 and "duplicate" in meta["findings"][0]
+    event = store.events("wordlist")[0]
+    assert (event["action"], event["author"], event["reason"]) == ("publish", "carol",
+                                                                   "hotfix, dedupe later")
+    assert event["forced"] is True and "duplicate" in event["findings"][0]
+    assert cmd_status(_args(), settings) == 0
+    assert "by carol, forced past 1 finding(s), 'hotfix, dedupe later'" in capsys.readouterr().out
+
+
+def test_a_benign_file_that_is_not_utf8_is_named_by_line(tmp_path: Path, redis_url: str) -> None:
+    benign = tmp_path / "benign.txt"
+    benign.write_bytes("你好\n明天见\n".encode() + "再见".encode("gbk") + b"\n")
+    settings = Settings(redis_url=redis_url, signing_key=SIGNING_KEY)
+    with pytest.raises(ScreeningError, match=r"benign.txt:3: not UTF-8 at column 1"):
+        cmd_publish(_args(benign=[str(benign)]), settings)
