@@ -234,6 +234,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     lint.set_defaults(handler=cmd_wordlist_lint)
 
+    from screening.cli.imports import add_import_command  # wordlist import FILE.csv
+
+    add_import_command(wordlist_commands, common)
+
     train = commands.add_parser("train", parents=[common], help="train a classifier model")
     train.add_argument("--data", action="append", required=True, help="labelled JSONL; repeatable")
     train.add_argument("--out", required=True, help="model directory, e.g. models/<version>/")

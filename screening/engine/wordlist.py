@@ -21,7 +21,7 @@ from screening.engine.regex_safety import regex_risks
 from screening.engine.text_files import decode_utf8
 from screening.errors import WordlistError
 
-__all__ = ["AllowTerm", "Pattern", "Term", "Wordlist"]
+__all__ = ["AllowTerm", "Pattern", "Term", "Wordlist", "category_file"]
 
 SEVERITIES = frozenset({"block", "review", "watch"})
 MODES = frozenset({"substring", "word", "pinyin", "homophone", "aimed", "initials"})
@@ -167,6 +167,15 @@ def parse_patterns(text: str, path: str) -> list[Pattern]:
             )  # fmt: skip
         patterns.append(Pattern(name, category, severity, regex, path, number))
     return patterns
+
+
+def category_file(category: str) -> str:
+    """The file of a category's terms; refuses names that are no category."""
+    name = f"{category}.txt"
+    if name in _NOT_CATEGORIES or not _CATEGORY_NAME.match(category):
+        raise WordlistError(f"invalid category {category!r}: lowercase latin letters, digits "
+                            "and _, starting with a letter, not allow/patterns/benign")  # fmt: skip
+    return name
 
 
 @dataclass(frozen=True, slots=True)
