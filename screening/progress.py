@@ -10,13 +10,13 @@ only say how much is done.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import IO, Any, TypeVar
 
 from tqdm import tqdm
 
-__all__ = ["Progress", "progress_bar", "tracked"]
+__all__ = ["Progress", "progress_bar", "progress_callback", "tracked", "tracked_bytes"]
 
 T = TypeVar("T")
 
@@ -85,3 +85,31 @@ def tracked(
         for item in items:
             yield item
             bar.update()
+
+
+def tracked_bytes(
+    lines: Iterable[bytes], desc: str, *, total: int | None, stream: IO[str] | None = None
+) -> Iterator[bytes]:
+    """``lines`` of a file of ``total`` bytes, advancing a bar by each line's size (a rate
+    in MB/s and an honest ETA without counting the lines first)."""
+    with progress_bar(desc, total=total, unit="B", stream=stream) as bar:
+        for line in lines:
+            yield line
+            bar.update(len(line))
+
+
+def progress_callback(
+    desc: str, *, unit: str = "it", stream: IO[str] | None = None
+) -> Callable[[int, int], None] | None:
+    """A ``progress(done, total)`` drawing a bar that closes itself when ``done`` reaches
+    ``total``; None when the stream is not a terminal (callers then skip the calls)."""
+    bar = Progress(desc, unit=unit, stream=stream)
+    if not bar.enabled:
+        return None
+
+    def progress(done: int, total: int) -> None:
+        bar.callback(done, total)
+        if done >= total:
+            bar.close()
+
+    return progress

@@ -18,6 +18,7 @@ from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import IO, Any
 
 from screening.errors import RecordsError
+from screening.progress import tracked
 from screening.records.model import COLUMNS, KINDS, RecordsSettings, check_retention
 from screening.records.sql import Access, open_store
 from screening.settings import Settings
@@ -107,7 +108,7 @@ def cmd_records_export(args: argparse.Namespace, settings: Settings) -> int:
     sink = sys.stdout if args.output in (None, "-") else open(args.output, "w", encoding="utf-8")
     try:
         records = store.export_rows(args.start, args.end, group_id=args.group, kinds=args.kind)
-        n = write_export(records, sink, args.format)
+        n = write_export(tracked(records, "records", unit="rec"), sink, args.format)
     finally:
         if sink is not sys.stdout:
             sink.close()

@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from screening.engine.text_files import data_error, utf8_lines
 from screening.engine.verdict import CATEGORIES, decide, decide_model
 from screening.errors import ModelError
 from screening.evaluation.report import render_report
+from screening.progress import progress_callback
 from screening.settings import Settings, model_path
 
 __all__ = [
@@ -198,15 +199,23 @@ def model_rows(
 
 
 def evaluate_engine(
-    engine: Engine, examples: Sequence[Example], *, batch_size: int = 512, worst: int = 10
+    engine: Engine,
+    examples: Sequence[Example],
+    *,
+    batch_size: int = 512,
+    worst: int = 10,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
-    """Metrics for the full verdict, the wordlists alone and (if loaded) the model alone."""
+    """Metrics for the full verdict, the wordlists alone and (if loaded) the model alone;
+    ``progress(done, total)`` after each batch."""
     rules = engine.config.decision
     systems: dict[str, list[Scored]] = {"verdict": [], "wordlists": []}
     model_scores = []
     for start in range(0, len(examples), batch_size):
         batch = examples[start : start + batch_size]
         verdicts = engine.screen_batch([(e.id, e.text) for e in batch])
+        if progress is not None:
+            progress(start + len(batch), len(examples))
         for example, verdict in zip(batch, verdicts, strict=True):
             words = frozenset(
                 c for c, s in verdict.categories.items() if s >= rules.thresholds(c).review
@@ -247,7 +256,8 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         args.config or settings.config,
         model=model_path(args.model, settings.model),
     )
-    report = evaluate_engine(engine, examples, batch_size=args.batch_size, worst=args.worst)
+    report = evaluate_engine(engine, examples, batch_size=args.batch_size, worst=args.worst,
+                             progress=progress_callback("eval", unit="msg"))  # fmt: skip
     report = {"data": str(args.data), **report}
     if args.json:
         print(json.dumps(report, ensure_ascii=False, indent=2))
