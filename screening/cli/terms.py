@@ -26,7 +26,7 @@ _HEADER = f"{'hits':>9} {'messages':>9} {'groups':>7} {'blocked':>8}"
 
 def _row(stat: TermStat, name: str) -> str:
     return (f"{stat.hits:>9,} {stat.messages:>9,} {stat.groups:>7,} "
-            f"{stat.share_blocked:>7.1%}  {name}")  # fmt: skip
+            f"{stat.share_blocked:>8.1%}  {name}")  # fmt: skip
 
 
 def render_report(report: TermReport) -> str:
