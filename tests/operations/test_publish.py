@@ -103,16 +103,20 @@ def _args(**values: Any) -> argparse.Namespace:
     return argparse.Namespace(**{**base, **values})
 
 
-def test_a_corrupt_publish_is_refused_and_nothing_changes(redis_url: str, tmp_path: Path) -> None:
-    settings = Settings(redis_url=redis_url, signing_key=SIGNING_KEY)
+def test_a_corrupt_publish_is_refused_and_nothing_changes(
+    redis_url: str, tmp_path: Path, fixture_wordlist_dir: Path
+) -> None:
+    settings = Settings(redis_url=redis_url, signing_key=SIGNING_KEY,
+                        wordlists=fixture_wordlist_dir)  # fmt: skip
     good = tmp_path / "good"
     good.mkdir()
-    for name, text in FIXTURE_WORDLIST.items():
+    files = {**FIXTURE_WORDLIST, "gambling.txt": FIXTURE_WORDLIST["gambling.txt"] + "梭哈群\n"}
+    for name, text in files.items():
         (good / name).write_text(text, encoding="utf-8")
     assert cmd_publish(_args(directory=str(good)), settings) == 0
     store = RedisVersionStore.from_url(redis_url)
     live = store.pointer("wordlist", "live")
-    assert live == Wordlist.from_files(FIXTURE_WORDLIST).version
+    assert live == Wordlist.from_files(files).version
     assert TERM_KEYS in store.files("wordlist", live)  # type: ignore[operator]
     (good / "drugs.txt").write_text("冰毒 | block | nonsense-mode\n", encoding="utf-8")
     with pytest.raises(WordlistError, match="unknown mode"):
@@ -201,7 +205,9 @@ def test_a_published_bank_reaches_a_running_worker_and_rollback_takes_it_back(
     shipped = ops.holder.load().versions.get("bank")  # the configured banks/ until a publish
     assert screen(actors, batches, JOB_AD).decision == "pass"
 
-    args = _args(kind="bank", directory=str(_bank(tmp_path / "banks", "block")), wait=10)
+    # one entry against the 12 the workers booted with (stored as the boot version): forced
+    args = _args(kind="bank", directory=str(_bank(tmp_path / "banks", "block")), wait=10,
+                 force=True)  # fmt: skip
     assert cmd_publish(args, settings) == 0  # 0: every reporting worker runs it
     first = store.pointer("bank", "live")
     assert first != shipped and ops.holder.live.versions["bank"] == first
@@ -219,6 +225,7 @@ def test_a_published_bank_reaches_a_running_worker_and_rollback_takes_it_back(
     assert cmd_status(_args(), settings) == 0
     out = capsys.readouterr().out
     assert f"bank: live {first}" in out and f"bank {first}" in out
+    assert store.history("bank")[-1] == shipped  # the boot version, for a rollback to it
 
 
 def test_publish_runs_lint_and_records_a_forced_publish(
