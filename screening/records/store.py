@@ -52,6 +52,9 @@ class RecordStore:
     def _stream_cursor(self) -> Any:
         return self.conn.cursor()
 
+    def _before_report(self, cursor: Any) -> None:
+        """Runs in a report's transaction before its statement (:meth:`query`)."""
+
     def _after_migrations(self, cursor: Any) -> None:
         """Runs in the migration transaction after the numbered migrations."""
 
@@ -167,6 +170,7 @@ class RecordStore:
         """The rows of one read-only statement written with ``?`` placeholders (reports
         such as :mod:`screening.records.terms`)."""
         with self._transaction() as cur:
+            self._before_report(cur)
             cur.execute(self._sql(sql), params)
             return [tuple(row) for row in cur.fetchall()]
 
