@@ -9,8 +9,8 @@ records keep (at least 180 days), for ``screening terms stats`` and for a web co
 
 One SQL statement per report, run by the database: the ``hits`` common table expression
 expands each verdict record's ``detail.hits`` array (SQLite ``json_each``, PostgreSQL
-``jsonb_array_elements``) once, materialised, and two aggregations read it — per term and
-per list (a list is a wordlist category file, or ``patterns`` for every hit of a pattern).
+``jsonb_array_elements``) once, materialised, and three aggregations read it — per term, per
+list (a wordlist category file, or ``patterns`` for every hit of a pattern) and in all.
 On PostgreSQL each record's ``detail`` is cast to ``jsonb`` once (``OFFSET 0`` keeps the
 planner from repeating the cast per reference: three times slower) and the report's
 transaction gets a larger ``work_mem`` so its sorts stay in memory.
