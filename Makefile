@@ -27,7 +27,8 @@ test: $(STAMP) rules
 # .ci/run installs); skipped with the reason when promtool is missing, except under CI=true.
 rules:
 	@if command -v promtool >/dev/null 2>&1; then \
-		cd deploy/prometheus && promtool check config prometheus.yml && promtool test rules alerts_test.yml; \
+		cd deploy/prometheus && promtool check config prometheus.yml && promtool test rules alerts_test.yml \
+		&& { ! command -v amtool >/dev/null 2>&1 || amtool check-config ../alertmanager/alertmanager.yml; }; \
 	elif [ "$$CI" = "true" ]; then \
 		echo "promtool not found: install the Debian package prometheus (CI=true)" >&2; exit 1; \
 	else \

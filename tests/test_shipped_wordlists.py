@@ -190,3 +190,44 @@ def test_emphasis_profanity_needs_a_target_or_company(shipped: Engine, text: str
 )
 def test_mixed_spellings_and_initials_hit(shipped: Engine, text: str, term: str) -> None:
     assert term in {h.term for h in shipped.screen(text).hits}
+
+
+# Words that only name a prohibited category (赌博, 传销, 毒品, 色情, 枪支 …) are `topic`
+# terms: news, warnings and everyday talk name them as often as promotions do, so alone
+# they are `watch` (the model, where it sees the category, makes them review: context.py).
+# Each row is a register, not one string: news, a warning, a personal story, a notice.
+@pytest.mark.parametrize(
+    "text",
+    [
+        "某地通报：一名公职人员因参与网络赌博被开除",  # news
+        "社区宣传栏贴了防范传销的海报",  # a notice
+        "药店买感冒药要登记，是因为有人拿来提炼毒品",  # explanation
+        "青少年保护条例要求平台过滤色情内容",  # policy
+        "高铁安检不让带管制刀具，出门前检查一下行李",  # service notice
+        "网赌就是赌博，网赌毁掉的家庭太多了",  # the same topic named again is no company
+    ],
+)
+def test_a_topic_name_alone_does_not_flag(shipped: Engine, text: str) -> None:
+    verdict = shipped.screen(text)
+    assert verdict.hits and all("topic" in h.transforms for h in verdict.hits)
+    assert verdict.decision == "pass"
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        ("网赌平台首充送彩金，加我微信", "gambling"),  # a topic with a promotion's terms
+        ("传销也好，拉人头返佣月入百万", "pyramid_selling"),
+        ("毒品有货，冰毒同城", "drugs"),
+    ],
+)
+def test_a_topic_name_with_company_still_flags(shipped: Engine, text: str, category: str) -> None:
+    assert category in {label.category for label in shipped.screen(text).labels}
+
+
+def test_topic_terms_are_watch(shipped: Engine) -> None:
+    """A `topic` line is a name, evidence that needs company: at review or block it would
+    decide alone, which is what the mode exists to stop."""
+    topics = [t for t in shipped.wordlist.terms if "topic" in t.modes]
+    assert len(topics) >= 20
+    assert [t.text for t in topics if t.severity != "watch"] == []

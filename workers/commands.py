@@ -71,6 +71,9 @@ def _require_broker(settings: Settings) -> None:
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from workers.logs import configure_logging
+
+    configure_logging(settings)  # the supervisor's own lines; its children configure theirs
     settings = with_overrides(args, settings)
     _require_broker(settings)
     supervisor = spawn_workers(

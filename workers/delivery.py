@@ -174,8 +174,10 @@ def _failed(
         audit(event, "dead_lettered", attempt, reason=reason, status=result.status)
         return "dead_lettered"
     audit(event, "failed", attempt, reason=result.describe(), status=result.status)
-    log.info("callback %s failed (%s); retry %d in %.1f s",
-             event["event_id"], result.describe(), attempt + 1, delay)  # fmt: skip
+    log.warning("callback %s failed (%s); retry %d in %.1f s",
+                event["event_id"], result.describe(), attempt + 1, delay,
+                extra=_fields(event, "callback.failed", attempt=attempt + 1, status=result.status,
+                              retry_in=round(delay, 3)))  # fmt: skip
     kwargs = {"event": event, "token": token, "attempt": attempt + 1,
               "first_attempt_at": first, "replay": replay}  # fmt: skip
     if result.endpoint_down:  # parked: released early when the endpoint is back
@@ -253,6 +255,13 @@ def _auditor(runtime: Any) -> Audit:
     return runtime.enforcer.record_delivery if runtime.enforcer is not None else _no_audit
 
 
+def _fields(event: Any, name: str, **more: Any) -> dict[str, Any]:
+    """A delivery's log fields (workers/logs.py): the event's ids, never its text."""
+    keys = ("event_id", "type", "message_id", "group_id")
+    ids = {k: event.get(k) for k in keys} if isinstance(event, dict) else {}
+    return {**ids, "event": name, **more}
+
+
 def _no_audit(event: Any, outcome: str, attempt: int, **detail: Any) -> None:
     pass
 
@@ -274,4 +283,5 @@ def _dead_letter(
                                 first_attempt_at=first, at=now, reason=reason, **extra)  # fmt: skip
     runtime.state.dead_letter("callbacks", [record])
     runtime.state.count({"callbacks.dead_lettered": 1})
-    log.warning("callback dead-lettered: %s", record["reason"])
+    fields = _fields(event, "callback.dead_lettered", attempts=attempts, status=extra.get("last"))
+    log.warning("callback dead-lettered: %s", record["reason"], extra=fields)

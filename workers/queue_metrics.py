@@ -6,6 +6,16 @@ they exist once per host rather than once per worker process, and cost nothing b
 scrapes. What can be read depends on the broker. dramatiq's Redis queues are lists whose
 head names a message that carries its enqueue time: depth, delayed and lag (the age of
 the oldest waiting message, what the ScreeningQueueLagHigh alert watches) are all exact.
+
+A delayed message (a callback retry waiting out its backoff) is in the ``.DQ`` list only
+until a consumer fetches it: dramatiq's consumer moves it into its worker's ack set
+(``dramatiq:__acks__.<worker>.<queue>.DQ``) and holds it in memory until it is due, which
+for a retry is nearly at once. So "delayed" counts the list *and* those ack sets (one per
+worker in dramatiq's heartbeat set), and for the callback queue the retries parked in
+Redis while the endpoint's circuit is open (workers/circuit.py) — every retry that waits,
+wherever it is held. On RabbitMQ a delayed message a consumer holds is unacknowledged,
+which a passive declare does not count: there "delayed" is the ready messages of the delay
+queue only (the management API would tell more).
 A RabbitMQ queue gives its count of ready messages to a passive declare but lets nobody
 look at its head without taking it, so it has depth and delayed but no lag. The
 dead-letter lists live in Redis whatever the broker.
@@ -19,7 +29,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, NamedTuple, Protocol
 
 from dramatiq.common import dq_name
@@ -43,19 +53,31 @@ class QueueLengths(Protocol):
 
 class RedisQueues:
     """dramatiq's Redis queues: ``<ns>:<queue>`` lists of ids, ``<ns>:<queue>.msgs``
-    hashes of the messages."""
+    hashes of the messages, ``<ns>:__acks__.<worker>.<queue>`` sets of fetched ids.
+    ``parked`` maps a queue to the Redis sorted set of its parked retries."""
 
-    def __init__(self, client: Any, namespace: str = "dramatiq"):
+    def __init__(
+        self, client: Any, namespace: str = "dramatiq", parked: Mapping[str, str] | None = None
+    ):
         self.client, self.namespace = client, namespace
+        self.parked = dict(parked or {})
 
     def read(self, queues: Sequence[str], now: float) -> dict[str, QueueReading]:
-        return {queue: self._read(queue, now) for queue in queues}
+        beats = self.client.zrange(f"{self.namespace}:__heartbeats__", 0, -1)
+        workers = [w.decode() for w in beats]
+        return {queue: self._read(queue, now, workers) for queue in queues}
 
-    def _read(self, queue: str, now: float) -> QueueReading:
-        key, delay_key = f"{self.namespace}:{queue}", f"{self.namespace}:{dq_name(queue)}"
-        return QueueReading(
-            self.client.llen(key), self.client.llen(delay_key), self._oldest_age(key, now)
-        )
+    def _read(self, queue: str, now: float, workers: Sequence[str]) -> QueueReading:
+        key, delay_queue = f"{self.namespace}:{queue}", dq_name(queue)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.llen(key)
+        pipe.llen(f"{self.namespace}:{delay_queue}")
+        for worker in workers:  # fetched by a consumer, held until due
+            pipe.scard(f"{self.namespace}:__acks__.{worker}.{delay_queue}")
+        if queue in self.parked:
+            pipe.zcard(self.parked[queue])
+        depth, *delayed = pipe.execute()
+        return QueueReading(depth, sum(delayed), self._oldest_age(key, now))
 
     def _oldest_age(self, key: str, now: float) -> float:
         head = self.client.lindex(key, 0)
@@ -140,7 +162,10 @@ class QueueCollector:
 def _queue_families(family: Any, readings: dict[str, QueueReading]) -> Iterator[Any]:
     depth = family("screening_queue_depth", "Messages waiting in a queue.", labels=["queue"])
     delayed = family(
-        "screening_queue_delayed", "Messages waiting for a retry delay.", labels=["queue"]
+        "screening_queue_delayed",
+        "Messages waiting for a retry delay: in the delay queue, held by a consumer until "
+        "due, or (callbacks) parked while the endpoint is down.",
+        labels=["queue"],
     )
     lag = family(
         "screening_queue_lag_seconds",

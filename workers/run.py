@@ -251,10 +251,9 @@ def run_distributed(settings: Settings, source: str | None) -> int:
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     import logging
 
-    from workers.redaction import install_redaction
+    from workers.logs import configure_logging
 
-    install_redaction()
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(settings, default_level=logging.WARNING)  # its own lines say the rest
     settings = with_overrides(args, settings)
     if not settings.redis_url:
         return run_embedded(settings, args.input)

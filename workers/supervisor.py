@@ -85,7 +85,7 @@ def spawn_workers(
     :class:`Supervisor` that keeps them running (``supervise`` it, or ``stop`` it)."""
     from screening.enforcement.reports import report_queue
     from screening.pipeline.message import callback_queue
-    from workers.telemetry import metrics_env, reset_metrics_dir
+    from workers.telemetry import check_metrics_address, metrics_env, reset_metrics_dir
 
     base = dict(os.environ if env is None else env)
     groups = [
@@ -96,12 +96,14 @@ def spawn_workers(
          callback_threads or settings.callback_threads),
     ]  # fmt: skip
     if settings.metrics_port:
+        check_metrics_address(settings)  # a ConfigError: no worker runs unwatched
         reset_metrics_dir(settings)  # one /metrics server per host, summing every process
     instance = f"{socket.gethostname()}-{os.getpid()}"
     slots: list[Slot] = []
     for role, queues, count, thread_count in groups:
         for index in range(max(count, 0)):
-            command = [sys.executable, "-m", "dramatiq", "workers.app", "--queues", *queues]
+            # dramatiq's CLI, logging as SCREENING_LOG_FORMAT says (workers/logs.py)
+            command = [sys.executable, "-m", "workers.logs", "workers.app", "--queues", *queues]
             command += ["--processes", "1", "--threads", str(thread_count)]
             command += ["--worker-shutdown-timeout", "30000"]
             name = f"{role}-{index}"

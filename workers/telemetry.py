@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import socket
 import tempfile
 import threading
 import time
@@ -27,6 +28,7 @@ from dramatiq.broker import Broker
 from dramatiq.middleware import Middleware
 
 from screening.enforcement.reports import REPORT_ACTOR
+from screening.errors import ConfigError
 from screening.operations.metrics import ScreeningMetrics
 from screening.operations.reload import ReloadEvent
 from screening.operations.versions import KINDS
@@ -37,7 +39,7 @@ from workers.delivery import events_of
 from workers.enforcement import ReportHandled
 from workers.screen import BatchOutcome
 
-__all__ = ["Telemetry", "metrics_dir", "metrics_env", "serve_metrics"]
+__all__ = ["Telemetry", "check_metrics_address", "metrics_dir", "metrics_env", "serve_metrics"]
 
 log = logging.getLogger(__name__)
 DEAD_LETTER_ACTOR = "dead_letter"  # workers.broker.DEAD_LETTER_ACTOR (imported lazily there)
@@ -59,6 +61,25 @@ def metrics_env(settings: Settings, *, serve: bool) -> dict[str, str]:
         "dramatiq_prom_db": directory,
         "SCREENING_METRICS_SERVE": "1" if serve else "0",
     }
+
+
+def check_metrics_address(settings: Settings) -> None:
+    """Raise :class:`ConfigError` when /metrics could not listen on SCREENING_METRICS_ADDR
+    and SCREENING_METRICS_PORT. The server runs in a dramatiq fork, whose death dramatiq
+    ignores: checked here, before any worker starts, a taken port or a wrong address
+    stops start-up instead of leaving the workers running unwatched."""
+    addr, port = settings.metrics_addr, settings.metrics_port
+    try:
+        infos = socket.getaddrinfo(addr, port, type=socket.SOCK_STREAM)
+        family, _, _, _, sockaddr = infos[0]
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does
+            sock.bind(sockaddr)
+    except OSError as exc:
+        raise ConfigError(
+            f"/metrics cannot listen on {addr}:{port} (SCREENING_METRICS_ADDR, "
+            f"SCREENING_METRICS_PORT; 0 turns metrics off): {exc.strerror or exc}"
+        ) from None
 
 
 def reset_metrics_dir(settings: Settings) -> None:
@@ -235,6 +256,16 @@ class _TimedPolicy:
             self.clock.add("policy", time.perf_counter() - started)
 
 
+def _parked_keys(settings: Settings, state: Any) -> dict[str, str]:
+    """The callback queue's parking lot (retries held while the endpoint is down), which
+    screening_queue_delayed counts with the delay queue."""
+    if not settings.callback_url:
+        return {}
+    from screening.pipeline.circuit import RedisCircuit
+
+    return {callback_queue(settings.queue): RedisCircuit(state, settings.callback_url).parked_key}
+
+
 def serve_metrics() -> int:
     """The exposition server (a dramatiq fork process): every process's metrics from the
     shared directory, plus the queue gauges. Blocks until the process is stopped."""
@@ -243,9 +274,11 @@ def serve_metrics() -> int:
 
     from screening.enforcement.reports import report_queue
     from screening.pipeline.state import redis_client
+    from workers.logs import configure_logging
     from workers.queue_metrics import QueueCollector, QueueLengths, RabbitQueues, RedisQueues
 
     settings = Settings.from_env()
+    configure_logging(settings)  # a fork of dramatiq's main process: its stderr is a pipe
     registry = CollectorRegistry()
     MultiProcessCollector(
         registry, path=os.environ.get("PROMETHEUS_MULTIPROC_DIR") or str(metrics_dir(settings))
@@ -256,14 +289,14 @@ def serve_metrics() -> int:
     if settings.broker == "rabbitmq":
         lengths = RabbitQueues(settings.rabbitmq_url)
     elif state is not None:
-        lengths = RedisQueues(state)
+        lengths = RedisQueues(state, parked=_parked_keys(settings, state))
     registry.register(QueueCollector(lengths, queues, state))
-    port = getattr(settings, "metrics_port", 9191)
+    addr, port = settings.metrics_addr, settings.metrics_port
     try:
-        start_http_server(port, registry=registry)
-    except OSError as exc:
-        log.error("cannot serve metrics on port %d: %s", port, exc)
+        start_http_server(port, addr=addr, registry=registry)
+    except OSError as exc:  # checked at start-up (check_metrics_address): lost a race
+        log.critical("cannot serve metrics on %s:%d: %s", addr, port, exc)
         return 1
-    log.info("metrics on :%d/metrics", port)
+    log.info("metrics on %s:%d/metrics", addr, port, extra={"addr": addr, "port": port})
     threading.Event().wait()
     return 0

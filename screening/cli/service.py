@@ -27,6 +27,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from screening.cli.console import CONSOLE_ENV, add_console_commands
 from screening.errors import ConfigError
 from screening.settings import Settings
 
@@ -71,7 +72,12 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
                           "on 127.0.0.1 without keys")  # fmt: skip
     workers = args.workers or settings.http_workers
     # the processes' rate-limit share (SCREENING_HTTP_WORKERS) follows --workers
-    extra = {NO_AUTH_ENV: "1" if args.no_auth else "0", "SCREENING_HTTP_WORKERS": str(workers)}
+    extra = {NO_AUTH_ENV: "1" if args.no_auth else "0", "SCREENING_HTTP_WORKERS": str(workers),
+             CONSOLE_ENV: "1" if args.console else "0"}  # fmt: skip
+    if args.console and workers > 1 and not settings.console_secret:
+        raise ConfigError("--console with several server processes needs "
+                          "SCREENING_CONSOLE_SECRET (each process must accept the others' "
+                          "sessions)")  # fmt: skip
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         extra["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="screening-http-metrics-")
     os.environ.update(worker_env(settings, extra))
@@ -97,6 +103,7 @@ def _run(uvicorn: Any, host: str, port: int, workers: int) -> None:
         http="httptools",
         loop="uvloop",
         access_log=False,  # the service logs its own line, with the key's name
+        log_config=None,  # uvicorn's lines go through the root logger (workers/logs.py)
         log_level="warning",
         timeout_graceful_shutdown=30,
     )
@@ -109,18 +116,22 @@ def create_app() -> Any:
     settings = Settings.from_env()
     _process_logging(settings)  # a spawned server process starts without the parent's
     service, starts, stops = build_service(settings, no_auth=os.environ.get(NO_AUTH_ENV) == "1")
-    return app_for(service, access_log=settings.http_access_log, on_startup=starts,
-                   on_shutdown=stops)  # fmt: skip
+    app = app_for(service, access_log=settings.http_access_log, on_startup=starts,
+                  on_shutdown=stops)  # fmt: skip
+    if os.environ.get(CONSOLE_ENV) == "1":
+        from screening.cli.console import mount_console
+
+        mount_console(app, settings, service.engine, stops)
+    return app
 
 
 def _process_logging(settings: Settings) -> None:
-    """Logging of a serve process: the access log at INFO when on, and the redaction that
-    keeps message text out of every log line (workers/redaction.py)."""
-    from workers.redaction import install_redaction
+    """Logging of a serve process (workers/logs.py: SCREENING_LOG_FORMAT, the redaction
+    that keeps message text out of every line): the access log at INFO when on."""
+    from workers.logs import configure_logging
 
-    install_redaction()
     level = logging.INFO if settings.http_access_log else logging.WARNING
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings, default_level=level)
 
 
 def build_service(
@@ -243,4 +254,7 @@ def add_service_commands(commands: Any, common: argparse.ArgumentParser) -> None
         action="store_true",
         help="serve without API keys, on 127.0.0.1 only (development)",
     )
+    serve.add_argument("--console", action="store_true",
+                       help="serve the analyst console at /console (docs/console.md)")  # fmt: skip
     serve.set_defaults(handler=cmd_serve)
+    add_console_commands(commands, common)

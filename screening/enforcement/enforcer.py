@@ -277,6 +277,13 @@ class Enforcer:
         return outcome
 
     def _observe(self, outcome: Outcome) -> None:
+        for event, measures in (("applied", outcome.applied), ("lifted", outcome.lifted)):
+            for m in measures:  # ids, kinds and times: a measure's log line, never text
+                log.info("measure %s: %s on %s %s", event, m.kind, m.subject, m.subject_id,
+                         extra={"event": f"measure.{event}", "measure_id": m.id,
+                                "measure": m.kind, "subject": m.subject,
+                                "subject_id": m.subject_id, "group_id": m.group_id,
+                                "message_id": m.message_id, "until": m.until})  # fmt: skip
         if self.observer is not None and (outcome.applied or outcome.lifted):
             self.observer(outcome)
 

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from screening.__version__ import __version__
 from screening.engine.characters import lone_surrogate
 from screening.engine.config import EngineConfig, ModelThresholds, Thresholds, load_config
-from screening.engine.context import ContextSignal, deciding_hits
+from screening.engine.context import ContextSignal, acting_thresholds, deciding_hits
 from screening.engine.match import Matcher
 from screening.engine.normalize import NormalizedText, Normalizer
 from screening.engine.patterns import PatternMatcher
@@ -193,7 +193,9 @@ class Engine:
                     scores,
                     rules,
                     model_scores=probabilities,
-                    model_thresholds=self.model_thresholds,
+                    model_thresholds=acting_thresholds(
+                        probabilities, self.model_thresholds, self.context
+                    ),
                     extra=others,
                     sub_labels=self.sub_labels,
                 )

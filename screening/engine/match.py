@@ -321,6 +321,7 @@ class Matcher:
         hits: list[Hit] = []
         taken: dict[Term, list[tuple[int, int]]] = {}
         unaimed: set[str] = set()  # categories with an `aimed` term's hit aimed at no one
+        topics: set[str] = set()  # categories whose name (a `topic` term) was already hit
         # Longest first, so 赌赌赌博博 is reported whole (via the collapsed pass) rather
         # than as the 赌博 inside it; ties keep pass order (surface before sound-alike).
         for candidate in sorted(candidates, key=lambda c: c.start - c.end):
@@ -348,6 +349,12 @@ class Matcher:
                     continue  # emphasis said twice (草泥马 草泥马) is still no company
                 else:
                     unaimed.add(term.category)
+            if "topic" in term.modes:
+                # 赌博 网赌 said twice is still one topic: company must be other evidence.
+                if term.category in topics:
+                    continue
+                topics.add(term.category)
+                transforms.append("topic")
             hits.append(
                 Hit(
                     term=term.text,

@@ -39,6 +39,24 @@ _DIGITS = "\\d" + "".join(chr(codepoint) for codepoint in NUMERALS)
 _CONTACT_SHAPE = re.compile(f"[a-z]|[{_DIGITS}](?:.{{0,2}}[{_DIGITS}]){{4}}", re.IGNORECASE)
 
 
+#: A service notice: signed like an SMS from an organisation (【顺丰速运】 at its start or
+#: end) *and* naming a service role or service phrase. The courier's or the hotline's
+#: number in it is the sender's service, not a member pulling people out of the group,
+#: so its contact hits are ``watch`` there (evidence that needs company: a diversion
+#: term such as 加我微信 still reviews). A signature alone is not enough — 【福利】 and
+#: 【兼职】 headers are group spam's own — and phishing that signs as a bank is the
+#: fraud list's and model's to catch, not the contact patterns'.
+_SIGNATURE = re.compile(r"^\s*【[^【】\s]{2,15}】|【[^【】\s]{2,15}】\s*$")
+_SERVICE = re.compile(
+    "快递员|配送员|骑手|派送|师傅|客服|热线|营业厅|网点|驿站|请保持电话畅通|退订|回t|回td"
+)
+
+
+def _service_notice(folded: str) -> bool:
+    """Whether a folded message reads as an organisation's service notice."""
+    return _SIGNATURE.search(folded) is not None and _SERVICE.search(folded) is not None
+
+
 class PatternMatcher:
     """Compiled contact patterns; stateless, shared across threads."""
 
@@ -59,16 +77,21 @@ class PatternMatcher:
             if match.end() > match.start()
         ]
         hits = []
+        service = bool(found) and _service_notice(text.folded)
         for pattern, match in _strongest_per_span(found):
             start, end = text.folded_span(match.start(), match.end())
             transforms = self.normalizer.transforms_in(text, start, end)
             if digits_view[match.start() : match.end()] != text.folded[match.start() : match.end()]:
                 transforms.append("numerals")
+            severity = pattern.severity
+            if service and pattern.category == "contact_diversion" and severity == "review":
+                severity = "watch"
+                transforms.append("service")
             hits.append(
                 Hit(
                     term=pattern.name,
                     category=pattern.category,
-                    severity=pattern.severity,
+                    severity=severity,
                     start=start,
                     end=end,
                     matched=text.original[start:end],

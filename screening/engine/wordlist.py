@@ -24,7 +24,7 @@ from screening.errors import WordlistError
 __all__ = ["AllowTerm", "Pattern", "Term", "Wordlist", "category_file"]
 
 SEVERITIES = frozenset({"block", "review", "watch"})
-MODES = frozenset({"substring", "word", "pinyin", "homophone", "aimed", "initials"})
+MODES = frozenset({"substring", "word", "pinyin", "homophone", "aimed", "initials", "topic"})
 ALLOW_FILE, PATTERNS_FILE, BENIGN_FILE = "allow.txt", "patterns.txt", "benign.txt"
 _NOT_CATEGORIES = {ALLOW_FILE, PATTERNS_FILE, BENIGN_FILE}
 _CATEGORY_NAME = re.compile(r"^[a-z][a-z0-9_]*$")

@@ -258,9 +258,15 @@ class EngineHolder:
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
+        """Stop listening, and take this worker out of ``wordlist status``."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        if self.store is not None:
+            try:
+                self.store.forget(self.worker)
+            except Exception:
+                log.exception("could not remove this worker's reload status")
 
     def _listen(self) -> None:
         assert self.store is not None

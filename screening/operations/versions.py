@@ -111,7 +111,11 @@ class VersionStore(Protocol):
     def report(self, worker: str, status: Mapping[str, Any]) -> None: ...
 
     def workers(self, max_age: float = 60.0) -> dict[str, dict[str, Any]]:
-        """Statuses that workers reported within ``max_age`` seconds."""
+        """Statuses that workers reported within ``max_age`` seconds; older ones are
+        dropped from the store (a worker killed without a goodbye)."""
+
+    def forget(self, worker: str) -> None:
+        """A worker that stops takes its status with it."""
 
 
 def check(kind: str, slot: str = "live") -> None:
@@ -362,12 +366,19 @@ class RedisVersionStore:
         self.client.hset(self.prefix + "workers", worker, record)
 
     def workers(self, max_age: float = 60.0) -> dict[str, dict[str, Any]]:
-        now, statuses = time.time(), {}
+        now, statuses, stale = time.time(), {}, []
         for worker, raw in self.client.hgetall(self.prefix + "workers").items():
             status = json.loads(raw)
             if now - status.get("at", 0) <= max_age:
                 statuses[worker.decode()] = status
+            else:
+                stale.append(worker)
+        if stale:  # a worker reports every SCREENING_RELOAD_POLL: these have stopped
+            self.client.hdel(self.prefix + "workers", *stale)
         return statuses
+
+    def forget(self, worker: str) -> None:
+        self.client.hdel(self.prefix + "workers", worker)
 
 
 class _RedisSubscription:

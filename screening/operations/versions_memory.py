@@ -146,7 +146,13 @@ class MemoryVersionStore:
     def workers(self, max_age: float = 60.0) -> dict[str, dict[str, Any]]:
         now = time.time()
         with self._lock:
-            return {w: dict(s) for w, s in self._workers.items() if now - s["at"] <= max_age}
+            for worker in [w for w, s in self._workers.items() if now - s["at"] > max_age]:
+                del self._workers[worker]
+            return {w: dict(s) for w, s in self._workers.items()}
+
+    def forget(self, worker: str) -> None:
+        with self._lock:
+            self._workers.pop(worker, None)
 
 
 class _MemorySubscription:

@@ -28,7 +28,9 @@ __all__ = [
 ]
 
 MIN_RETENTION_DAYS = 180
-KINDS = ("verdict", "measure", "lift", "report", "delivery")
+#: ``review``: a reviewer's outcome on a verdict; ``console``: an action in the analyst
+#: console, with the account that took it (screening/console/).
+KINDS = ("verdict", "measure", "lift", "report", "delivery", "review", "console")
 COLUMNS = ("id", "kind", "at", "key", "group_id", "user_id", "message_id", "detail")
 DEFAULT_RECORDS_PATH = Path("var/records.sqlite3")
 _ROLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")

@@ -178,7 +178,8 @@ class _SqliteCursor:
         self.cur = conn.cursor()
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
-        if not self.conn.in_transaction and sql.lstrip()[:6].upper() in ("INSERT", "DELETE"):
+        writes = ("INSERT", "DELETE", "UPDATE")
+        if not self.conn.in_transaction and sql.lstrip()[:6].upper() in writes:
             self.conn.execute("BEGIN IMMEDIATE")
         self.cur.execute(sql, params)
 

@@ -216,6 +216,28 @@ class RecordStore:
                 cur.close()
                 self.conn.commit()
 
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """The rows of one read statement (``?`` placeholders): for readers that keep
+        their own SQL over this database, such as the console's pages."""
+        with self._lock:
+            cur = self.conn.cursor()
+            try:
+                cur.execute(self._sql(sql), params)
+                return [tuple(row) for row in cur.fetchall()]
+            finally:
+                cur.close()
+                self.conn.commit()
+
+    def execute(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> int:
+        """Run ``(sql, params)`` statements in one transaction; the rows they changed. For
+        tables other wings keep beside ``records`` in this database (console accounts)."""
+        changed = 0
+        with self._transaction() as cur:
+            for sql, params in statements:
+                cur.execute(self._sql(sql), params)
+                changed += max(0, cur.rowcount)
+        return changed
+
     def purge(self, retention_days: float, now: float | None = None) -> int:
         """Delete records older than ``retention_days`` (>= 180), in batches so a large
         purge does not hold a long lock. Returns how many were deleted."""

@@ -126,4 +126,5 @@ def test_prometheus_scrapes_a_running_worker(prometheus: str, worker: Settings) 
     assert query(prometheus, "sum(dramatiq_messages_total)")  # dramatiq's own, same endpoint
     with urllib.request.urlopen(f"{prometheus}/api/v1/rules", timeout=2) as response:
         groups = json.load(response)["data"]["groups"]
-    assert {g["name"] for g in groups} == {"screening-recording", "screening-alerts"}
+    assert {g["name"] for g in groups} == {"screening-recording", "screening-alerts",
+                                          "screening-backends"}

@@ -204,6 +204,35 @@ def test_aimed_terms_are_watch_unless_aimed_at_someone(
     assert all(("aimed" in h.transforms) is (h.severity == "review") for h in verdict.hits if h.term != "脑残")
 
 
+# (text, [(term, severity)], decision): a `topic` term names a category (赌博, 网赌) and is
+# `watch` on its line: evidence that needs company, counted once per category — naming
+# gambling twice is still one topic. (With a model, screening/engine/context.py counts
+# it as review where the model sees the category.)
+TOPIC_LIST = {
+    "gambling.txt": "赌博 | watch | substring,topic\n网赌 | watch | substring,topic\n"
+    "下注 | review\n",
+    "drugs.txt": "毒品 | watch | substring,topic\n",
+}
+TOPIC_CASES = [
+    ("网赌毁掉的家庭太多了", [("网赌", "watch")], "pass"),
+    ("网赌就是赌博，别碰", [("网赌", "watch")], "pass"),  # one topic, named twice
+    ("赌博，再赌博", [("赌博", "watch")], "pass"),
+    ("赌博和毒品", [("赌博", "watch"), ("毒品", "watch")], "pass"),  # one per category
+    ("网赌平台，今晚下注", [("网赌", "watch"), ("下注", "review")], "review"),  # company
+]
+
+
+@pytest.mark.parametrize(("text", "found", "decision"), TOPIC_CASES)
+def test_topic_terms_are_counted_once_and_need_company(
+    tokenizer: Tokenizer, text: str, found: list[tuple[str, str]], decision: str
+) -> None:
+    engine = Engine(load_config(), Wordlist.from_files(TOPIC_LIST), tokenizer)
+    verdict = engine.screen(text)
+    assert [(h.term, h.severity) for h in verdict.hits] == found
+    assert verdict.decision == decision
+    assert all(("topic" in h.transforms) is (h.term != "下注") for h in verdict.hits)
+
+
 # (text, hits as (term, matched, severity)): a `pinyin` term also hits with some of its
 # syllables in latin (whole syllables only), `initials` as its initials (3+ syllables).
 EVASION_LIST = {

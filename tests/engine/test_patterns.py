@@ -9,7 +9,10 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from screening.engine.config import load_config
+from screening.engine.core import Engine
 from screening.engine.regex_probe import run_probes
+from screening.engine.tokenize import Tokenizer
 from screening.engine.wordlist import Pattern, Wordlist
 from screening.settings import DEFAULT_WORDLISTS
 
@@ -114,3 +117,36 @@ def _linear_growth_failures(recipes: list[tuple[str, str, str]]) -> list[str]:
 @example([("tg", " ", ""), ("wx号", "是 ", ""), ("", "qq ", "")])
 def test_matching_time_grows_linearly(recipes: list[tuple[str, str, str]]) -> None:
     assert _linear_growth_failures(recipes) == []
+
+
+# (message, [(pattern, severity)], decision) with the shipped lists and no model: a contact
+# detail in an organisation's signed service notice is the sender's service (watch), not
+# diversion; a signature without a service role, a role without a signature, or a
+# diversion term beside it keep the review.
+SERVICE_CASES = [
+    (
+        "【顺丰速运】您的快件正在派送中，快递员梁师傅，电话19161020922，请保持电话畅通。",
+        [("cn_mobile", "watch")],
+        "pass",
+    ),
+    ("您的外卖已出餐，骑手电话13812345678【美团】", [("cn_mobile", "watch")], "pass"),
+    ("【福利】靓号13812345678", [("cn_mobile", "review")], "review"),  # spam's own header
+    ("快递员电话13812345678", [("cn_mobile", "review")], "review"),  # no signature
+    ("【中通快递】快递员电话13812345678，加我微信领红包", [("cn_mobile", "watch")], "review"),
+]
+
+
+@pytest.mark.parametrize(("text", "found", "decision"), SERVICE_CASES)
+def test_contact_details_in_a_signed_service_notice_are_watch(
+    tokenizer: Tokenizer, text: str, found: list[tuple[str, str]], decision: str
+) -> None:
+    engine = Engine(load_config(), Wordlist.load(DEFAULT_WORDLISTS), tokenizer)
+    verdict = engine.screen(text)
+    patterns = [(h.term, h.severity) for h in verdict.hits if h.source.startswith("pattern:")]
+    assert patterns == found
+    assert all(
+        ("service" in h.transforms) is (h.severity == "watch")
+        for h in verdict.hits
+        if h.source == "pattern:cn_mobile"
+    )
+    assert verdict.decision == decision

@@ -13,6 +13,7 @@ import pytest
 
 from screening.engine.classify import MANIFEST, Classifier
 from screening.engine.config import Thresholds, load_config
+from screening.engine.context import acting_thresholds
 from screening.engine.core import Engine
 from screening.engine.normalize import NormalizedText
 from screening.engine.tokenize import Tokenizer
@@ -391,19 +392,15 @@ def assert_consistent(engine: Engine, verdict: Verdict) -> None:
     rules = engine.config.decision
     decisions = [x.decision for x in verdict.labels]
     assert verdict.decision == (most_severe(*decisions) if decisions else "pass")
-    old = most_severe(
-        decide(verdict.categories, rules),
-        decide_model(verdict.model_scores, engine.model_thresholds),
-    )
+    # the model's thresholds for this message: where the context head reads a warning,
+    # the model alone does not review (screening/engine/context.py)
+    acting = acting_thresholds(verdict.model_scores, engine.model_thresholds, engine.context)
+    old = most_severe(decide(verdict.categories, rules), decide_model(verdict.model_scores, acting))
     assert verdict.decision == old
     named = {x.category for x in verdict.labels}
     assert len(named) == len(verdict.labels)  # one label per category
     over = {c for c, s in verdict.categories.items() if s >= rules.thresholds(c).review}
-    over |= {
-        c
-        for c, t in engine.model_thresholds.items()
-        if verdict.model_scores.get(c, 0.0) >= t.review
-    }
+    over |= {c for c, t in acting.items() if verdict.model_scores.get(c, 0.0) >= t.review}
     assert named == over
     for x in verdict.labels:
         source_score = (

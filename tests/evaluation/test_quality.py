@@ -272,3 +272,23 @@ def test_without_the_shared_data_it_says_so_and_measures_the_repository(
     names = [r["name"] for r in document["sets"]]
     assert names[:3] == ["seed-benign", "seed-benign-joined200", "seed-benign-joined2000"]
     assert "shared data not found" in capsys.readouterr().out
+
+
+def test_two_models_are_measured_on_the_rows_both_held_out(shared_data: Path) -> None:
+    """``--heldout-with``: each model's own held-out rows include rows the other trained
+    on; kept to the rows both runs held out, the two measure the same rows."""
+    bench = _bench()
+    older = REPO / "models" / "zh-chat-1"
+    engine = Engine.load(DEFAULT_WORDLISTS, model=None)
+    own, _ = bench.heldout_sets(engine, None, shared_data, None)
+    other, _ = bench.heldout_sets(engine, older, shared_data, None)
+    mine, notes = bench.heldout_sets(engine, None, shared_data, None, older)
+    theirs, _ = bench.heldout_sets(engine, older, shared_data, None, DEFAULT_MODEL)
+
+    def texts(sets: list) -> set[str]:
+        return {e.text for s in sets for e in s.examples}
+
+    both = texts(own) & texts(other)
+    assert both and len(both) < min(len(texts(own)), len(texts(other)))
+    assert texts(mine) == texts(theirs) == both
+    assert any("held out too" in note for note in notes), notes

@@ -217,7 +217,7 @@ class Rig:
         pids = []
         for pid in self._descendants(self.supervisor.pid):
             command = _cmdline(pid)
-            if "dramatiq" not in " ".join(command[:3]) or "--queues" not in command:
+            if "workers.app" not in command or "--queues" not in command:
                 continue
             queues = command[command.index("--queues") + 1 :]
             parent = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])

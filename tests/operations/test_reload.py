@@ -258,3 +258,10 @@ def test_a_worker_starts_from_files_when_the_store_is_unreachable(
     holder = EngineHolder(unreachable, wordlists=fixture_wordlist_dir, worker="w")
     holder.builder.tokenizer = tokenizer
     assert holder.load().versions["wordlist"] == Wordlist.from_files(FIXTURE_WORDLIST).version
+
+
+def test_a_stopped_holder_takes_its_worker_out_of_the_status(holder: EngineHolder) -> None:
+    holder.load()
+    assert "w1" in holder.store.workers()  # type: ignore[union-attr]
+    holder.stop()
+    assert "w1" not in holder.store.workers()  # type: ignore[union-attr]

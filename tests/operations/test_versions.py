@@ -106,3 +106,28 @@ def test_publishing_needs_the_key_and_keeps_a_genuine_record(redis_url: str) -> 
         store.files("wordlist", "v1")
     store.publish("wordlist", "v1", files, {"terms": 1})  # publishing again repairs it
     assert store.files("wordlist", "v1") == files
+
+
+@pytest.mark.parametrize("kind", ["redis", "memory"])
+def test_workers_that_stopped_leave_the_status(kind: str, request: pytest.FixtureRequest) -> None:
+    """`wordlist status` lists running workers only: one that stops says goodbye
+    (forget), one killed without a goodbye is dropped from the store once its last
+    report is older than max_age, not merely hidden."""
+    from screening.operations.versions_memory import MemoryVersionStore
+
+    if kind == "redis":
+        client = redis.Redis.from_url(request.getfixturevalue("redis_url"))
+        prefix = f"screening:test-{time.monotonic_ns()}:"
+        store: Any = RedisVersionStore(client, prefix)
+    else:
+        store = MemoryVersionStore()
+    for worker in ("stopped", "killed", "running"):
+        store.report(worker, {"live": {}})
+    store.forget("stopped")
+    assert set(store.workers()) == {"killed", "running"}
+    time.sleep(0.3)
+    store.report("running", {"live": {}})
+    assert set(store.workers(max_age=0.2)) == {"running"}
+    assert set(store.workers(max_age=60)) == {"running"}  # dropped, not just hidden
+    if kind == "redis":
+        assert client.hkeys(prefix + "workers") == [b"running"]

@@ -1,7 +1,0 @@
--- Runs once, when the postgres container initialises its volume (as the superuser
--- POSTGRES_USER). The workers' login: a member of the writer role and nothing else, so it
--- can insert and read records but never delete them or drop their guard. The service
--- records-migrate then hands the tables to screening_owner and grants the writer role
--- INSERT, SELECT (docs/enforcement.md). Change the password outside this demo stack.
-CREATE ROLE screening_writer NOLOGIN;
-CREATE ROLE screening_worker LOGIN PASSWORD 'screening-worker' IN ROLE screening_writer;

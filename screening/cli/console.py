@@ -1,0 +1,148 @@
+"""``screening console add-user|users`` and the console's wiring into ``screening serve
+--console`` (docs/console.md).
+
+The console wing (:mod:`screening.console`) imports no worker code; what needs the broker
+is built here and injected: sending callback events (the signed path ``policy lift``
+uses) and lifting a measure through the production enforcer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import secrets
+import sys
+from typing import Any
+
+from screening.errors import ConfigError
+from screening.settings import Settings
+
+__all__ = ["CONSOLE_ENV", "add_console_commands", "build_console", "mount_console"]
+
+log = logging.getLogger(__name__)
+#: Set by ``screening serve --console`` for its server processes.
+CONSOLE_ENV = "SCREENING_HTTP_CONSOLE"
+
+
+def _password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("password: ")
+    if first != getpass.getpass("again: "):
+        raise ConfigError("the passwords differ")
+    return first
+
+
+def cmd_add_user(args: argparse.Namespace, settings: Settings) -> int:
+    """Create an account; creates the console's table and indexes first (on PostgreSQL
+    with SCREENING_DATABASE_OWNER_URL: the serving processes cannot)."""
+    from screening.console.accounts import AccountStore
+    from screening.console.audit import Audit
+    from screening.console.queries import create_indexes
+    from screening.records.model import RecordsSettings
+    from screening.records.sql import open_store
+
+    records = RecordsSettings.from_env()
+    store = open_store(records, "owner")
+    try:
+        accounts = AccountStore(store)
+        accounts.migrate(records.owner_role, records.writer_role)
+        create_indexes(store)
+        account = accounts.add(args.name, args.role, _password(args))
+        Audit(store).action(f"cli:{getpass.getuser()}", "add_user", name=account.name,
+                            role=account.role)  # fmt: skip
+    finally:
+        store.close()
+    print(f"account {account.name} ({account.role}) created", file=sys.stderr)
+    return 0
+
+
+def cmd_users(args: argparse.Namespace, settings: Settings) -> int:
+    from screening.console.accounts import AccountStore
+    from screening.records.model import RecordsSettings
+    from screening.records.sql import open_store
+
+    store = open_store(RecordsSettings.from_env(), "reader")
+    try:
+        for account in AccountStore(store).all():
+            state = " (disabled)" if account.disabled else ""
+            print(f"{account.name}\t{account.role}{state}")
+    finally:
+        store.close()
+    return 0
+
+
+def build_console(settings: Settings, engine: Any, stops: list[Any]) -> Any:
+    """The :class:`~screening.console.web.Console` of one server process."""
+    from screening.console.accounts import AccountStore
+    from screening.console.queries import create_indexes
+    from screening.console.sessions import SessionSigner
+    from screening.console.web import Console
+    from screening.records.model import RecordsSettings
+    from screening.records.sql import open_store
+
+    store = open_store(RecordsSettings.from_env(), "writer")
+    stops.append(store.close)
+    accounts = AccountStore(store)
+    if store.dialect == "sqlite":  # one file, no roles: the server sets it up
+        accounts.migrate()
+        create_indexes(store)
+    accounts.check_ready()
+    secret = settings.console_secret
+    if not secret:
+        log.warning("SCREENING_CONSOLE_SECRET is not set: console sessions end at restart")
+        secret = secrets.token_hex(32)
+    signer = SessionSigner(secret, hours=settings.console_session_hours,
+                           secure=settings.console_cookie_secure)  # fmt: skip
+    console = Console(store, signer, engine)
+    if settings.redis_url:
+        console.send, console.lift = _broker_paths(settings, stops)
+    return console
+
+
+def _broker_paths(settings: Settings, stops: list[Any]) -> tuple[Any, Any]:
+    """Sending events and lifting measures, as ``policy lift`` does them."""
+    from screening.cli.enforcement import _send
+    from workers.broker import signing_keys
+    from workers.enforcement import build_enforcer
+
+    signing_keys(settings)  # refuse at start, not at the first review
+    enforcer = build_enforcer(settings)
+    stops.append(enforcer.records.close)
+
+    def send(events: list[dict[str, Any]]) -> None:
+        _send(settings, events)
+
+    def lift(subject: str, subject_id: str, kind: str, why: str) -> list[dict[str, Any]]:
+        outcome = enforcer.lift(subject, subject_id, kind, why=why)
+        _send(settings, outcome.events)
+        enforcer.sent(outcome.events)
+        return [measure.to_dict() for measure in outcome.lifted]
+
+    return send, lift
+
+
+def mount_console(app: Any, settings: Settings, engine: Any, stops: list[Any]) -> None:
+    """Serve the console at ``/console`` in the API's app."""
+    from starlette.routing import Mount
+
+    from screening.console.app import create_console
+
+    console = build_console(settings, engine, stops)
+    app.router.routes.append(Mount(console.prefix, create_console(console)))
+
+
+def add_console_commands(commands: Any, common: argparse.ArgumentParser) -> None:
+    from screening.console.accounts import ROLES
+
+    console = commands.add_parser("console", help="analyst console accounts")
+    sub = console.add_subparsers(dest="console_command", required=True)
+    add = sub.add_parser("add-user", parents=[common], help="create a console account")
+    add.add_argument("name")
+    add.add_argument("--role", required=True, choices=ROLES)
+    add.add_argument("--password-stdin", action="store_true",
+                     help="read the password from the first line of stdin")  # fmt: skip
+    add.set_defaults(handler=cmd_add_user)
+    users = sub.add_parser("users", parents=[common], help="list console accounts")
+    users.set_defaults(handler=cmd_users)

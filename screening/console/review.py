@@ -1,0 +1,135 @@
+"""The review queue: ``review`` verdicts from the records, newest first, filterable by
+category, group and term; a reviewer confirms or overturns each (optionally correcting
+the category), by button or keyboard (``j``/``k`` move, ``c`` confirms, ``o`` overturns).
+
+An outcome is a record of its own (kind ``review``, one per verdict: the first reviewer
+wins) and a ``review.outcome`` callback event on the signed callback path, so the
+platform learns what a person decided. User ids are masked unless the reviewer asks to
+see them, and asking is itself recorded.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from screening.console import queries
+from screening.console.audit import OUTCOMES
+from screening.console.explain import pieces
+from screening.console.web import Console, blocking, guarded, render
+from screening.engine.verdict import CATEGORIES
+from screening.pipeline.callbacks import event_id
+from screening.records.model import Record
+
+__all__ = ["EVENT_REVIEW_OUTCOME", "outcome_event", "routes"]
+
+log = logging.getLogger(__name__)
+EVENT_REVIEW_OUTCOME = "review.outcome"
+_FILTERS = ("category", "group", "term")
+
+
+def outcome_event(record: Record) -> dict[str, Any]:
+    """The ``review.outcome`` event of a review record (its id follows the record key, so
+    a resend carries the same id)."""
+    detail = record.detail
+    return {
+        "event_id": event_id(EVENT_REVIEW_OUTCOME, record.key),
+        "type": EVENT_REVIEW_OUTCOME,
+        "created_at": round(record.at, 3),
+        "message_id": record.message_id,
+        "group_id": record.group_id,
+        "sender_id": record.user_id,
+        "outcome": detail["outcome"],
+        "decision": detail["decision"],
+        "categories": detail["categories"],
+        "corrected_category": detail["category"],
+        "reviewed_by": detail["account"],
+    }
+
+
+def _filters(params: Any) -> queries.QueueFilter:
+    before = params.get("before", "")
+    try:
+        at = float(before) if before else None
+    except ValueError:
+        at = None
+    return queries.QueueFilter(
+        category=params.get("category", "").strip(),
+        group_id=params.get("group", "").strip(),
+        term=params.get("term", "").strip(),
+        before=at,
+    )
+
+
+def routes(console: Console) -> list[Route]:
+    @guarded(console, "reviewer")
+    async def queue(request: Request) -> Response:
+        params = request.query_params
+        filters = _filters(params)
+        show_ids = params.get("ids") == "1"
+        account = request.state.account.name
+        rows = await blocking(queries.review_queue, console.store, filters)
+        if show_ids:
+            await blocking(console.audit.action, account, "reveal_ids", page="review",
+                           verdicts=[r.id for r in rows])  # fmt: skip
+        items = [{"record": r, "pieces": _pieces(r)} for r in rows]
+        kept = {k: params[k] for k in (*_FILTERS, "ids") if params.get(k)}
+        return render(request, console, "review.html", items=items, filters=filters,
+                      show_ids=show_ids, kept=urlencode(kept), done=params.get("done", ""),
+                      older=urlencode({**kept, "before": rows[-1].at}) if len(rows) == 50 else "",
+                      categories=_categories(rows))  # fmt: skip
+
+    @guarded(console, "reviewer")
+    async def decide(request: Request) -> Response:
+        fields = request.state.form
+        account = request.state.account.name
+        outcome = fields.get("outcome", "")
+        target = await blocking(queries.verdict, console.store, int(request.path_params["vid"]))
+        if target is None or outcome not in OUTCOMES:
+            return render(request, console, "denied.html", 400, bad_request=True)
+        category = fields.get("category", "").strip() or None
+        note = fields.get("note", "").strip()[:500]
+        record = await blocking(console.audit.review, account, target, outcome,
+                                category=category, note=note)  # fmt: skip
+        done = outcome if record is not None else "already"
+        if record is not None:
+            done = await blocking(_send, console, account, record)
+        back = {k: fields[k] for k in (*_FILTERS, "ids") if fields.get(k)}
+        return RedirectResponse(console.url(f"/review?{urlencode({**back, 'done': done})}"), 303)
+
+    return [
+        Route("/review", queue, methods=["GET"]),
+        Route("/review/{vid:int}", decide, methods=["POST"]),
+    ]
+
+
+def _send(console: Console, account: str, record: Record) -> str:
+    """Send the outcome's event; what to tell the reviewer. A failure is recorded (the
+    outcome stands, and the record says the platform was not told)."""
+    outcome = str(record.detail["outcome"])
+    if console.send is None:
+        console.audit.action(account, "review_not_sent", review=record.key,
+                             why="no broker configured")  # fmt: skip
+        return f"{outcome}-unsent"
+    try:
+        console.send([outcome_event(record)])
+    except Exception as exc:
+        log.exception("could not send the review outcome %s", record.key)
+        console.audit.action(account, "review_not_sent", review=record.key, why=str(exc))
+        return f"{outcome}-unsent"
+    return outcome
+
+
+def _pieces(record: Record) -> list[Any]:
+    return pieces(str(record.detail.get("text", "")), list(record.detail.get("hits") or ()))
+
+
+def _categories(rows: list[Record]) -> list[str]:
+    """Categories to offer as corrections: the engine's, and any others on the page."""
+    seen = {str(label.get("category")) for r in rows for label in r.detail.get("labels") or ()}
+    return sorted(seen | set(CATEGORIES))

@@ -1,0 +1,5 @@
+"""The console tests' fixtures (tests/fixtures/console.py)."""
+
+from tests.fixtures.console import console_site
+
+__all__ = ["console_site"]

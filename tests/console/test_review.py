@@ -1,0 +1,137 @@
+"""The review queue: newest review verdicts first, filters, confirm and overturn, one
+outcome per verdict, the review.outcome event, masked user ids, export."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+from screening.console.review import EVENT_REVIEW_OUTCOME, outcome_event
+from screening.console.web import mask
+from tests.fixtures.console import Site, csrf, login, verdict_record
+
+
+def _fill(site: Site) -> dict[str, int]:
+    now = time.time()
+    site.store.append([
+        verdict_record("m1", "来赌博吧", at=now - 30),
+        verdict_record("m2", "冰毒出售", term="冰毒", category="drugs", group="g2", at=now - 20),
+        verdict_record("m3", "百家乐上线", term="百家乐", at=now - 10, user="u-secret-3"),
+        verdict_record("m4", "赌博网站", decision="block", at=now),  # not for review
+    ])  # fmt: skip
+    rows = site.store.query("SELECT message_id, id FROM records WHERE kind = 'verdict'")
+    return dict(rows)
+
+
+def _queued(page: str) -> list[int]:
+    return [int(i) for i in re.findall(r'class="item" data-id="(\d+)"', page)]
+
+
+def test_the_queue_lists_review_verdicts_newest_first(console_site: Site) -> None:
+    ids = _fill(console_site)
+    client = login(console_site, console_site.add_user("reviewer"))
+    page = client.get("/console/review")
+    assert _queued(page.text) == [ids["m3"], ids["m2"], ids["m1"]]
+    assert '<mark class="hit"' in page.text and ">百家乐</mark>" in page.text
+
+
+def test_filters(console_site: Site) -> None:
+    ids = _fill(console_site)
+    client = login(console_site, console_site.add_user("reviewer"))
+    cases = [({"category": "drugs"}, ["m2"]), ({"group": "g1"}, ["m3", "m1"]),
+             ({"term": "百家乐"}, ["m3"]), ({"category": "gambling", "term": "赌博"}, ["m1"]),
+             ({"category": "porn"}, [])]  # fmt: skip
+    for params, expected in cases:
+        page = client.get("/console/review", params=params)
+        assert _queued(page.text) == [ids[m] for m in expected], params
+
+
+def test_user_ids_are_masked_unless_asked_and_asking_is_recorded(console_site: Site) -> None:
+    _fill(console_site)
+    name = console_site.add_user("reviewer")
+    client = login(console_site, name)
+    page = client.get("/console/review")
+    assert "u-secret-3" not in page.text and mask("u-secret-3") in page.text
+    page = client.get("/console/review", params={"ids": "1"})
+    assert "u-secret-3" in page.text
+    actions = console_site.store.query("SELECT detail FROM records WHERE kind = 'console'")
+    assert any(json.loads(d)["action"] == "reveal_ids" and json.loads(d)["account"] == name
+               for (d,) in actions)  # fmt: skip
+
+
+def test_confirming_records_the_outcome_sends_the_event_and_leaves_the_queue(console_site: Site) -> None:
+    ids = _fill(console_site)
+    name = console_site.add_user("reviewer")
+    client = login(console_site, name)
+    token = csrf(client.get("/console/review"))
+    answer = client.post(f"/console/review/{ids['m3']}", data={"csrf": token, "outcome": "confirmed"})
+    assert answer.status_code == 303 and "done=confirmed" in answer.headers["location"]
+    assert _queued(client.get("/console/review").text) == [ids["m2"], ids["m1"]]
+    (detail,) = console_site.store.query("SELECT detail FROM records WHERE kind = 'review'")[0]
+    outcome = json.loads(detail)
+    assert outcome["account"] == name and outcome["outcome"] == "confirmed"
+    assert outcome["terms"] == ["百家乐"] and outcome["categories"] == ["gambling"]
+    (event,) = console_site.sent
+    assert event["type"] == EVENT_REVIEW_OUTCOME and event["message_id"] == "m3"
+    assert event["outcome"] == "confirmed" and event["reviewed_by"] == name
+
+
+def test_overturning_with_a_corrected_category(console_site: Site) -> None:
+    ids = _fill(console_site)
+    client = login(console_site, console_site.add_user("reviewer"))
+    token = csrf(client.get("/console/review"))
+    client.post(f"/console/review/{ids['m1']}",
+                data={"csrf": token, "outcome": "overturned", "category": "fraud"})  # fmt: skip
+    (detail,) = console_site.store.query("SELECT detail FROM records WHERE kind = 'review'")[0]
+    assert json.loads(detail)["category"] == "fraud"
+    assert console_site.sent[0]["corrected_category"] == "fraud"
+
+
+def test_the_first_outcome_stands(console_site: Site) -> None:
+    ids = _fill(console_site)
+    first = login(console_site, console_site.add_user("reviewer"))
+    second = login(console_site, console_site.add_user("reviewer"))
+    for client, outcome in ((first, "confirmed"), (second, "overturned")):
+        token = csrf(client.get("/console/review"))
+        answer = client.post(f"/console/review/{ids['m1']}", data={"csrf": token, "outcome": outcome})
+    assert "done=already" in answer.headers["location"]
+    assert console_site.store.count("review") == 1 and len(console_site.sent) == 1
+
+
+def test_unsent_outcomes_are_recorded_as_such(console_site: Site) -> None:
+    ids = _fill(console_site)
+    console_site.console.send = None
+    client = login(console_site, console_site.add_user("reviewer"))
+    token = csrf(client.get("/console/review"))
+    answer = client.post(f"/console/review/{ids['m1']}", data={"csrf": token, "outcome": "confirmed"})
+    assert "confirmed-unsent" in answer.headers["location"]
+    assert console_site.store.count("review") == 1
+    actions = [json.loads(d)["action"] for (d,) in
+               console_site.store.query("SELECT detail FROM records WHERE kind = 'console'")]  # fmt: skip
+    assert "review_not_sent" in actions
+
+
+def test_a_viewer_cannot_decide_and_bad_requests_change_nothing(console_site: Site) -> None:
+    ids = _fill(console_site)
+    viewer = login(console_site, console_site.add_user("viewer"))
+    token = csrf(viewer.get("/console/explain"))
+    assert viewer.post(f"/console/review/{ids['m1']}",
+                       data={"csrf": token, "outcome": "confirmed"}).status_code == 403  # fmt: skip
+    reviewer = login(console_site, console_site.add_user("reviewer"))
+    token = csrf(reviewer.get("/console/review"))
+    assert reviewer.post(f"/console/review/{ids['m1']}",
+                         data={"csrf": token, "outcome": "maybe"}).status_code == 400  # fmt: skip
+    assert reviewer.post("/console/review/999999",
+                         data={"csrf": token, "outcome": "confirmed"}).status_code == 400  # fmt: skip
+    assert console_site.store.count("review") == 0
+
+
+def test_outcomes_are_exported_with_the_records(console_site: Site) -> None:
+    ids = _fill(console_site)
+    client = login(console_site, console_site.add_user("reviewer"))
+    token = csrf(client.get("/console/review"))
+    client.post(f"/console/review/{ids['m2']}", data={"csrf": token, "outcome": "confirmed"})
+    exported = list(console_site.store.export(0, time.time() + 10, kinds=["review"]))
+    assert [r.message_id for r in exported] == ["m2"]
+    assert outcome_event(exported[0])["event_id"] == console_site.sent[0]["event_id"]
