@@ -3,7 +3,11 @@
 Prometheus term counter.
 
     screening terms stats --from 2026-11-01 --to 2026-12-01 [--group G] [--list L]
-        [--sort hits|messages|groups|blocked|share_blocked] [--limit N] [--json]
+        [--sort hits|messages|groups|blocked|share_blocked|reviewed|overturned] [--limit N]
+        [--json]
+
+Columns: hits, distinct messages and groups, the share of those messages blocked, how
+many a reviewer judged in the console and the share of those the reviewer upheld.
 """
 
 from __future__ import annotations
@@ -21,12 +25,13 @@ from screening.settings import Settings
 
 __all__ = ["add_terms_commands", "render_report"]
 
-_HEADER = f"{'hits':>9} {'messages':>9} {'groups':>7} {'blocked':>8}"
+_HEADER = f"{'hits':>9} {'messages':>9} {'groups':>7} {'blocked':>8} {'reviewed':>8} {'upheld':>7}"
 
 
 def _row(stat: TermStat, name: str) -> str:
+    upheld = "-" if stat.share_confirmed is None else f"{stat.share_confirmed:.1%}"
     return (f"{stat.hits:>9,} {stat.messages:>9,} {stat.groups:>7,} "
-            f"{stat.share_blocked:>8.1%}  {name}")  # fmt: skip
+            f"{stat.share_blocked:>8.1%} {stat.reviewed:>8,} {upheld:>7}  {name}")  # fmt: skip
 
 
 def render_report(report: TermReport) -> str:
@@ -57,7 +62,8 @@ def cmd_terms_stats(args: argparse.Namespace, settings: Settings) -> int:
         print(render_report(report))
     print(
         f"{report.messages:,} messages with hits in {report.groups:,} groups, "
-        f"{report.blocked:,} blocked, from {iso_time(args.start)} to {iso_time(args.end)}",
+        f"{report.blocked:,} blocked, {report.reviewed:,} reviewed ({report.confirmed:,} "
+        f"upheld), from {iso_time(args.start)} to {iso_time(args.end)}",
         file=sys.stderr,
     )
     return 0

@@ -53,7 +53,7 @@ class RecordStore:
         return self.conn.cursor()
 
     def _before_report(self, cursor: Any) -> None:
-        """Runs in a report's transaction before its statement (:meth:`query`)."""
+        """Runs in a report's transaction before its statement (:meth:`report`)."""
 
     def _after_migrations(self, cursor: Any) -> None:
         """Runs in the migration transaction after the numbered migrations."""
@@ -166,9 +166,9 @@ class RecordStore:
             self.conn.commit()
             return n
 
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """The rows of one read-only statement written with ``?`` placeholders (reports
-        such as :mod:`screening.records.terms`)."""
+    def report(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """As :meth:`query`, for a statement aggregating a whole period (such as
+        :mod:`screening.records.terms`): the dialect may give it more sort memory."""
         with self._transaction() as cur:
             self._before_report(cur)
             cur.execute(self._sql(sql), params)

@@ -17,10 +17,10 @@ transaction gets a larger ``work_mem`` so its sorts stay in memory.
 Counts of distinct messages and groups cannot be summed from the per-term rows, hence the
 per-list aggregation in SQL. Records are scanned by the ``records_at`` index.
 
-Reviewers' outcomes (confirmed / overturned) are not recorded yet. When they are — a
-record per review, keyed by the reviewed message's ``message_id`` and ``group_id`` — they
-join the ``hits`` expression on those two columns (one outcome per message), and the
-aggregations gain ``count(... WHERE outcome = 'confirmed')`` columns: no other change.
+Reviewers' outcomes (``review`` records the analyst console writes, one per verdict
+under the key ``review:<verdict id>``) join each verdict through that unique key: per term
+and list, how many of its messages were reviewed and how many the reviewer confirmed
+(the rest were overturned) — the term's precision as people judged it.
 """
 
 from __future__ import annotations
@@ -33,22 +33,27 @@ from screening.records.store import RecordStore
 __all__ = ["SORT_KEYS", "TermReport", "TermStat", "term_stats"]
 
 #: What a report may be sorted by (descending; ties by list, then term).
-SORT_KEYS = ("hits", "messages", "groups", "blocked", "share_blocked")
+SORT_KEYS = ("hits", "messages", "groups", "blocked", "share_blocked", "reviewed", "overturned")
 
 _HITS = {
     "sqlite": """
         SELECT r.id AS record_id, r.group_id AS group_id,
                json_extract(r.detail, '$.decision') AS decision,
+               json_extract(o.detail, '$.outcome') AS outcome,
                json_extract(h.value, '$.term') AS term,
                json_extract(h.value, '$.category') AS category,
                json_extract(h.value, '$.source') AS source
-        FROM records r, json_each(r.detail, '$.hits') h
+        FROM records r
+        LEFT JOIN records o ON o.key = 'review:' || r.id
+        CROSS JOIN json_each(r.detail, '$.hits') h
         WHERE r.kind = 'verdict' AND r.at >= ? AND r.at < ? {group}""",
     "postgres": """
         SELECT r.id AS record_id, r.group_id AS group_id, d.doc ->> 'decision' AS decision,
+               o.detail::jsonb ->> 'outcome' AS outcome,
                h.value ->> 'term' AS term, h.value ->> 'category' AS category,
                h.value ->> 'source' AS source
         FROM records r
+        LEFT JOIN records o ON o.key = 'review:' || r.id
         CROSS JOIN LATERAL (SELECT r.detail::jsonb AS doc OFFSET 0) d
         CROSS JOIN LATERAL jsonb_array_elements(
             CASE WHEN jsonb_typeof(d.doc -> 'hits') = 'array' THEN d.doc -> 'hits'
@@ -58,19 +63,25 @@ _HITS = {
 _REPORT = """
 WITH hits AS MATERIALIZED ({hits}),
 listed AS (
-    SELECT record_id, group_id, decision, term,
+    SELECT record_id, group_id, decision, outcome, term,
            CASE WHEN substr(source, 1, 7) = 'pattern' THEN 'patterns' ELSE category END AS list
     FROM hits)
 SELECT 'term', list, term, count(*), count(DISTINCT record_id), count(DISTINCT group_id),
-       count(DISTINCT CASE WHEN decision = 'block' THEN record_id END)
+       count(DISTINCT CASE WHEN decision = 'block' THEN record_id END),
+       count(DISTINCT CASE WHEN outcome IS NOT NULL THEN record_id END),
+       count(DISTINCT CASE WHEN outcome = 'confirmed' THEN record_id END)
 FROM listed GROUP BY list, term
 UNION ALL
 SELECT 'list', list, NULL, count(*), count(DISTINCT record_id), count(DISTINCT group_id),
-       count(DISTINCT CASE WHEN decision = 'block' THEN record_id END)
+       count(DISTINCT CASE WHEN decision = 'block' THEN record_id END),
+       count(DISTINCT CASE WHEN outcome IS NOT NULL THEN record_id END),
+       count(DISTINCT CASE WHEN outcome = 'confirmed' THEN record_id END)
 FROM listed GROUP BY list
 UNION ALL
 SELECT 'all', NULL, NULL, count(*), count(DISTINCT record_id), count(DISTINCT group_id),
-       count(DISTINCT CASE WHEN decision = 'block' THEN record_id END)
+       count(DISTINCT CASE WHEN decision = 'block' THEN record_id END),
+       count(DISTINCT CASE WHEN outcome IS NOT NULL THEN record_id END),
+       count(DISTINCT CASE WHEN outcome = 'confirmed' THEN record_id END)
 FROM listed
 """
 
@@ -78,8 +89,9 @@ FROM listed
 @dataclass(frozen=True, slots=True)
 class TermStat:
     """One term (``term`` set) or one list (``term`` None): ``hits`` (every occurrence,
-    a term said twice in a message counts twice), ``messages`` and ``groups`` (distinct)
-    and ``blocked`` (messages whose verdict was block)."""
+    a term said twice in a message counts twice), ``messages`` and ``groups`` (distinct),
+    ``blocked`` (messages whose verdict was block), ``reviewed`` (messages a reviewer
+    judged in the console) and ``confirmed`` (of those, the verdict was right)."""
 
     list: str
     term: str | None
@@ -87,16 +99,31 @@ class TermStat:
     messages: int
     groups: int
     blocked: int
+    reviewed: int = 0
+    confirmed: int = 0
 
     @property
     def share_blocked(self) -> float:
         return self.blocked / self.messages if self.messages else 0.0
 
+    @property
+    def overturned(self) -> int:
+        return self.reviewed - self.confirmed
+
+    @property
+    def share_confirmed(self) -> float | None:
+        """Reviewers' precision for this term: None before any review."""
+        return self.confirmed / self.reviewed if self.reviewed else None
+
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         if self.term is None:
             del out["term"]
-        return out | {"share_blocked": round(self.share_blocked, 4)}
+        confirmed = self.share_confirmed
+        return out | {
+            "share_blocked": round(self.share_blocked, 4), "overturned": self.overturned,
+            "share_confirmed": None if confirmed is None else round(confirmed, 4),
+        }  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,11 +138,14 @@ class TermReport:
     messages: int = 0
     groups: int = 0
     blocked: int = 0
+    reviewed: int = 0
+    confirmed: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "from": self.start, "to": self.end, "hits": self.hits, "messages": self.messages,
-            "groups": self.groups, "blocked": self.blocked,
+            "groups": self.groups, "blocked": self.blocked, "reviewed": self.reviewed,
+            "confirmed": self.confirmed,
             "lists": [s.to_dict() for s in self.lists],
             "terms": [s.to_dict() for s in self.terms],
         }  # fmt: skip
@@ -141,8 +171,8 @@ def term_stats(
     if group_id is not None:
         group, params = "AND r.group_id = ?", [*params, group_id]
     sql = _REPORT.format(hits=_HITS[store.dialect].format(group=group))
-    terms, by_list, total = [], [], TermStat("", None, 0, 0, 0, 0)
-    for row in store.query(sql, params):
+    terms, by_list, total = [], [], TermStat("", None, 0, 0, 0, 0, 0, 0)
+    for row in store.report(sql, params):
         level, stat = row[0], TermStat(row[1] or "", row[2], *(int(n) for n in row[3:]))
         if level == "all":
             total = stat
@@ -156,5 +186,5 @@ def term_stats(
     by_list.sort(key=order)
     return TermReport(
         start, end, terms[:limit] if limit else terms, by_list,
-        total.hits, total.messages, total.groups, total.blocked,
+        total.hits, total.messages, total.groups, total.blocked, total.reviewed, total.confirmed,
     )  # fmt: skip

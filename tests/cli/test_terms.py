@@ -39,15 +39,16 @@ def test_a_table_sorted_by_hits_and_a_summary(
     assert main(args) == 0
     captured = capsys.readouterr()
     assert captured.out.splitlines() == [
-        "     hits  messages  groups  blocked  list",
-        "        2         2       2    50.0%  gambling",
-        "        1         1       1   100.0%  drugs",
+        "     hits  messages  groups  blocked reviewed  upheld  list",
+        "        2         2       2    50.0%        0       -  gambling",
+        "        1         1       1   100.0%        0       -  drugs",
         "",
-        "     hits  messages  groups  blocked  list/term",
-        "        2         2       2    50.0%  gambling/百家乐",
-        "        1         1       1   100.0%  drugs/冰毒",
+        "     hits  messages  groups  blocked reviewed  upheld  list/term",
+        "        2         2       2    50.0%        0       -  gambling/百家乐",
+        "        1         1       1   100.0%        0       -  drugs/冰毒",
     ]
-    assert captured.err.startswith("2 messages with hits in 2 groups, 1 blocked, from 2026-11-01")
+    assert captured.err.startswith("2 messages with hits in 2 groups, 1 blocked, 0 reviewed "
+                                   "(0 upheld), from 2026-11-01")  # fmt: skip
     assert main([*args, "--json", "--list", "drugs"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert [t["term"] for t in report["terms"]] == ["冰毒"] and report["messages"] == 2
