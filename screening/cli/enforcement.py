@@ -22,6 +22,7 @@ from screening.enforcement.policy import load_policy
 from screening.enforcement.state import MemoryPolicyState
 from screening.errors import InvalidMessage
 from screening.pipeline.message import Message
+from screening.progress import tracked_bytes
 from screening.settings import Settings
 
 __all__ = ["add_enforcement_commands", "parse_time"]
@@ -108,11 +109,12 @@ def cmd_policy_simulate(args: argparse.Namespace, settings: Settings) -> int:
 
     counts: Counter[str] = Counter()
     out = sys.stdout
-    with open(args.data, encoding="utf-8") as source:
-        for number, line in enumerate(source, start=1):
+    with open(args.data, "rb") as source:
+        size = os.fstat(source.fileno()).st_size
+        for number, line in enumerate(tracked_bytes(source, "simulate", total=size), start=1):
             if not line.strip():
                 continue
-            try:
+            try:  # json.loads reads UTF-8 bytes; a line that is not UTF-8 is skipped
                 at, v = _replayed(json.loads(line), engine)
             except (ValueError, InvalidMessage) as exc:
                 print(f"line {number}: skipped: {exc}", file=sys.stderr)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,6 +21,7 @@ from screening.engine.core import Engine
 from screening.engine.explain import explain, render_explanation
 from screening.engine.heap import settle_heap
 from screening.errors import InvalidMessage, ScreeningError
+from screening.progress import progress_callback, tracked_bytes
 from screening.settings import Settings, model_path
 
 __all__ = ["main"]
@@ -125,8 +126,11 @@ def cmd_scan(args: argparse.Namespace, settings: Settings) -> int:
     engine = _engine(args, settings)
     counts: Counter[str] = Counter()
     source, sink = _open_in(args.input), _open_out(args.output)
+    lines: Iterator[bytes] = iter(source)
+    if source is not sys.stdin.buffer:  # a file: its size is known, a bar makes sense
+        lines = tracked_bytes(lines, "scan", total=os.fstat(source.fileno()).st_size)
     try:
-        for record in scan_lines(engine, iter(source), plain_text=args.text):
+        for record in scan_lines(engine, lines, plain_text=args.text):
             counts[record["decision"]] += 1
             sink.write(json.dumps(record, ensure_ascii=False) + "\n")
     finally:
@@ -168,21 +172,9 @@ def cmd_wordlist_lint(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if findings else 0
 
 
-def _progress_line(every: float = 1.0) -> Callable[[int, int], None] | None:
-    """A ``progress(done, total)`` that redraws one stderr line at most every ``every``
-    seconds; None when stderr is not a terminal (a log file wants no carriage returns)."""
-    if not sys.stderr.isatty():
-        return None
-    shown = [time.monotonic()]
-
-    def progress(done: int, total: int) -> None:
-        now = time.monotonic()
-        if now - shown[0] >= every or done == total:
-            shown[0] = now
-            end = "\n" if done == total else ""
-            print(f"\rbenign messages: {done:,}/{total:,}", end=end, file=sys.stderr, flush=True)
-
-    return progress
+def _progress_line() -> Callable[[int, int], None] | None:
+    """The benign-corpus progress bar of the lint commands (stderr on a terminal only)."""
+    return progress_callback("benign messages", unit="msg")
 
 
 def _train(args: argparse.Namespace, settings: Settings) -> int:
@@ -234,6 +226,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     lint.set_defaults(handler=cmd_wordlist_lint)
 
+    from screening.cli.imports import add_import_command  # wordlist import FILE.csv
+
+    add_import_command(wordlist_commands, common)
+
     train = commands.add_parser("train", parents=[common], help="train a classifier model")
     train.add_argument("--data", action="append", required=True, help="labelled JSONL; repeatable")
     train.add_argument("--out", required=True, help="model directory, e.g. models/<version>/")
@@ -263,6 +259,10 @@ def build_parser() -> argparse.ArgumentParser:
     from screening.cli.enforcement import add_enforcement_commands  # policy, records
 
     add_enforcement_commands(commands, common)
+
+    from screening.cli.terms import add_terms_commands  # terms stats
+
+    add_terms_commands(commands)
 
     from screening.cli.operations import add_operations_commands  # publish, shadow, compare
 

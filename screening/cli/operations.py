@@ -5,6 +5,7 @@ modules lazily so ``screening scan`` stays quick.
 
     screening wordlist publish [DIR] [--shadow] [--force] [--wait S] [--benign FILE]
     screening wordlist rollback [--to VERSION] | promote | status
+    screening wordlist show VERSION | diff A B | export VERSION DIR | history | import FILE.csv
     screening model publish DIR [--shadow] [--force] [--wait S] | rollback | promote
     screening bank lint [--banks DIR] [--benign FILE] | publish [DIR] [--shadow] [--force]
         [--wait S] [--benign FILE] | rollback [--to VERSION] | promote | status
@@ -19,6 +20,7 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
+from screening.cli.versions import add_history_commands
 from screening.settings import Settings
 
 __all__ = ["add_operations_commands"]
@@ -74,19 +76,32 @@ def _version_commands(sub: Any, common: argparse.ArgumentParser, kind: str) -> N
     )
     publish.add_argument(
         "--force", action="store_true",
-        help=f"publish despite benign-corpus hits or a much smaller {kind} (never a parse error)",
+        help=f"publish despite lint findings, benign-corpus hits or a much smaller {kind} "
+        "(never a parse error or a slow pattern); recorded with the version",
     )  # fmt: skip
+    _author(publish)
+    publish.add_argument("--reason", help="why: recorded with the version and in its history")
     _wait(publish)
     publish.set_defaults(handler=_publish, kind=kind)
 
     rollback = sub.add_parser("rollback", help=f"make the previous live {kind} version live again")
-    rollback.add_argument("--to", help="a specific stored version instead of the previous one")
+    rollback.add_argument(
+        "--to", help="a specific stored version instead of the previous one (the boot version "
+        "too" + (", or a model's manifest name)" if kind == "model" else ")"),
+    )  # fmt: skip
+    _author(rollback)
     _wait(rollback)
     rollback.set_defaults(handler=_rollback, kind=kind)
 
     promote = sub.add_parser("promote", help=f"make the shadow {kind} candidate live")
+    _author(promote)
     _wait(promote)
     promote.set_defaults(handler=_promote, kind=kind)
+    add_history_commands(sub, kind)
+
+
+def _author(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--author", help="who, for the history (default: the OS user)")
 
 
 def add_operations_commands(

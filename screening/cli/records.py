@@ -18,11 +18,15 @@ from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import IO, Any
 
 from screening.errors import RecordsError
+from screening.progress import tracked
 from screening.records.model import COLUMNS, KINDS, RecordsSettings, check_retention
 from screening.records.sql import Access, open_store
 from screening.settings import Settings
 
-__all__ = ["DEFAULT_TZ", "add_records_commands", "iso_time", "parse_time", "write_export"]
+__all__ = [
+    "DEFAULT_TZ", "add_records_commands", "iso_time", "parse_time", "records_settings",
+    "write_export",
+]  # fmt: skip
 
 #: Dates without an offset are Beijing time: the regulators' and the operators' calendar.
 DEFAULT_TZ = timezone(timedelta(hours=8))
@@ -47,7 +51,7 @@ def iso_time(at: float) -> str:
     return datetime.fromtimestamp(at, DEFAULT_TZ).isoformat(timespec="seconds")
 
 
-def _records_settings(args: argparse.Namespace, access: Access) -> RecordsSettings:
+def records_settings(args: argparse.Namespace, access: Access) -> RecordsSettings:
     """The environment's settings, with ``--database-url`` standing for the owner's URL
     where the command runs as the owner."""
     settings = RecordsSettings.from_env()
@@ -100,11 +104,11 @@ def _j(value: str | None) -> str:
 def cmd_records_export(args: argparse.Namespace, settings: Settings) -> int:
     if args.end <= args.start:
         raise RecordsError("--to must be later than --from")
-    store = open_store(_records_settings(args, "reader"), "reader")
+    store = open_store(records_settings(args, "reader"), "reader")
     sink = sys.stdout if args.output in (None, "-") else open(args.output, "w", encoding="utf-8")
     try:
         records = store.export_rows(args.start, args.end, group_id=args.group, kinds=args.kind)
-        n = write_export(records, sink, args.format)
+        n = write_export(tracked(records, "records", unit="rec"), sink, args.format)
     finally:
         if sink is not sys.stdout:
             sink.close()
@@ -117,8 +121,8 @@ def cmd_records_export(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_records_migrate(args: argparse.Namespace, settings: Settings) -> int:
-    records_settings = _records_settings(args, "owner")
-    store = open_store(records_settings, "owner", restore_guard=args.restore_guard)
+    owner_settings = records_settings(args, "owner")
+    store = open_store(owner_settings, "owner", restore_guard=args.restore_guard)
     try:
         version = store.schema_version()
     finally:
@@ -126,7 +130,7 @@ def cmd_records_migrate(args: argparse.Namespace, settings: Settings) -> int:
     restored = "; retention guard re-created" if args.restore_guard else ""
     print(f"records schema at version {version} in {store.where}{restored}", file=sys.stderr)
     if store.dialect == "postgres":
-        owner, writer = records_settings.owner_role, records_settings.writer_role
+        owner, writer = owner_settings.owner_role, owner_settings.writer_role
         print(
             f"tables owned by role {owner}; workers log in as members of {writer} "
             f"(GRANT {writer} TO <worker login>), purge as a member of {owner}",
@@ -136,10 +140,10 @@ def cmd_records_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_records_purge(args: argparse.Namespace, settings: Settings) -> int:
-    records_settings = _records_settings(args, "owner")
-    days = records_settings.retention_days if args.retention_days is None else args.retention_days
+    owner_settings = records_settings(args, "owner")
+    days = owner_settings.retention_days if args.retention_days is None else args.retention_days
     check_retention(days)  # before opening: a refused purge touches nothing
-    store = open_store(records_settings, "owner")
+    store = open_store(owner_settings, "owner")
     try:
         deleted = store.purge(days)
     finally:

@@ -22,6 +22,7 @@ from pathlib import Path
 from screening.engine.core import Engine
 from screening.engine.regex_probe import ProbeResult, run_probes
 from screening.engine.regex_safety import adversarial_inputs
+from screening.engine.text_files import utf8_lines
 from screening.engine.verdict import Hit
 from screening.engine.wordlist import Pattern
 
@@ -58,7 +59,7 @@ def read_benign_records(path: Path) -> list[tuple[str, str]]:
     The id is ``<file name>:<line>``, not the record's own ``id``: public sets repeat ids
     (COLD does), and a file and line is what an analyst can open."""
     messages = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in utf8_lines(path):
         line = line.strip()
         if not line or line.startswith("#"):
             continue

@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from screening.engine.regex_safety import regex_risks
+from screening.engine.text_files import decode_utf8
 from screening.errors import WordlistError
 
-__all__ = ["AllowTerm", "Pattern", "Term", "Wordlist"]
+__all__ = ["AllowTerm", "Pattern", "Term", "Wordlist", "category_file"]
 
 SEVERITIES = frozenset({"block", "review", "watch"})
 MODES = frozenset({"substring", "word", "pinyin", "homophone", "aimed", "initials", "topic"})
@@ -168,6 +169,15 @@ def parse_patterns(text: str, path: str) -> list[Pattern]:
     return patterns
 
 
+def category_file(category: str) -> str:
+    """The file of a category's terms; refuses names that are no category."""
+    name = f"{category}.txt"
+    if name in _NOT_CATEGORIES or not _CATEGORY_NAME.match(category):
+        raise WordlistError(f"invalid category {category!r}: lowercase latin letters, digits "
+                            "and _, starting with a letter, not allow/patterns/benign")  # fmt: skip
+    return name
+
+
 @dataclass(frozen=True, slots=True)
 class Wordlist:
     """Everything the matcher needs: terms by category, allow-list, contact patterns."""
@@ -216,12 +226,10 @@ class Wordlist:
         directory = Path(directory)
         if not directory.is_dir():
             raise WordlistError("wordlist directory not found", path=str(directory))
-        files = {}
-        for path in sorted(directory.glob("*.txt")):
-            try:
-                files[path.name] = path.read_text(encoding="utf-8")
-            except UnicodeDecodeError as exc:
-                raise WordlistError(f"not UTF-8: {exc}", path=str(path)) from exc
+        files = {
+            path.name: decode_utf8(path.read_bytes(), str(path))
+            for path in sorted(directory.glob("*.txt"))
+        }
         if not any(name not in _NOT_CATEGORIES for name in files):
             raise WordlistError("no category files (<category>.txt)", path=str(directory))
         return cls.from_files(files, origin=f"{directory}/")

@@ -16,16 +16,18 @@ from __future__ import annotations
 import argparse
 import json
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from screening.engine.config import Thresholds
 from screening.engine.core import Engine
+from screening.engine.text_files import data_error, utf8_lines
 from screening.engine.verdict import CATEGORIES, decide, decide_model
 from screening.errors import ModelError
 from screening.evaluation.report import render_report
+from screening.progress import progress_callback
 from screening.settings import Settings, model_path
 
 __all__ = [
@@ -55,23 +57,22 @@ def read_examples(path: str | Path) -> list[Example]:
     """Labelled JSONL (``text``, ``labels``; optional ``id``, ``source``)."""
     path = Path(path)
     examples = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-                text, labels = record["text"], record.get("labels", [])
-            except (ValueError, KeyError, TypeError) as exc:
-                raise ModelError(f"{path}:{number}: not a JSON object with 'text': {exc}") from None
-            if not isinstance(text, str) or not isinstance(labels, list):
-                raise ModelError(f"{path}:{number}: 'text' must be a string, 'labels' a list")
-            unknown = set(labels) - set(CATEGORIES)
-            if unknown:
-                raise ModelError(f"{path}:{number}: unknown label(s) {sorted(unknown)}")
-            source = str(record.get("source") or path.stem)
-            ident = record.get("id")
-            examples.append(Example(text, tuple(sorted(set(labels))), source, ident))
+    for number, line in utf8_lines(path, data_error):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            text, labels = record["text"], record.get("labels", [])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ModelError(f"{path}:{number}: not a JSON object with 'text': {exc}") from None
+        if not isinstance(text, str) or not isinstance(labels, list):
+            raise ModelError(f"{path}:{number}: 'text' must be a string, 'labels' a list")
+        unknown = set(labels) - set(CATEGORIES)
+        if unknown:
+            raise ModelError(f"{path}:{number}: unknown label(s) {sorted(unknown)}")
+        source = str(record.get("source") or path.stem)
+        ident = record.get("id")
+        examples.append(Example(text, tuple(sorted(set(labels))), source, ident))
     return examples
 
 
@@ -198,15 +199,23 @@ def model_rows(
 
 
 def evaluate_engine(
-    engine: Engine, examples: Sequence[Example], *, batch_size: int = 512, worst: int = 10
+    engine: Engine,
+    examples: Sequence[Example],
+    *,
+    batch_size: int = 512,
+    worst: int = 10,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
-    """Metrics for the full verdict, the wordlists alone and (if loaded) the model alone."""
+    """Metrics for the full verdict, the wordlists alone and (if loaded) the model alone;
+    ``progress(done, total)`` after each batch."""
     rules = engine.config.decision
     systems: dict[str, list[Scored]] = {"verdict": [], "wordlists": []}
     model_scores = []
     for start in range(0, len(examples), batch_size):
         batch = examples[start : start + batch_size]
         verdicts = engine.screen_batch([(e.id, e.text) for e in batch])
+        if progress is not None:
+            progress(start + len(batch), len(examples))
         for example, verdict in zip(batch, verdicts, strict=True):
             words = frozenset(
                 c for c, s in verdict.categories.items() if s >= rules.thresholds(c).review
@@ -247,7 +256,8 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         args.config or settings.config,
         model=model_path(args.model, settings.model),
     )
-    report = evaluate_engine(engine, examples, batch_size=args.batch_size, worst=args.worst)
+    report = evaluate_engine(engine, examples, batch_size=args.batch_size, worst=args.worst,
+                             progress=progress_callback("eval", unit="msg"))  # fmt: skip
     report = {"data": str(args.data), **report}
     if args.json:
         print(json.dumps(report, ensure_ascii=False, indent=2))

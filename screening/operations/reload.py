@@ -30,6 +30,7 @@ from screening.engine.builder import BuildError, EngineBuilder
 from screening.engine.config import load_config
 from screening.engine.core import Engine
 from screening.engine.heap import settle_heap
+from screening.operations.boot import boot_versions, seed_boot_versions
 from screening.operations.shadow import shadow_key
 from screening.operations.versions import KINDS, VersionStore
 from screening.timing import StageClock
@@ -129,7 +130,27 @@ class EngineHolder:
             self.live = self.builder.build({})
             self._ids["live"] = {k: None for k in KINDS}
             settle_heap()
+        self._store_boot_versions()
         return self.live
+
+    def _store_boot_versions(self) -> None:
+        """The configured files this worker runs, stored as each kind's first version
+        when nothing was published yet (:mod:`screening.operations.boot`)."""
+        running = self._ids["live"]
+        if self.store is None or self.live is None:
+            return
+        builder = self.builder
+        try:
+            kinds = [k for k in KINDS if running.get(k, "") is None and not self.store.history(k)]
+            if not kinds:
+                return
+            found = boot_versions(builder.wordlists, builder.model_dir, builder.banks_dir)
+            seed_boot_versions(
+                self.store, (boot for boot in found if boot.kind in kinds),
+                author=self.worker, running=self.live.versions,
+            )  # fmt: skip
+        except Exception:  # the worker screens anyway; rollback to the files is what is lost
+            log.exception("could not store the configured files as boot versions")
 
     def refresh(self) -> None:
         """Bring both slots in line with the store's pointers (no-op when they are)."""

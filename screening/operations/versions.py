@@ -45,6 +45,10 @@ KINDS = ("wordlist", "model", "bank")
 SLOTS = ("live", "shadow")
 #: Versions kept (content and rollback history); pointed-to versions are never pruned.
 KEEP = 20
+#: Events (publish, rollback, promote, boot) kept per kind.
+KEEP_EVENTS = 200
+#: What a version's meta may say about its publication, copied into its publish event.
+EVENT_FIELDS = ("author", "reason", "forced", "findings", "source")
 PREFIX = "screening:versions:"
 
 
@@ -83,10 +87,21 @@ class VersionStore(Protocol):
     def history(self, kind: str) -> list[str]:
         """Live versions, newest (the current one) first."""
 
-    def rollback(self, kind: str, to: str | None = None) -> str:
-        """Make the previous (or the given) version live again; returns it."""
+    def rollback(self, kind: str, to: str | None = None, *, author: str = "") -> str:
+        """Make the previous (or the given) version live again; returns it. The version
+        it replaced is kept as :meth:`rolled_back` until the next publish or promote."""
 
-    def promote(self, kind: str) -> str:
+    def events(self, kind: str) -> list[dict[str, Any]]:
+        """What happened to the kind's versions, newest first: ``{"action": "boot" |
+        "publish" | "rollback" | "promote", "version", "at", "author", ...}``."""
+
+    def seed(self, kind: str, version: str, files: Mapping[str, bytes],
+             meta: Mapping[str, Any]) -> bool:
+        """Store the version workers booted from (their configured files) as the first
+        of the history, so the first publish can be rolled back. Only while nothing was
+        published live: True when stored now."""
+
+    def promote(self, kind: str, *, author: str = "") -> str:
         """Make the shadow version live and clear the shadow slot; returns it."""
 
     def clear(self, kind: str, slot: str) -> None: ...
@@ -123,6 +138,26 @@ def _signed(kind: str, version: str, files: Mapping[str, bytes], record: Mapping
     """What a version's signature covers."""
     meta = {k: v for k, v in record.items() if k != "signature"}
     return {"kind": kind, "version": version, "content": content_digest(files), "meta": meta}
+
+
+def publish_event(version: str, slot: str, meta: Mapping[str, Any]) -> dict[str, Any]:
+    event = {"action": "publish", "version": version, "slot": slot, "at": time.time()}
+    return event | {k: meta[k] for k in EVENT_FIELDS if k in meta}
+
+
+def rollback_event(current: str | None, target: str, author: str) -> dict[str, Any]:
+    return {"action": "rollback", "version": target, "from": current, "at": time.time(),
+            "author": author}  # fmt: skip
+
+
+def rolled_back(events: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The last rollback, unless a version went live after it."""
+    for event in events:
+        if event["action"] == "rollback":
+            return event
+        if event["action"] == "promote" or event.get("slot") == "live":
+            return None
+    return None
 
 
 class RedisVersionStore:
@@ -180,9 +215,42 @@ class RedisVersionStore:
         if slot == "live":
             pipe.lpush(self._key(kind, "history"), version)
             pipe.ltrim(self._key(kind, "history"), 0, KEEP - 1)
+        self._event(pipe, kind, publish_event(version, slot, meta))
         self._notify(pipe, kind, slot, version)
         pipe.execute()
         self._prune(kind)
+
+    def _event(self, pipe: Any, kind: str, event: Mapping[str, Any]) -> None:
+        pipe.lpush(self._key(kind, "events"), json.dumps(event, ensure_ascii=False))
+        pipe.ltrim(self._key(kind, "events"), 0, KEEP_EVENTS - 1)
+
+    def events(self, kind: str) -> list[dict[str, Any]]:
+        return [json.loads(e) for e in self.client.lrange(self._key(kind, "events"), 0, -1)]
+
+    def seed(
+        self, kind: str, version: str, files: Mapping[str, bytes], meta: Mapping[str, Any]
+    ) -> bool:
+        check_publish(kind, "live", files)
+        if self.keys is None:
+            return False  # unsigned content would be refused by every worker anyway
+        record = {**meta, "version": version, "published_at": time.time(), "boot": True}
+        record["signature"] = self.keys.sign(PURPOSE_VERSION, _signed(kind, version, files, record))
+        event = {"action": "boot", "version": version, "at": record["published_at"]}
+        event |= {k: meta[k] for k in EVENT_FIELDS if k in meta}
+
+        def change(pipe: Any) -> bool:
+            if pipe.exists(self._key(kind, "history"), self._key(kind, "live")):
+                return False
+            stored = pipe.exists(self._key(kind, "files", version))
+            pipe.multi()
+            if not stored:
+                pipe.hset(self._key(kind, "files", version), mapping=dict(files))
+                pipe.hset(self._key(kind, "meta"), version, json.dumps(record, ensure_ascii=False))
+            pipe.rpush(self._key(kind, "history"), version)
+            self._event(pipe, kind, event)
+            return True
+
+        return bool(self._move(kind, change))
 
     def _prune(self, kind: str) -> None:
         metas = {
@@ -229,10 +297,10 @@ class RedisVersionStore:
     def history(self, kind: str) -> list[str]:
         return [v.decode() for v in self.client.lrange(self._key(kind, "history"), 0, -1)]
 
-    def _move(self, kind: str, change: Any) -> str:
+    def _move(self, kind: str, change: Any) -> Any:
         """Run a pointer change under WATCH so two analysts cannot interleave."""
         keys = [self._key(kind, n) for n in ("live", "shadow", "history")]
-        result: list[str] = []
+        result: list[Any] = []
 
         def attempt(pipe: Any) -> None:
             result[:] = [change(pipe)]
@@ -240,11 +308,12 @@ class RedisVersionStore:
         self.client.transaction(attempt, *keys)
         return result[0]
 
-    def rollback(self, kind: str, to: str | None = None) -> str:
+    def rollback(self, kind: str, to: str | None = None, *, author: str = "") -> str:
         check(kind)
 
         def change(pipe: Any) -> str:
             history = [v.decode() for v in pipe.lrange(self._key(kind, "history"), 0, -1)]
+            current = _decode(pipe.get(self._key(kind, "live")))
             if to is None and len(history) < 2:
                 raise ConfigError(f"no earlier {kind} version to roll back to")
             target = history[1] if to is None else to
@@ -256,12 +325,13 @@ class RedisVersionStore:
             else:
                 pipe.lpush(self._key(kind, "history"), target)
             pipe.set(self._key(kind, "live"), target)
+            self._event(pipe, kind, rollback_event(current, target, author))
             self._notify(pipe, kind, "live", target)
             return target
 
         return self._move(kind, change)
 
-    def promote(self, kind: str) -> str:
+    def promote(self, kind: str, *, author: str = "") -> str:
         check(kind)
 
         def change(pipe: Any) -> str:
@@ -273,6 +343,8 @@ class RedisVersionStore:
             pipe.lpush(self._key(kind, "history"), target)
             pipe.ltrim(self._key(kind, "history"), 0, KEEP - 1)
             pipe.delete(self._key(kind, "shadow"))
+            event = {"action": "promote", "version": target, "at": time.time(), "author": author}
+            self._event(pipe, kind, event)
             self._notify(pipe, kind, "shadow", None)
             self._notify(pipe, kind, "live", target)
             return target

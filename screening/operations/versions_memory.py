@@ -9,7 +9,18 @@ from collections.abc import Mapping
 from typing import Any
 
 from screening.errors import ConfigError
-from screening.operations.versions import KEEP, KINDS, Notice, Subscription, check, check_publish
+from screening.operations.versions import (
+    EVENT_FIELDS,
+    KEEP,
+    KEEP_EVENTS,
+    KINDS,
+    Notice,
+    Subscription,
+    check,
+    check_publish,
+    publish_event,
+    rollback_event,
+)
 
 __all__ = ["MemoryVersionStore"]
 
@@ -23,6 +34,7 @@ class MemoryVersionStore:
         self._meta: dict[tuple[str, str], dict[str, Any]] = {}
         self._pointers: dict[tuple[str, str], str] = {}
         self._history: dict[str, list[str]] = {kind: [] for kind in KINDS}
+        self._events: dict[str, list[dict[str, Any]]] = {kind: [] for kind in KINDS}
         self._subscribers: list[queue.Queue[Notice]] = []
         self._workers: dict[str, dict[str, Any]] = {}
 
@@ -45,7 +57,30 @@ class MemoryVersionStore:
             self._pointers[kind, slot] = version
             if slot == "live":
                 self._history[kind] = [version, *self._history[kind]][:KEEP]
+            self._event(kind, publish_event(version, slot, meta))
             self._notify(kind, slot, version)
+
+    def _event(self, kind: str, event: dict[str, Any]) -> None:
+        self._events[kind] = [event, *self._events[kind]][:KEEP_EVENTS]
+
+    def events(self, kind: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(event) for event in self._events[kind]]
+
+    def seed(
+        self, kind: str, version: str, files: Mapping[str, bytes], meta: Mapping[str, Any]
+    ) -> bool:
+        check_publish(kind, "live", files)
+        with self._lock:
+            if self._history[kind] or (kind, "live") in self._pointers:
+                return False
+            self._files.setdefault((kind, version), dict(files))
+            record = {**meta, "version": version, "published_at": time.time(), "boot": True}
+            self._meta.setdefault((kind, version), record)
+            self._history[kind] = [version]
+            event = {"action": "boot", "version": version, "at": record["published_at"]}
+            self._event(kind, event | {k: meta[k] for k in EVENT_FIELDS if k in meta})
+            return True
 
     def files(self, kind: str, version: str) -> dict[str, bytes] | None:
         with self._lock:
@@ -65,7 +100,7 @@ class MemoryVersionStore:
         with self._lock:
             return list(self._history[kind])
 
-    def rollback(self, kind: str, to: str | None = None) -> str:
+    def rollback(self, kind: str, to: str | None = None, *, author: str = "") -> str:
         with self._lock:
             history = self._history[kind]
             if to is None and len(history) < 2:
@@ -74,17 +109,21 @@ class MemoryVersionStore:
             if (kind, target) not in self._files:
                 raise ConfigError(f"{kind} version {target} is not stored")
             self._history[kind] = history[1:] if to is None else [target, *history]
+            current = self._pointers.get((kind, "live"))
             self._pointers[kind, "live"] = target
+            self._event(kind, rollback_event(current, target, author))
             self._notify(kind, "live", target)
             return target
 
-    def promote(self, kind: str) -> str:
+    def promote(self, kind: str, *, author: str = "") -> str:
         with self._lock:
             target = self._pointers.pop((kind, "shadow"), None)
             if target is None:
                 raise ConfigError(f"no shadow {kind} version to promote")
             self._pointers[kind, "live"] = target
             self._history[kind] = [target, *self._history[kind]][:KEEP]
+            event = {"action": "promote", "version": target, "at": time.time(), "author": author}
+            self._event(kind, event)
             self._notify(kind, "shadow", None)
             self._notify(kind, "live", target)
             return target

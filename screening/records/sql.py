@@ -51,6 +51,8 @@ log = logging.getLogger(__name__)
 Access = Literal["writer", "owner", "reader"]
 
 _DAY = 86400.0
+#: PostgreSQL work_mem of a report's transaction (``terms stats``).
+REPORT_WORK_MEM = "256MB"
 _SQLITE_MIGRATIONS: tuple[tuple[int, str, list[str]], ...] = (
     (1, "records table", [
         "CREATE TABLE records (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, "
@@ -246,6 +248,12 @@ class PostgresRecordStore(RecordStore):
                 f"{command} needs the owner ({self.where} may not: {exc}); set "
                 "SCREENING_DATABASE_OWNER_URL to a login in the owner role"
             ) from None
+
+    def _before_report(self, cursor: Any) -> None:
+        # A report sorts a row per hit of the period (~1.5M a month at 1M verdicts): with
+        # the 4 MB default the sorts go to disk and take twice as long. Local: reset at
+        # the end of the transaction, never on the workers' connections.
+        cursor.execute(f"SET LOCAL work_mem = '{REPORT_WORK_MEM}'")
 
     def _after_migrations(self, cursor: Any) -> None:
         if self.access == "owner":

@@ -52,6 +52,9 @@ class RecordStore:
     def _stream_cursor(self) -> Any:
         return self.conn.cursor()
 
+    def _before_report(self, cursor: Any) -> None:
+        """Runs in a report's transaction before its statement (:meth:`report`)."""
+
     def _after_migrations(self, cursor: Any) -> None:
         """Runs in the migration transaction after the numbered migrations."""
 
@@ -162,6 +165,14 @@ class RecordStore:
             n = int(cur.fetchone()[0])
             self.conn.commit()
             return n
+
+    def report(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """As :meth:`query`, for a statement aggregating a whole period (such as
+        :mod:`screening.records.terms`): the dialect may give it more sort memory."""
+        with self._transaction() as cur:
+            self._before_report(cur)
+            cur.execute(self._sql(sql), params)
+            return [tuple(row) for row in cur.fetchall()]
 
     def export(
         self,

@@ -32,6 +32,7 @@ from sklearn.model_selection import train_test_split
 
 from screening.engine.classify import NONE
 from screening.engine.features import Featurizer
+from screening.engine.text_files import data_error, utf8_lines
 from screening.engine.verdict import CATEGORIES
 from screening.errors import ModelError
 from screening.evaluation.evaluate import Example
@@ -104,28 +105,27 @@ class Frame:
 def read_frames(path: str | Path) -> list[Frame]:
     """Context frames from JSONL ``{"frame": "…“{}”…", "categories": [...]}``."""
     frames = []
-    with Path(path).open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-                template, categories = record["frame"], tuple(record["categories"])
-            except (ValueError, KeyError, TypeError) as exc:
-                raise ModelError(f"{path}:{number}: not a frame object: {exc}") from None
-            if not isinstance(template, str) or template.count("{}") != 1:
-                raise ModelError(f"{path}:{number}: a frame needs exactly one {{}}")
-            unknown = set(categories) - set(CATEGORIES)
-            if unknown or not categories:
-                raise ModelError(f"{path}:{number}: categories {sorted(unknown) or '[]'}")
-            frames.append(Frame(template, categories))
+    for number, line in utf8_lines(path, data_error):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            template, categories = record["frame"], tuple(record["categories"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ModelError(f"{path}:{number}: not a frame object: {exc}") from None
+        if not isinstance(template, str) or template.count("{}") != 1:
+            raise ModelError(f"{path}:{number}: a frame needs exactly one {{}}")
+        unknown = set(categories) - set(CATEGORIES)
+        if unknown or not categories:
+            raise ModelError(f"{path}:{number}: categories {sorted(unknown) or '[]'}")
+        frames.append(Frame(template, categories))
     return frames
 
 
 def read_terms(path: str | Path) -> list[str]:
     """Context terms: one a line; blank lines and ``#`` comments skipped."""
-    lines = Path(path).read_text("utf-8").splitlines()
-    return [t for line in lines if (t := line.split("#", 1)[0].strip())]
+    lines = utf8_lines(path, data_error)
+    return [t for _, line in lines if (t := line.split("#", 1)[0].strip())]
 
 
 def framed_examples(

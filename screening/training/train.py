@@ -57,6 +57,7 @@ from screening.evaluation.evaluate import (
     model_rows,
     read_examples,
 )
+from screening.progress import tracked
 from screening.settings import Settings
 from screening.training.card import category_card, label_counts, write_card
 from screening.training.data import (
@@ -123,7 +124,7 @@ def train(
     clauses = benign_clauses(train_set, options)
     framed = framed_examples(train_set, read_frames(frames), options) if frames else []
     train_set += clauses + framed
-    docs = [featurizer.features(e.text) for e in train_set]
+    docs = [featurizer.features(e.text) for e in tracked(train_set, "features", unit="msg")]
     vocabulary = build_vocabulary(docs, options.min_df, options.max_features)
     index = {feature: i for i, feature in enumerate(vocabulary)}
     counts = count_matrix(docs, index)
@@ -139,7 +140,7 @@ def train(
     }
     fits: dict[str, CategoryFit] = {}
     skipped = {}
-    for category, y in targets.items():
+    for category, y in tracked(targets.items(), "heads", total=len(targets), unit="head"):
         if min(int(y.sum()), int((~y).sum())) < options.min_hits:
             skipped[category] = f"only {int(y.sum())} positive training examples"
             continue

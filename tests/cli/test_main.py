@@ -184,7 +184,57 @@ def test_lint_shows_progress_on_a_terminal_only(
     terminal = Terminal()
     monkeypatch.setattr(sys, "stderr", terminal)
     main(args)
-    assert "\rbenign messages: 600/600\n" in terminal.getvalue()
+    assert "benign messages: 100%" in terminal.getvalue() and "600/600" in terminal.getvalue()
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def _long_inputs(tmp_path: Path) -> dict[str, Path]:
+    messages = tmp_path / "messages.jsonl"
+    messages.write_text("".join(json.dumps({"id": f"m{n}", "text": "今天天气不错"}) + "\n"
+                                for n in range(300)), encoding="utf-8")  # fmt: skip
+    labelled = tmp_path / "labelled.jsonl"
+    labelled.write_text("".join(json.dumps({"text": "冰毒出售", "labels": ["drugs"]}) + "\n"
+                                for _ in range(300)), encoding="utf-8")  # fmt: skip
+    verdicts = tmp_path / "verdicts.jsonl"
+    verdicts.write_text("".join(json.dumps({
+        "kind": "verdict", "at": 1_714_500_000 + n, "message_id": f"m{n}", "group_id": "g1",
+        "user_id": "u1", "detail": {"text": "x", "sent_at": 1_714_500_000 + n,
+                                    "decision": "review", "labels": [], "categories": {}}})
+        + "\n" for n in range(300)), encoding="utf-8")  # fmt: skip
+    return {"messages": messages, "labelled": labelled, "verdicts": verdicts}
+
+
+@pytest.mark.parametrize(
+    ("command", "bar"),
+    [
+        (["scan", "{messages}", "{out}", "--model", "none"], "scan: 100%"),
+        (["eval", "{labelled}", "--model", "none"], "eval: 100%"),
+        (["policy", "simulate", "{verdicts}"], "simulate: 100%"),
+        (["records", "export", "--from", "2024-01-01", "--to", "2025-01-01",
+          "--database-url", "sqlite:///{db}"], "records: "),
+    ],
+)  # fmt: skip
+def test_long_commands_draw_a_bar_on_a_terminal_and_stay_quiet_when_piped(
+    command: list[str], bar: str, tmp_path: Path, fixture_wordlist_dir: Path,
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    paths = {**_long_inputs(tmp_path), "out": tmp_path / "out.jsonl", "db": tmp_path / "r.db"}
+    args = [part.format(**paths) for part in command]
+    monkeypatch.setenv("SCREENING_WORDLISTS", str(fixture_wordlist_dir))
+    assert main(args) in (0, 1)
+    piped = capsys.readouterr().err
+    assert bar.split(":")[0] + ":" not in piped and "\r" not in piped
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert main(args) in (0, 1)
+    drawn = terminal.getvalue()
+    assert bar in drawn and "\r" in drawn
+    if piped:  # the summary line still ends the output, after the bar
+        assert drawn.rstrip("\n").splitlines()[-1] == piped.rstrip("\n").splitlines()[-1]
 
 
 def test_lint_refuses_a_pattern_that_backtracks_naming_file_line_and_fix(

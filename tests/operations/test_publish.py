@@ -18,20 +18,18 @@ from screening.engine.config import load_config
 from screening.engine.parts import TERM_KEYS, MemoNormalizer
 from screening.engine.tokenize import Tokenizer
 from screening.engine.wordlist import Wordlist
-from screening.errors import BankError, ModelError, ScreeningError, WordlistError
+from screening.errors import ModelError, ScreeningError, WordlistError
 from screening.operations.publish import (
     cmd_publish,
     cmd_rollback,
     cmd_status,
     read_directory,
-    validate_banks,
     validate_model,
-    validate_wordlist,
 )
 from screening.operations.reload import EngineHolder
 from screening.operations.versions import RedisVersionStore
 from screening.settings import DEFAULT_MODEL, Settings
-from tests.fixtures.engine import BANK_TEXTS, FIXTURE_BANKS, FIXTURE_WORDLIST
+from tests.fixtures.engine import FIXTURE_WORDLIST
 from tests.fixtures.pipeline import SIGNING_KEY
 from tests.operations.test_reload import encoded, reloading_pipeline  # noqa: F401 - fixture
 from tests.operations.test_versions import screen
@@ -52,74 +50,33 @@ def test_term_keys_from_the_publisher_are_checked_before_use() -> None:
     assert not MemoNormalizer(config.transforms).seed(b"not json")
 
 
-@pytest.mark.parametrize(
-    ("files", "reason"),
-    [
-        ({**FIXTURE_WORDLIST, "drugs.txt": "冰毒 | block | | x | y\n"}, "at most 4 fields"),
-        ({"allow.txt": "三黄片\n"}, "no terms"),
-        ({**FIXTURE_WORDLIST, "abuse.txt": "你 | review\n"}, "benign"),
-    ],
-)
-def test_validation_refuses_bad_wordlists(
-    files: dict[str, str], reason: str, tokenizer: Tokenizer
-) -> None:
-    files = {**files, "benign.txt": "你好，明天见\n"}
-    with pytest.raises(WordlistError, match=reason):
-        validate_wordlist(encoded(files), tokenizer=tokenizer)
-
-
-@pytest.mark.parametrize(
-    ("pattern", "reason"),
-    [
-        # whitespace runs around an optional part: the shape that stalled the fleet
-        (r"qq\s*(?:号)?\s*[1-9]\d{4,10}", r"patterns.txt:1: pattern 'p' can take super-linear"),
-        # a shape that passes, but restarts at every copy of its own scheme
-        (r"https?://[a-z/:]+\.exe", r"--force does not override this.*slow-pattern: pattern 'p'"),
-    ],
-)
-def test_validation_refuses_a_slow_pattern_even_with_force(
-    pattern: str, reason: str, tokenizer: Tokenizer
-) -> None:
-    files = {**FIXTURE_WORDLIST, "patterns.txt": f"p | contact_diversion | review | {pattern}\n"}
-    with pytest.raises(WordlistError, match=f"(?s){reason}"):
-        validate_wordlist(encoded(files), tokenizer=tokenizer, force=True)
-
-
-def test_validation_refuses_invalid_utf8_and_a_truncated_list(tokenizer: Tokenizer) -> None:
-    with pytest.raises(WordlistError, match="not UTF-8"):
-        validate_wordlist(
-            {**encoded(FIXTURE_WORDLIST), "porn.txt": b"\xff\xfe"}, tokenizer=tokenizer
-        )
-    with pytest.raises(WordlistError, match="truncated"):
-        validate_wordlist(encoded(FIXTURE_WORDLIST), tokenizer=tokenizer, live_terms=100)
-    assert validate_wordlist(
-        encoded(FIXTURE_WORDLIST), tokenizer=tokenizer, live_terms=100, force=True
-    )
-
-
 def _args(**values: Any) -> argparse.Namespace:
     base = {"kind": "wordlist", "directory": None, "wordlists": None, "config": None,
             "shadow": False, "force": False, "wait": 0, "benign": [], "to": None}  # fmt: skip
     return argparse.Namespace(**{**base, **values})
 
 
-def test_a_corrupt_publish_is_refused_and_nothing_changes(redis_url: str, tmp_path: Path) -> None:
-    settings = Settings(redis_url=redis_url, signing_key=SIGNING_KEY)
+def test_a_corrupt_publish_is_refused_and_nothing_changes(
+    redis_url: str, tmp_path: Path, fixture_wordlist_dir: Path
+) -> None:
+    settings = Settings(redis_url=redis_url, signing_key=SIGNING_KEY,
+                        wordlists=fixture_wordlist_dir)  # fmt: skip
     good = tmp_path / "good"
     good.mkdir()
-    for name, text in FIXTURE_WORDLIST.items():
+    files = {**FIXTURE_WORDLIST, "gambling.txt": FIXTURE_WORDLIST["gambling.txt"] + "梭哈群\n"}
+    for name, text in files.items():
         (good / name).write_text(text, encoding="utf-8")
     assert cmd_publish(_args(directory=str(good)), settings) == 0
     store = RedisVersionStore.from_url(redis_url)
     live = store.pointer("wordlist", "live")
-    assert live == Wordlist.from_files(FIXTURE_WORDLIST).version
+    assert live == Wordlist.from_files(files).version
     assert TERM_KEYS in store.files("wordlist", live)  # type: ignore[operator]
     (good / "drugs.txt").write_text("冰毒 | block | nonsense-mode\n", encoding="utf-8")
     with pytest.raises(WordlistError, match="unknown mode"):
         cmd_publish(_args(directory=str(good)), settings)
-    assert store.pointer("wordlist", "live") == live and store.history("wordlist") == [live]
-    with pytest.raises(ScreeningError, match="no earlier"):
-        cmd_rollback(_args(), settings)
+    boot = Wordlist.load(settings.wordlists).version  # the configured lists, stored first
+    assert store.pointer("wordlist", "live") == live
+    assert store.history("wordlist") == [live, boot]
 
 
 def test_a_model_is_validated_published_and_loaded(
@@ -162,25 +119,9 @@ def test_a_model_is_validated_published_and_loaded(
     }
 
 
-REFUND = next(text for _, entry_id, _, text in BANK_TEXTS if entry_id == "refund")
 #: A script no shipped bank or fixture wordlist knows.
 JOB_AD = ("高薪招聘海外客服，月薪三万包吃包住，无需经验，机票报销，有意者速联系人事专员，"
           "名额有限报满即止，不要错过改变命运的机会")  # fmt: skip
-
-
-def test_bank_validation_refuses_bad_rows_benign_matches_and_truncation() -> None:
-    files = encoded(FIXTURE_BANKS)
-    assert validate_banks(files, benign=["今天天气很好，我们出去走走吧，晚上一起吃饭"]).size == 4
-    quoted = "提醒：" + REFUND
-    with pytest.raises(BankError, match=r"benign message '提醒：.*near duplicate of scams/refund"):
-        validate_banks(files, benign=[quoted])
-    assert validate_banks(files, benign=[quoted], force=True).size == 4
-    with pytest.raises(BankError, match="4 entries against 10 live: truncated"):
-        validate_banks(files, benign=[], live_entries=10)
-    with pytest.raises(BankError, match=r"scams.jsonl:1: not a JSON object"):
-        validate_banks({"scams.jsonl": b"{oops\n"}, benign=[], force=True)  # never forced
-    with pytest.raises(BankError, match="no bank files"):
-        validate_banks({}, benign=[])
 
 
 def _bank(directory: Path, severity: str) -> Path:
@@ -201,7 +142,9 @@ def test_a_published_bank_reaches_a_running_worker_and_rollback_takes_it_back(
     shipped = ops.holder.load().versions.get("bank")  # the configured banks/ until a publish
     assert screen(actors, batches, JOB_AD).decision == "pass"
 
-    args = _args(kind="bank", directory=str(_bank(tmp_path / "banks", "block")), wait=10)
+    # one entry against the 12 the workers booted with (stored as the boot version): forced
+    args = _args(kind="bank", directory=str(_bank(tmp_path / "banks", "block")), wait=10,
+                 force=True)  # fmt: skip
     assert cmd_publish(args, settings) == 0  # 0: every reporting worker runs it
     first = store.pointer("bank", "live")
     assert first != shipped and ops.holder.live.versions["bank"] == first
@@ -219,3 +162,43 @@ def test_a_published_bank_reaches_a_running_worker_and_rollback_takes_it_back(
     assert cmd_status(_args(), settings) == 0
     out = capsys.readouterr().out
     assert f"bank: live {first}" in out and f"bank {first}" in out
+    assert store.history("bank")[-1] == shipped  # the boot version, for a rollback to it
+
+
+def test_publish_runs_lint_and_records_a_forced_publish(
+    redis_url: str, tmp_path: Path, fixture_wordlist_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = Settings(redis_url=redis_url, signing_key=SIGNING_KEY,
+                        wordlists=fixture_wordlist_dir)  # fmt: skip
+    lists = tmp_path / "lists"
+    lists.mkdir()
+    for name, text in FIXTURE_WORDLIST.items():
+        (lists / name).write_text(text, encoding="utf-8")
+    with (lists / "drugs.txt").open("a", encoding="utf-8") as handle:
+        handle.write("冰毒 | review\n")  # already listed: the duplicate that went live
+    store = RedisVersionStore.from_url(redis_url)
+    with pytest.raises(WordlistError, match=r"(?s)publish, 1 problem.*duplicate: '冰毒'"):
+        cmd_publish(_args(directory=str(lists)), settings)
+    assert store.pointer("wordlist", "live") is None
+
+    args = _args(directory=str(lists), force=True, author="carol", reason="hotfix, dedupe later")
+    assert cmd_publish(args, settings) == 0
+    assert "published despite: drugs.txt:" in capsys.readouterr().err
+    version = store.pointer("wordlist", "live")
+    meta = store.meta("wordlist", version)
+    assert meta is not None and meta["forced"] is True and meta["author"] == "carol"
+    assert len(meta["findings"]) == 1 and "duplicate" in meta["findings"][0]
+    event = store.events("wordlist")[0]
+    assert (event["action"], event["author"], event["reason"]) == ("publish", "carol",
+                                                                   "hotfix, dedupe later")
+    assert event["forced"] is True and "duplicate" in event["findings"][0]
+    assert cmd_status(_args(), settings) == 0
+    assert "by carol, forced past 1 finding(s), 'hotfix, dedupe later'" in capsys.readouterr().out
+
+
+def test_a_benign_file_that_is_not_utf8_is_named_by_line(tmp_path: Path, redis_url: str) -> None:
+    benign = tmp_path / "benign.txt"
+    benign.write_bytes("你好\n明天见\n".encode() + "再见".encode("gbk") + b"\n")
+    settings = Settings(redis_url=redis_url, signing_key=SIGNING_KEY)
+    with pytest.raises(ScreeningError, match=r"benign.txt:3: not UTF-8 at column 1"):
+        cmd_publish(_args(benign=[str(benign)]), settings)
