@@ -24,6 +24,7 @@ from screening.cli.main import main
 from screening.console.queries import QueueFilter, create_indexes, review_queue
 from screening.console.review import outcome_event
 from screening.enforcement.enforcer import Enforcer
+from screening.enforcement.policy import load_policy
 from screening.enforcement.state import RedisPolicyState
 from screening.records.sql import SqliteRecordStore
 from screening.settings import Settings
@@ -140,6 +141,39 @@ def test_outcomes_and_lifts_reach_the_platform_signed(
         lift = real_pipeline.receiver.delivered[1]
         assert lift["type"] == "measure.lifted" and lift["reason"] == "appeal upheld (by ana)"
         assert console.lift("group", "g1", "group_suspend_posting", "again") == []
+    finally:
+        for stop in stops:
+            stop()
+
+
+@pytest.mark.parametrize("real_pipeline", ["redis"], indirect=True)
+def test_a_confirmed_review_applies_the_policys_measures_signed(
+    real_pipeline: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The packaged policy through the production enforcer on Redis: a review of gambling,
+    confirmed as violence_terror, blacklists its sender (a confirmed violation in a
+    blacklist category) and costs 8 points x 3; the platform is told, signed."""
+    monkeypatch.setenv("SCREENING_RECORDS_PATH", str(tmp_path / "r.sqlite3"))
+    settings = replace(real_pipeline.settings, console_secret="c" * 32)
+    stops: list = []
+    console = build_console(settings, lambda: None, stops)
+    try:
+        console.store.append([verdict_record("m1", "来赌博吧", user="u9")])
+        (target,) = list(console.store.export(0, time.time() + 1, kinds=["verdict"]))
+        review = console.audit.review("ana", target, "confirmed", category="violence_terror")
+        assert review is not None and console.confirm is not None
+        applied = console.confirm(target, "violence_terror")
+        assert [(m["kind"], m["subject_id"]) for m in applied] == [("user_blacklist", "u9")]
+        assert real_pipeline.receiver.wait_for(1, timeout=20)
+        (event,) = real_pipeline.receiver.delivered  # the receiver checked its signature
+        assert event["type"] == "measure.applied" and event["measure"]["id"] == applied[0]["id"]
+        assert event["measure"]["trigger"] == "confirmed:g1:m1"
+        measures = list(console.store.export(0, time.time() + 1, kinds=["measure"]))
+        assert [m.detail["kind"] for m in measures] == ["user_blacklist"]
+        state = RedisPolicyState(redis.Redis.from_url(settings.redis_url or ""))
+        assert state.credit("u9", load_policy().credit, time.time()) == 100 - 8 * 3
+        assert console.confirm(target, "violence_terror") == applied  # a retry: same ids
+        assert state.credit("u9", load_policy().credit, time.time()) == 100 - 8 * 3
     finally:
         for stop in stops:
             stop()

@@ -82,10 +82,47 @@ def test_overturning_with_a_corrected_category(console_site: Site) -> None:
     client = login(console_site, console_site.add_user("reviewer"))
     token = csrf(client.get("/console/review"))
     client.post(f"/console/review/{ids['m1']}",
-                data={"csrf": token, "outcome": "overturned", "category": "fraud"})  # fmt: skip
+                data={"csrf": token, "outcome": "overturned", "corrected": "fraud"})  # fmt: skip
     (detail,) = console_site.store.query("SELECT detail FROM records WHERE kind = 'review'")[0]
     assert json.loads(detail)["category"] == "fraud"
     assert console_site.sent[0]["corrected_category"] == "fraud"
+
+
+def test_a_confirmation_applies_measures_under_the_corrected_category(console_site: Site) -> None:
+    ids = _fill(console_site)
+    client = login(console_site, console_site.add_user("reviewer"))
+    token = csrf(client.get("/console/review", params={"category": "gambling"}))
+    answer = client.post(f"/console/review/{ids['m1']}", data={  # filtered: both fields
+        "csrf": token, "outcome": "confirmed", "category": "gambling",
+        "corrected": "violence_terror"})  # fmt: skip
+    location = answer.headers["location"]
+    assert "done=confirmed" in location and "measures=user_blacklist" in location
+    assert "category=gambling" in location  # the filter is kept
+    assert console_site.confirms == [(ids["m1"], "violence_terror")]
+    page = client.get(location.removeprefix(console_site.url))
+    assert "Measures applied: user_blacklist." in page.text
+    token = csrf(page)
+    answer = client.post(f"/console/review/{ids['m2']}", data={"csrf": token, "outcome": "confirmed"})
+    assert "measures=none" in answer.headers["location"]
+    assert console_site.confirms[-1] == (ids["m2"], None)
+    client.post(f"/console/review/{ids['m3']}", data={"csrf": token, "outcome": "overturned"})
+    assert len(console_site.confirms) == 2  # an overturned verdict applies nothing
+
+
+def test_without_a_broker_a_confirmation_says_no_measure_was_applied(console_site: Site) -> None:
+    ids = _fill(console_site)
+    console_site.console.confirm = None
+    client = login(console_site, console_site.add_user("reviewer"))
+    token = csrf(client.get("/console/review"))
+    answer = client.post(f"/console/review/{ids['m1']}", data={"csrf": token, "outcome": "confirmed"})
+    assert "measures=unapplied" in answer.headers["location"]
+    actions = [json.loads(d) for (d,) in
+               console_site.store.query("SELECT detail FROM records WHERE kind = 'console'")]  # fmt: skip
+    assert [a["why"] for a in actions if a["action"] == "measures_not_applied"] \
+        == ["no broker configured"]  # fmt: skip
+    answer = client.post(f"/console/review/{ids['m2']}",
+                         data={"csrf": token, "outcome": "confirmed", "corrected": "nonsense"})  # fmt: skip
+    assert answer.status_code == 400 and console_site.store.count("review") == 1
 
 
 def test_the_first_outcome_stands(console_site: Site) -> None:
