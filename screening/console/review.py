@@ -1,6 +1,7 @@
-"""The review queue: ``review`` verdicts from the records, newest first, filterable by
-category, group and term; a reviewer confirms or overturns each (optionally correcting
-the category), by button or keyboard (``j``/``k`` move, ``c`` confirms, ``o`` overturns).
+"""The review queue: ``review`` verdicts from the records, newest first or (user reports
+awaiting review) most reported first, filterable by category, group and term; a
+reviewer confirms or overturns each (optionally correcting the category), by button or
+keyboard (``j``/``k`` move, ``c`` confirms, ``o`` overturns).
 A confirmation also applies what the policy ties to a confirmed violation, through the
 production enforcer (``Console.confirm``).
 
@@ -75,16 +76,26 @@ def routes(console: Console) -> list[Route]:
         filters = _filters(params)
         show_ids = params.get("ids") == "1"
         account = request.state.account.name
-        rows = await blocking(queries.review_queue, console.store, filters)
+        reported = params.get("order") == "reported"
+        kept = {k: params[k] for k in (*_FILTERS, "ids", "order") if params.get(k)}
+        if reported:
+            page = _page(params.get("page", ""))
+            found = await blocking(queries.reported_queue, console.store, filters,
+                                   offset=50 * page)  # fmt: skip
+            rows = [r for r, _ in found]
+            older = urlencode({**kept, "page": page + 1}) if len(rows) == 50 else ""
+        else:
+            rows = await blocking(queries.review_queue, console.store, filters)
+            older = urlencode({**kept, "before": rows[-1].at}) if len(rows) == 50 else ""
+        reports = await blocking(queries.report_counts, console.store, rows)
         if show_ids:
             await blocking(console.audit.action, account, "reveal_ids", page="review",
                            verdicts=[r.id for r in rows])  # fmt: skip
-        items = [{"record": r, "pieces": _pieces(r)} for r in rows]
-        kept = {k: params[k] for k in (*_FILTERS, "ids") if params.get(k)}
+        items = [{"record": r, "pieces": _pieces(r),
+                  "reports": reports.get((r.group_id, r.message_id))} for r in rows]  # fmt: skip
         return render(request, console, "review.html", items=items, filters=filters,
                       show_ids=show_ids, kept=urlencode(kept), done=params.get("done", ""),
-                      measures=params.get("measures", ""),
-                      older=urlencode({**kept, "before": rows[-1].at}) if len(rows) == 50 else "",
+                      measures=params.get("measures", ""), reported=reported, older=older,
                       categories=_categories(rows))  # fmt: skip
 
     @guarded(console, "reviewer")
@@ -107,7 +118,7 @@ def routes(console: Console) -> list[Route]:
             done = await blocking(_send, console, account, record)
             if outcome == "confirmed":
                 applied = await blocking(_enforce, console, account, target, record)
-        back = {k: fields[k] for k in (*_FILTERS, "ids") if fields.get(k)}
+        back = {k: fields[k] for k in (*_FILTERS, "ids", "order") if fields.get(k)}
         told = {"done": done, **({"measures": applied} if applied else {})}
         return RedirectResponse(console.url(f"/review?{urlencode({**back, **told})}"), 303)
 
@@ -148,6 +159,10 @@ def _enforce(console: Console, account: str, verdict: Record, review: Record) ->
         console.audit.action(account, "measures_not_applied", review=review.key, why=str(exc))
         return "unapplied"
     return ",".join(str(m["kind"]) for m in applied) or "none"
+
+
+def _page(value: str) -> int:
+    return int(value) if value.isdigit() and int(value) < 10_000 else 0
 
 
 def _pieces(record: Record) -> list[Any]:

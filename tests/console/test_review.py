@@ -9,7 +9,12 @@ import time
 
 from screening.console.review import EVENT_REVIEW_OUTCOME, outcome_event
 from screening.console.web import mask
+from screening.enforcement.enforcer import Enforcer
+from screening.enforcement.reports import Report, handle_report
+from screening.enforcement.state import MemoryPolicyState
+from screening.engine.verdict import Verdict
 from tests.fixtures.console import Site, csrf, login, verdict_record
+from tests.fixtures.enforcement import make_policy, message
 
 
 def _fill(site: Site) -> dict[str, int]:
@@ -172,3 +177,42 @@ def test_outcomes_are_exported_with_the_records(console_site: Site) -> None:
     exported = list(console_site.store.export(0, time.time() + 10, kinds=["review"]))
     assert [r.message_id for r in exported] == ["m2"]
     assert outcome_event(exported[0])["event_id"] == console_site.sent[0]["event_id"]
+
+
+def _report(enforcer: Enforcer, mid: str, reporter: str, reason: str) -> None:
+    """A user report as the report actor handles it: the engine passes the message, and
+    enough distinct reporters put it in the queue (a ``review`` verdict and the reports)."""
+    wire = message(mid, sender="author").to_wire() | {"text": f"加我微信 {mid}"}
+    report = Report.from_dict({"v": 1, "message": wire, "reported_by": reporter,
+                               "reason": reason})  # fmt: skip
+    handle_report(enforcer, report, Verdict(mid, "pass", {}, (), {"engine": "test"}))
+
+
+def test_user_reports_most_reported_first_and_decided_the_same_way(console_site: Site) -> None:
+    ids = _fill(console_site)  # older review verdicts nobody reported
+    enforcer = Enforcer(make_policy(), MemoryPolicyState(), console_site.store)
+    for mid, reporters in (("few", 3), ("many", 5), ("under", 2)):  # 3 reporters: review
+        for n in range(reporters):
+            _report(enforcer, mid, f"r{n}", f"广告 {mid} {n}")
+    reported = dict(console_site.store.query(
+        "SELECT message_id, id FROM records WHERE kind = 'verdict' AND message_id IN "
+        "('few', 'many', 'under')"))  # fmt: skip
+    assert set(reported) == {"few", "many"}  # two reporters are not enough to queue it
+    client = login(console_site, console_site.add_user("reviewer"))
+    newest = client.get("/console/review")
+    assert _queued(newest.text) == [reported["many"], reported["few"], ids["m3"], ids["m2"],
+                                    ids["m1"]]  # fmt: skip
+    assert "reported by 5: 广告 many 4 / 广告 many 3 / 广告 many 2" in newest.text
+    page = client.get("/console/review", params={"order": "reported"})
+    assert _queued(page.text) == [reported["many"], reported["few"]]
+    assert "reports: 5 distinct reporters" not in page.text  # the rule at the threshold
+    assert "reports: 3 distinct reporters &gt;= 3" in page.text
+    answer = client.post(f"/console/review/{reported['many']}", data={
+        "csrf": csrf(page), "outcome": "confirmed", "order": "reported",
+        "corrected": "contact_diversion"})  # fmt: skip
+    assert "order=reported" in answer.headers["location"]
+    assert console_site.confirms == [(reported["many"], "contact_diversion")]
+    assert _queued(client.get("/console/review", params={"order": "reported"}).text) \
+        == [reported["few"]]  # fmt: skip
+    assert _queued(client.get("/console/review", params={"order": "reported",
+                                                         "group": "g2"}).text) == []  # fmt: skip
