@@ -46,6 +46,8 @@ def create_indexes(store: RecordStore) -> None:
         ("CREATE INDEX IF NOT EXISTS console_reviews ON records (at) WHERE kind = 'review'", ()),
         ("CREATE INDEX IF NOT EXISTS console_reports ON records (group_id, message_id) "
          "WHERE kind = 'report'", ()),
+        ("CREATE INDEX IF NOT EXISTS console_reported ON records (group_id, message_id) "
+         f"WHERE kind = 'verdict' AND {_contains(store, _REVIEW)}", ()),
     ])  # fmt: skip
     if store.dialect == "postgres":  # the filtered queue's search beyond the newest
         store.execute([("CREATE INDEX IF NOT EXISTS console_review_json ON records USING gin "
@@ -117,7 +119,8 @@ def reported_queue(
     their number of distinct reporters, most reported first, then newest.
 
     Reported messages are few beside the whole queue, so this counts every report and
-    pages by offset (the newest-first queue pages by time)."""
+    pages by offset (the newest-first queue pages by time); each reported message's
+    verdict is found through a partial index of review verdicts by (group, message)."""
     where = f"v.kind = 'verdict' AND {_contains(store, _REVIEW)} AND {_UNREVIEWED}"
     params: list[Any] = []
     if filters.group_id:
