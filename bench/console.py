@@ -4,9 +4,10 @@
 
 Fills a throwaway schema (``bench_console``) with ``--n`` verdict records (a quarter of
 them ``review``, over 180 days, 10,000 groups, 200,000 users, 1% already reviewed, a
-measure for every 50th group), then serves the console in process and times each page
-over real HTTP, logged in: the review queue (unfiltered, by category, by a rare term, by
-group), feedback, a group's and a user's page, and explain with the shipped lists. Prints the
+measure for every 50th group, one to eight user reports on every 250th), then serves the
+console in process and times each page over real HTTP, logged in: the review queue
+(unfiltered, by category, by a rare term, by group, most reported first), feedback, a
+group's and a user's page, and explain with the shipped lists. Prints the
 median and p95 per page against the 200 ms target. Without --database-url it uses
 SCREENING_DATABASE_URL or postgresql://postgres@127.0.0.1:5432/test (a superuser: it
 creates the schema and its roles, and drops them unless --keep).
@@ -68,8 +69,16 @@ def _verdict(n: int, rng: random.Random, now: float) -> Record:
 
 def _fill(store: PostgresRecordStore, n: int) -> None:
     rng, now, started = random.Random(7), time.time(), time.perf_counter()
+    reported: list[Record] = []
     for begin in range(0, n, 20_000):
-        store.append([_verdict(i, rng, now) for i in range(begin, min(n, begin + 20_000))])
+        verdicts = [_verdict(i, rng, now) for i in range(begin, min(n, begin + 20_000))]
+        store.append(verdicts)
+        reported += verdicts[::250]
+    reports = [Record("report", v.at + 60 * k, f"report:{v.key}:r{k}", v.group_id, f"r{k}",
+                      v.message_id, {"reported_by": f"r{k}", "reason": "广告", "outcome":
+                                     "review" if k >= 3 else "dismissed"})
+               for v in reported for k in range(1 + rng.randrange(8))]  # fmt: skip
+    store.append(reports)
     reviewed = [Record("review", now, f"review:{i}", detail={
                     "outcome": rng.choice(("confirmed", "overturned")), "verdict_id": i,
                     "terms": [rng.choice(list(TERMS.values()))], "sources": ["wordlist"]})
@@ -81,7 +90,8 @@ def _fill(store: PostgresRecordStore, n: int) -> None:
                 for g in range(0, 10_000, 50)]  # fmt: skip
     store.append(reviewed + measures)
     store.execute([("ANALYZE records", ())])
-    print(f"filled {n:,} verdicts in {time.perf_counter() - started:.0f} s")
+    print(f"filled {n:,} verdicts ({len(reports):,} user reports on {len(reported):,} of them) "
+          f"in {time.perf_counter() - started:.0f} s")
 
 
 def _time(client: httpx.Client, repeat: int, request) -> tuple[float, float]:
@@ -150,6 +160,7 @@ def _bench(store: PostgresRecordStore, repeat: int) -> None:
         "review ?category=drugs": lambda c: c.get("/review", params={"category": "drugs"}),
         f"review ?term={RARE} (10 in 1M)": lambda c: c.get("/review", params={"term": RARE}),
         "review ?group=g1234": lambda c: c.get("/review", params={"group": "g1234"}),
+        "review ?order=reported": lambda c: c.get("/review", params={"order": "reported"}),
         f"feedback ({store.count('review'):,} outcomes)": lambda c: c.get("/feedback"),
         "group g50 page": lambda c: c.get("/subjects", params={"group": "g50"}),
         "user u4242 page": lambda c: c.get("/subjects", params={"user": "u4242"}),

@@ -32,7 +32,8 @@ WINGS = ("engine", "evaluation", "training", "pipeline", "records", "enforcement
 ALLOWED = {
     "engine": set(),
     "evaluation": {"engine"},
-    "training": {"engine", "evaluation"},
+    # Training reads reviewed records (``--data records:``) as training data.
+    "training": {"engine", "evaluation", "records"},
     "pipeline": {"engine"},
     "records": set(),
     "enforcement": {"engine", "pipeline", "records"},

@@ -3,7 +3,8 @@
 
 The console wing (:mod:`screening.console`) imports no worker code; what needs the broker
 is built here and injected: sending callback events (the signed path ``policy lift``
-uses) and lifting a measure through the production enforcer.
+uses), lifting a measure and applying a confirmed review's measures through the
+production enforcer.
 """
 
 from __future__ import annotations
@@ -97,12 +98,13 @@ def build_console(settings: Settings, engine: Any, stops: list[Any]) -> Any:
                            secure=settings.console_cookie_secure)  # fmt: skip
     console = Console(store, signer, engine)
     if settings.redis_url:
-        console.send, console.lift = _broker_paths(settings, stops)
+        console.send, console.lift, console.confirm = _broker_paths(settings, stops)
     return console
 
 
-def _broker_paths(settings: Settings, stops: list[Any]) -> tuple[Any, Any]:
-    """Sending events and lifting measures, as ``policy lift`` does them."""
+def _broker_paths(settings: Settings, stops: list[Any]) -> tuple[Any, Any, Any]:
+    """Sending events, lifting measures (as ``policy lift`` does) and enforcing a
+    confirmed review (as the workers enforce a verdict)."""
     from screening.cli.enforcement import _send
     from workers.broker import signing_keys
     from workers.enforcement import build_enforcer
@@ -120,7 +122,13 @@ def _broker_paths(settings: Settings, stops: list[Any]) -> tuple[Any, Any]:
         enforcer.sent(outcome.events)
         return [measure.to_dict() for measure in outcome.lifted]
 
-    return send, lift
+    def confirm(verdict: Any, category: str | None) -> list[dict[str, Any]]:
+        outcome = enforcer.confirm(verdict, category)
+        _send(settings, outcome.events)
+        enforcer.sent(outcome.events)
+        return [measure.to_dict() for measure in outcome.applied]
+
+    return send, lift, confirm
 
 
 def mount_console(app: Any, settings: Settings, engine: Any, stops: list[Any]) -> None:

@@ -231,7 +231,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_import_command(wordlist_commands, common)
 
     train = commands.add_parser("train", parents=[common], help="train a classifier model")
-    train.add_argument("--data", action="append", required=True, help="labelled JSONL; repeatable")
+    reviewed = "'records export --kind review --kind verdict' file"
+    train.add_argument("--data", action="append", required=True,
+                       help="labelled JSONL, 'records:' (the audit store's reviewed records) "
+                       f"or a {reviewed}; repeatable")  # fmt: skip
     train.add_argument("--out", required=True, help="model directory, e.g. models/<version>/")
     train.add_argument("--version", help="model version (default: the --out directory name)")
     train.add_argument("--eval", action="append", default=[], help="evaluation-only JSONL")

@@ -21,7 +21,8 @@ from screening.records.store import RecordStore
 from screening.records.store import _record as _record
 
 __all__ = ["QueueFilter", "create_indexes", "history", "in_force", "outcome_counts",
-           "overturned", "review_queue", "verdict"]  # fmt: skip
+           "overturned", "report_counts", "reported_queue", "review_queue",
+           "verdict"]  # fmt: skip
 
 _CONTAINS = {"sqlite": "instr(detail, {}) > 0", "postgres": "strpos(detail, {}) > 0"}
 _REVIEW = '\'"decision":"review"\''
@@ -43,6 +44,10 @@ def create_indexes(store: RecordStore) -> None:
          f"'verdict' AND {_contains(store, _REVIEW)}", ()),
         ("CREATE INDEX IF NOT EXISTS console_records_user ON records (user_id, at)", ()),
         ("CREATE INDEX IF NOT EXISTS console_reviews ON records (at) WHERE kind = 'review'", ()),
+        ("CREATE INDEX IF NOT EXISTS console_reports ON records (group_id, message_id) "
+         "WHERE kind = 'report'", ()),
+        ("CREATE INDEX IF NOT EXISTS console_reported ON records (group_id, message_id) "
+         f"WHERE kind = 'verdict' AND {_contains(store, _REVIEW)}", ()),
     ])  # fmt: skip
     if store.dialect == "postgres":  # the filtered queue's search beyond the newest
         store.execute([("CREATE INDEX IF NOT EXISTS console_review_json ON records USING gin "
@@ -99,6 +104,61 @@ def review_queue(store: RecordStore, filters: QueueFilter, limit: int = 50) -> l
         return _records(store, sql, [*params, *terms, limit])
     return _records(store, f"{_SELECT} v WHERE {base} AND {match} AND {order}",
                     [*params, *matches, limit])  # fmt: skip
+
+
+#: Distinct reporters per reported message (a report record is one per message and reporter).
+_REPORTED = ("WITH reported AS (SELECT group_id AS g, message_id AS m, count(*) AS n FROM "
+             "records WHERE kind = 'report' GROUP BY group_id, message_id) ")  # fmt: skip
+
+
+def reported_queue(
+    store: RecordStore, filters: QueueFilter, limit: int = 50, offset: int = 0
+) -> list[tuple[Record, int]]:
+    """User reports awaiting review: ``review`` verdicts without an outcome of messages
+    users reported (escalated by the number of reporters, or flagged by the engine), with
+    their number of distinct reporters, most reported first, then newest.
+
+    Reported messages are few beside the whole queue, so this counts every report and
+    pages by offset (the newest-first queue pages by time); each reported message's
+    verdict is found through a partial index of review verdicts by (group, message)."""
+    where = f"v.kind = 'verdict' AND {_contains(store, _REVIEW)} AND {_UNREVIEWED}"
+    params: list[Any] = []
+    if filters.group_id:
+        where += " AND v.group_id = ?"
+        params.append(filters.group_id)
+    for key, value in (("category", filters.category), ("term", filters.term)):
+        if value:
+            where += f" AND {_contains(store)}"
+            params.append(_fragment(key, value))
+    columns = ", ".join(f"v.{c}" for c in COLUMNS)
+    sql = (f"{_REPORTED}SELECT {columns}, rep.n FROM records v JOIN reported rep ON "
+           f"rep.g = v.group_id AND rep.m = v.message_id WHERE {where} "
+           "ORDER BY rep.n DESC, v.at DESC, v.id DESC LIMIT ? OFFSET ?")  # fmt: skip
+    rows = store.query(sql, [*params, limit, offset])
+    return [(_record(row[:-1]), int(row[-1])) for row in rows]
+
+
+def report_counts(
+    store: RecordStore, verdicts: list[Record], reasons: int = 3
+) -> dict[tuple[str | None, str | None], tuple[int, list[str]]]:
+    """For each verdict's message that users reported: how many reported it, and the
+    first few reasons they gave (newest first)."""
+    pairs = sorted({(r.group_id, r.message_id) for r in verdicts if r.message_id})
+    found: dict[tuple[str | None, str | None], tuple[int, list[str]]] = {}
+    for start in range(0, len(pairs), 50):
+        chunk = pairs[start : start + 50]
+        match = " OR ".join("(group_id = ? AND message_id = ?)" for _ in chunk)
+        rows = store.query(
+            f"SELECT group_id, message_id, detail FROM records WHERE kind = 'report' AND "
+            f"({match}) ORDER BY at DESC", [v for pair in chunk for v in pair],
+        )  # fmt: skip
+        for group_id, message_id, detail in rows:
+            n, said = found.get((group_id, message_id), (0, []))
+            reason = str(json.loads(detail).get("reason") or "").strip()
+            if reason and len(said) < reasons:
+                said.append(reason)
+            found[(group_id, message_id)] = (n + 1, said)
+    return found
 
 
 def _containment(filters: QueueFilter) -> tuple[str, list[str]]:

@@ -1,6 +1,9 @@
-"""The review queue: ``review`` verdicts from the records, newest first, filterable by
-category, group and term; a reviewer confirms or overturns each (optionally correcting
-the category), by button or keyboard (``j``/``k`` move, ``c`` confirms, ``o`` overturns).
+"""The review queue: ``review`` verdicts from the records, newest first or (user reports
+awaiting review) most reported first, filterable by category, group and term; a
+reviewer confirms or overturns each (optionally correcting the category), by button or
+keyboard (``j``/``k`` move, ``c`` confirms, ``o`` overturns).
+A confirmation also applies what the policy ties to a confirmed violation, through the
+production enforcer (``Console.confirm``).
 
 An outcome is a record of its own (kind ``review``, one per verdict: the first reviewer
 wins) and a ``review.outcome`` callback event on the signed callback path, so the
@@ -73,15 +76,26 @@ def routes(console: Console) -> list[Route]:
         filters = _filters(params)
         show_ids = params.get("ids") == "1"
         account = request.state.account.name
-        rows = await blocking(queries.review_queue, console.store, filters)
+        reported = params.get("order") == "reported"
+        kept = {k: params[k] for k in (*_FILTERS, "ids", "order") if params.get(k)}
+        if reported:
+            page = _page(params.get("page", ""))
+            found = await blocking(queries.reported_queue, console.store, filters,
+                                   offset=50 * page)  # fmt: skip
+            rows = [r for r, _ in found]
+            older = urlencode({**kept, "page": page + 1}) if len(rows) == 50 else ""
+        else:
+            rows = await blocking(queries.review_queue, console.store, filters)
+            older = urlencode({**kept, "before": rows[-1].at}) if len(rows) == 50 else ""
+        reports = await blocking(queries.report_counts, console.store, rows)
         if show_ids:
             await blocking(console.audit.action, account, "reveal_ids", page="review",
                            verdicts=[r.id for r in rows])  # fmt: skip
-        items = [{"record": r, "pieces": _pieces(r)} for r in rows]
-        kept = {k: params[k] for k in (*_FILTERS, "ids") if params.get(k)}
+        items = [{"record": r, "pieces": _pieces(r),
+                  "reports": reports.get((r.group_id, r.message_id))} for r in rows]  # fmt: skip
         return render(request, console, "review.html", items=items, filters=filters,
                       show_ids=show_ids, kept=urlencode(kept), done=params.get("done", ""),
-                      older=urlencode({**kept, "before": rows[-1].at}) if len(rows) == 50 else "",
+                      measures=params.get("measures", ""), reported=reported, older=older,
                       categories=_categories(rows))  # fmt: skip
 
     @guarded(console, "reviewer")
@@ -92,15 +106,21 @@ def routes(console: Console) -> list[Route]:
         target = await blocking(queries.verdict, console.store, int(request.path_params["vid"]))
         if target is None or outcome not in OUTCOMES:
             return render(request, console, "denied.html", 400, bad_request=True)
-        category = fields.get("category", "").strip() or None
+        category = fields.get("corrected", "").strip() or None
+        if category is not None and category not in _categories([target]):
+            return render(request, console, "denied.html", 400, bad_request=True)
         note = fields.get("note", "").strip()[:500]
         record = await blocking(console.audit.review, account, target, outcome,
                                 category=category, note=note)  # fmt: skip
         done = outcome if record is not None else "already"
+        applied = ""
         if record is not None:
             done = await blocking(_send, console, account, record)
-        back = {k: fields[k] for k in (*_FILTERS, "ids") if fields.get(k)}
-        return RedirectResponse(console.url(f"/review?{urlencode({**back, 'done': done})}"), 303)
+            if outcome == "confirmed":
+                applied = await blocking(_enforce, console, account, target, record)
+        back = {k: fields[k] for k in (*_FILTERS, "ids", "order") if fields.get(k)}
+        told = {"done": done, **({"measures": applied} if applied else {})}
+        return RedirectResponse(console.url(f"/review?{urlencode({**back, **told})}"), 303)
 
     return [
         Route("/review", queue, methods=["GET"]),
@@ -123,6 +143,26 @@ def _send(console: Console, account: str, record: Record) -> str:
         console.audit.action(account, "review_not_sent", review=record.key, why=str(exc))
         return f"{outcome}-unsent"
     return outcome
+
+
+def _enforce(console: Console, account: str, verdict: Record, review: Record) -> str:
+    """Apply the measures of a confirmation; what to tell the reviewer (the measures'
+    kinds, "none", or "unapplied"). Not applied is recorded, like an outcome not sent."""
+    if console.confirm is None:
+        console.audit.action(account, "measures_not_applied", review=review.key,
+                             why="no broker configured")  # fmt: skip
+        return "unapplied"
+    try:
+        applied = console.confirm(verdict, review.detail.get("category"))
+    except Exception as exc:
+        log.exception("could not apply the measures of the review %s", review.key)
+        console.audit.action(account, "measures_not_applied", review=review.key, why=str(exc))
+        return "unapplied"
+    return ",".join(str(m["kind"]) for m in applied) or "none"
+
+
+def _page(value: str) -> int:
+    return int(value) if value.isdigit() and int(value) < 10_000 else 0
 
 
 def _pieces(record: Record) -> list[Any]:

@@ -25,6 +25,7 @@ from screening.console.accounts import Account, AccountStore
 from screening.console.audit import Audit
 from screening.console.sessions import COOKIE, Session, SessionSigner
 from screening.engine.core import Engine
+from screening.records.model import Record
 from screening.records.store import RecordStore
 
 __all__ = ["Console", "Handler", "blocking", "form", "guarded", "mask", "render"]
@@ -44,14 +45,17 @@ _TEMPLATES.filters["when"] = lambda at: time.strftime("%Y-%m-%d %H:%M:%S UTC", t
 @dataclass
 class Console:
     """What the pages work with. ``send`` enqueues callback events on the signed
-    callback path and ``lift`` lifts a measure through the enforcer (both need the
-    broker and Redis; None: the page says so and does nothing)."""
+    callback path, ``lift`` lifts a measure and ``confirm`` applies the measures of a
+    confirmed review verdict (its record, the corrected category) through the enforcer,
+    returning the measures applied (all need the broker and Redis; None: the page says so
+    and does nothing)."""
 
     store: RecordStore
     signer: SessionSigner
     engine: Callable[[], Engine | None]
     send: Callable[[list[dict[str, Any]]], None] | None = None
     lift: Callable[[str, str, str, str], list[dict[str, Any]]] | None = None
+    confirm: Callable[[Record, str | None], list[dict[str, Any]]] | None = None
     prefix: str = "/console"
 
     def __post_init__(self) -> None:

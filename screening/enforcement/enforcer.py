@@ -28,6 +28,7 @@ from typing import Any
 from screening.clock import Clock, SystemClock
 from screening.enforcement.events import (
     EVENT_MEASURE_LIFTED,
+    confirmed_violation,
     delivery_record,
     lift_event,
     measure_event,
@@ -45,7 +46,7 @@ from screening.enforcement.measures import (
     decide_user,
     matched_rules,
 )
-from screening.enforcement.policy_model import Policy
+from screening.enforcement.policy_model import SEVERE_DECISIONS, Policy
 from screening.enforcement.state import ApplyMeasure, GroupRecord, PolicyState, UserRecord
 from screening.enforcement.waves import Steps, run_in_waves
 from screening.engine.verdict import Verdict
@@ -130,6 +131,17 @@ class Enforcer:
             self._observe(outcome)
         return outcomes
 
+    def confirm(self, verdict: Record, category: str | None = None) -> Outcome:
+        """A reviewer confirmed the ``review`` verdict of this verdict record (optionally
+        correcting its category): count it as a ``confirmed`` violation and apply what the
+        policy ties to one, as for a verdict off the queue (records written; the events
+        are the caller's to send). Enforcing the same confirmation again applies nothing
+        new and returns the same events (the same ids)."""
+        outcome = self.enforce(confirmed_violation(verdict, category), self.clock.now())
+        self.write(outcome.records)
+        self._observe(outcome)
+        return outcome
+
     def enforce(self, v: Violation, now: float) -> Outcome:
         """Count the violation and apply whatever measures it triggers (no verdict event,
         no write: :meth:`handle` adds those; ``simulate`` uses this directly)."""
@@ -184,7 +196,7 @@ class Enforcer:
             key,
             now,
             penalty=penalty,
-            block=v is not None and v.decision == "block",
+            block=v is not None and v.decision in SEVERE_DECISIONS,
             credit=self.policy.credit,
             history=self.policy.history_window,
             block_window=self.policy.blacklist.window,

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from screening.enforcement.measures import GROUP_CLOSURE_RECOMMENDED, Measure, Violation
+from screening.enforcement.policy_model import CONFIRMED
 from screening.engine.verdict import Verdict
 from screening.pipeline.callbacks import event_id
 from screening.pipeline.message import Message
@@ -22,6 +23,7 @@ __all__ = [
     "EVENT_CLOSURE_RECOMMENDED",
     "EVENT_MEASURE_APPLIED",
     "EVENT_MEASURE_LIFTED",
+    "confirmed_violation",
     "delivery_record",
     "lift_event",
     "measure_event",
@@ -51,6 +53,36 @@ def violation(message: Message, verdict: Verdict) -> Violation | None:
         user_role=message.sender_role,
         group_owner_id=message.group_owner_id,
         key=message.key,
+    )
+
+
+def confirmed_violation(verdict: Record, category: str | None = None) -> Violation:
+    """The violation a reviewer's confirmation of a verdict record amounts to: decision
+    ``confirmed``, under the category the reviewer gave (else the verdict's own).
+
+    Its trigger is the message's key prefixed ``confirmed:``, so it is a violation of its
+    own (the review was counted already, under its trigger) that counts once however
+    often it is enforced, and the measures it fires have ids of their own."""
+    detail = verdict.detail
+    message_key = verdict.key.removeprefix("verdict:")
+    if category:
+        categories = frozenset({category})
+    else:
+        labels = detail.get("labels") or ()
+        categories = frozenset(str(label.get("category")) for label in labels) or frozenset(
+            c for c, score in (detail.get("categories") or {}).items() if score > 0
+        )
+    return Violation(
+        message_id=verdict.message_id or message_key,
+        group_id=verdict.group_id or "",
+        user_id=verdict.user_id or "",
+        decision=CONFIRMED,
+        categories=categories,
+        group_members=detail.get("group_member_count"),
+        group_category=detail.get("group_category"),
+        user_role=detail.get("sender_role"),
+        group_owner_id=detail.get("group_owner_id"),
+        key=f"{CONFIRMED}:{message_key}",
     )
 
 

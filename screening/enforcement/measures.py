@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, NamedTuple
 
-from screening.enforcement.policy_model import CreditPolicy, GroupRule, Policy
+from screening.enforcement.policy_model import SEVERE_DECISIONS, CreditPolicy, GroupRule, Policy
 
 __all__ = [
     "GROUP_KINDS",
@@ -257,7 +257,7 @@ def decide_user(
     wanted: list[tuple[str, float | None, str, int]] = []
     severe = (
         violation is not None
-        and violation.decision == "block"
+        and violation.decision in SEVERE_DECISIONS
         and violation.categories & bp.categories
     )
     if severe or (bp.blocks and snap.blocks >= bp.blocks):

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from screening.enforcement.policy_model import (
+    CONFIRMED,
     COUNTED_DECISIONS,
     BlacklistPolicy,
     CreditPolicy,
@@ -184,7 +185,8 @@ def _group(r: _Reader) -> GroupPolicy:
         rr = _Reader(item, f"{r.path}.rules[{i}]")
         rr.keys({"name", "categories", "decisions", "window", "warn", "suspend", "recommend_close"})
         categories = rr.names("categories", (*CATEGORIES, "*"), frozenset({"*"}))
-        decisions = rr.names("decisions", COUNTED_DECISIONS, frozenset(COUNTED_DECISIONS))
+        # Omitted: the engine's decisions (a confirmation would count its message twice).
+        decisions = rr.names("decisions", COUNTED_DECISIONS, frozenset({"review", "block"}))
         if not decisions or not categories:
             raise PolicyError(f"{rr.path}: categories and decisions must not be empty")
         rules.append(
@@ -246,7 +248,8 @@ def _credit(r: _Reader) -> CreditPolicy:
     credit = CreditPolicy(
         initial=r.points("initial"),
         maximum=r.points("maximum"),
-        penalties={k: penalties.points(k) for k in COUNTED_DECISIONS},
+        penalties={k: penalties.points(k) for k in COUNTED_DECISIONS if k != CONFIRMED}
+        | {CONFIRMED: penalties.points(CONFIRMED) if CONFIRMED in penalties.data else 0.0},
         category_weights={k: weights.points(k) for k in weights.data},
         restore_after=r.duration("restore_after", allow_zero=True),
         restore_per_day=r.points("restore_per_day"),

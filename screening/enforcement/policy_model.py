@@ -12,7 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 __all__ = [
+    "CONFIRMED",
     "COUNTED_DECISIONS",
+    "SEVERE_DECISIONS",
     "BlacklistPolicy",
     "CreditPolicy",
     "GroupClass",
@@ -23,8 +25,13 @@ __all__ = [
     "Thresholds",
 ]
 
-#: Verdict decisions that count as violations.
-COUNTED_DECISIONS = ("review", "block")
+#: A ``review`` verdict a person confirmed (the console's review queue): a decision of its
+#: own, so a policy says what a confirmation adds to what the review already counted.
+CONFIRMED = "confirmed"
+#: Decisions that count as violations: the engine's two, and a reviewer's confirmation.
+COUNTED_DECISIONS = ("review", "block", CONFIRMED)
+#: Decisions as grave as a block for the blacklist: the engine blocked, or a person agreed.
+SEVERE_DECISIONS = frozenset({"block", CONFIRMED})
 
 
 @dataclass(frozen=True, slots=True)

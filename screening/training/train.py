@@ -72,6 +72,7 @@ from screening.training.data import (
 )
 from screening.training.options import TrainOptions
 from screening.training.report import register_warnings, top_features
+from screening.training.reviewed import read_data
 from screening.training.selection import (
     CategoryFit,
     context_threshold,
@@ -115,7 +116,7 @@ def train(
     tokenizer = tokenizer or Tokenizer(options.features.tokenizer)
     featurizer = Featurizer(options.features, transforms, tokenizer)
     terms = read_terms(context_terms) if context_terms else []
-    per_file = {str(path): read_examples(path) for path in data}
+    per_file = {str(path): read_data(path) for path in data}
     raw = [example for rows in per_file.values() for example in rows]
     sources = Counter(e.source for e in raw)
     examples, duplicates = dedupe(raw, featurizer)

@@ -24,10 +24,11 @@ from screening.cli.main import main
 from screening.console.queries import QueueFilter, create_indexes, review_queue
 from screening.console.review import outcome_event
 from screening.enforcement.enforcer import Enforcer
+from screening.enforcement.policy import load_policy
 from screening.enforcement.state import RedisPolicyState
 from screening.records.sql import SqliteRecordStore
 from screening.settings import Settings
-from tests.fixtures.console import verdict_record
+from tests.fixtures.console import csrf, login, serve, verdict_record
 from tests.fixtures.enforcement import make_policy, message, verdict
 from tests.fixtures.engine import FIXTURE_WORDLIST
 from tests.fixtures.pipeline import Pipeline, _free_port, wait_until
@@ -141,6 +142,49 @@ def test_outcomes_and_lifts_reach_the_platform_signed(
         assert lift["type"] == "measure.lifted" and lift["reason"] == "appeal upheld (by ana)"
         assert console.lift("group", "g1", "group_suspend_posting", "again") == []
     finally:
+        for stop in stops:
+            stop()
+
+
+@pytest.mark.parametrize("real_pipeline", ["redis"], indirect=True)
+def test_a_confirmed_review_applies_the_policys_measures_signed(
+    real_pipeline: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reviewer confirms in the served queue, correcting gambling to violence_terror;
+    through the production enforcer on Redis and the packaged policy that blacklists the
+    sender (a confirmed violation in a blacklist category) and costs 8 points x 3. The
+    platform hears the outcome and the measure, signed."""
+    monkeypatch.setenv("SCREENING_RECORDS_PATH", str(tmp_path / "r.sqlite3"))
+    settings = replace(real_pipeline.settings, console_secret="c" * 32,
+                       console_cookie_secure=False)  # fmt: skip
+    stops: list = []
+    console = build_console(settings, lambda: None, stops)
+    site = serve(console)
+    try:
+        console.store.append([verdict_record("m1", "来赌博吧", user="u9")])
+        (target,) = list(console.store.export(0, time.time() + 1, kinds=["verdict"]))
+        console.accounts.add("rita", "reviewer", PASSWORD)
+        client = login(site, "rita", PASSWORD)
+        answer = client.post(f"/console/review/{target.id}", data={
+            "csrf": csrf(client.get("/console/review")), "outcome": "confirmed",
+            "corrected": "violence_terror"})  # fmt: skip
+        assert "measures=user_blacklist" in answer.headers["location"]
+        assert real_pipeline.receiver.wait_for(2, timeout=20)  # it checked the signatures
+        outcome, measure = sorted(real_pipeline.receiver.delivered, key=lambda e: e["type"])[::-1]
+        assert outcome["type"] == "review.outcome" and outcome["corrected_category"] == "violence_terror"
+        assert measure["type"] == "measure.applied"
+        assert measure["measure"]["kind"] == "user_blacklist"
+        assert measure["measure"]["trigger"] == "confirmed:g1:m1"
+        measures = list(console.store.export(0, time.time() + 1, kinds=["measure"]))
+        assert [m.detail["id"] for m in measures] == [measure["measure"]["id"]]
+        state = RedisPolicyState(redis.Redis.from_url(settings.redis_url or ""))
+        assert state.credit("u9", load_policy().credit, time.time()) == 100 - 8 * 3
+        assert console.confirm is not None  # a retry applies nothing new, takes no points
+        assert [m["id"] for m in console.confirm(target, "violence_terror")] \
+            == [measure["measure"]["id"]]  # fmt: skip
+        assert state.credit("u9", load_policy().credit, time.time()) == 100 - 8 * 3
+    finally:
+        site.stop()
         for stop in stops:
             stop()
 

@@ -9,7 +9,12 @@ import time
 
 from screening.console.review import EVENT_REVIEW_OUTCOME, outcome_event
 from screening.console.web import mask
+from screening.enforcement.enforcer import Enforcer
+from screening.enforcement.reports import Report, handle_report
+from screening.enforcement.state import MemoryPolicyState
+from screening.engine.verdict import Verdict
 from tests.fixtures.console import Site, csrf, login, verdict_record
+from tests.fixtures.enforcement import make_policy, message
 
 
 def _fill(site: Site) -> dict[str, int]:
@@ -82,10 +87,47 @@ def test_overturning_with_a_corrected_category(console_site: Site) -> None:
     client = login(console_site, console_site.add_user("reviewer"))
     token = csrf(client.get("/console/review"))
     client.post(f"/console/review/{ids['m1']}",
-                data={"csrf": token, "outcome": "overturned", "category": "fraud"})  # fmt: skip
+                data={"csrf": token, "outcome": "overturned", "corrected": "fraud"})  # fmt: skip
     (detail,) = console_site.store.query("SELECT detail FROM records WHERE kind = 'review'")[0]
     assert json.loads(detail)["category"] == "fraud"
     assert console_site.sent[0]["corrected_category"] == "fraud"
+
+
+def test_a_confirmation_applies_measures_under_the_corrected_category(console_site: Site) -> None:
+    ids = _fill(console_site)
+    client = login(console_site, console_site.add_user("reviewer"))
+    token = csrf(client.get("/console/review", params={"category": "gambling"}))
+    answer = client.post(f"/console/review/{ids['m1']}", data={  # filtered: both fields
+        "csrf": token, "outcome": "confirmed", "category": "gambling",
+        "corrected": "violence_terror"})  # fmt: skip
+    location = answer.headers["location"]
+    assert "done=confirmed" in location and "measures=user_blacklist" in location
+    assert "category=gambling" in location  # the filter is kept
+    assert console_site.confirms == [(ids["m1"], "violence_terror")]
+    page = client.get(location.removeprefix(console_site.url))
+    assert "Measures applied: user_blacklist." in page.text
+    token = csrf(page)
+    answer = client.post(f"/console/review/{ids['m2']}", data={"csrf": token, "outcome": "confirmed"})
+    assert "measures=none" in answer.headers["location"]
+    assert console_site.confirms[-1] == (ids["m2"], None)
+    client.post(f"/console/review/{ids['m3']}", data={"csrf": token, "outcome": "overturned"})
+    assert len(console_site.confirms) == 2  # an overturned verdict applies nothing
+
+
+def test_without_a_broker_a_confirmation_says_no_measure_was_applied(console_site: Site) -> None:
+    ids = _fill(console_site)
+    console_site.console.confirm = None
+    client = login(console_site, console_site.add_user("reviewer"))
+    token = csrf(client.get("/console/review"))
+    answer = client.post(f"/console/review/{ids['m1']}", data={"csrf": token, "outcome": "confirmed"})
+    assert "measures=unapplied" in answer.headers["location"]
+    actions = [json.loads(d) for (d,) in
+               console_site.store.query("SELECT detail FROM records WHERE kind = 'console'")]  # fmt: skip
+    assert [a["why"] for a in actions if a["action"] == "measures_not_applied"] \
+        == ["no broker configured"]  # fmt: skip
+    answer = client.post(f"/console/review/{ids['m2']}",
+                         data={"csrf": token, "outcome": "confirmed", "corrected": "nonsense"})  # fmt: skip
+    assert answer.status_code == 400 and console_site.store.count("review") == 1
 
 
 def test_the_first_outcome_stands(console_site: Site) -> None:
@@ -135,3 +177,42 @@ def test_outcomes_are_exported_with_the_records(console_site: Site) -> None:
     exported = list(console_site.store.export(0, time.time() + 10, kinds=["review"]))
     assert [r.message_id for r in exported] == ["m2"]
     assert outcome_event(exported[0])["event_id"] == console_site.sent[0]["event_id"]
+
+
+def _report(enforcer: Enforcer, mid: str, reporter: str, reason: str) -> None:
+    """A user report as the report actor handles it: the engine passes the message, and
+    enough distinct reporters put it in the queue (a ``review`` verdict and the reports)."""
+    wire = message(mid, sender="author").to_wire() | {"text": f"加我微信 {mid}"}
+    report = Report.from_dict({"v": 1, "message": wire, "reported_by": reporter,
+                               "reason": reason})  # fmt: skip
+    handle_report(enforcer, report, Verdict(mid, "pass", {}, (), {"engine": "test"}))
+
+
+def test_user_reports_most_reported_first_and_decided_the_same_way(console_site: Site) -> None:
+    ids = _fill(console_site)  # older review verdicts nobody reported
+    enforcer = Enforcer(make_policy(), MemoryPolicyState(), console_site.store)
+    for mid, reporters in (("few", 3), ("many", 5), ("under", 2)):  # 3 reporters: review
+        for n in range(reporters):
+            _report(enforcer, mid, f"r{n}", f"广告 {mid} {n}")
+    reported = dict(console_site.store.query(
+        "SELECT message_id, id FROM records WHERE kind = 'verdict' AND message_id IN "
+        "('few', 'many', 'under')"))  # fmt: skip
+    assert set(reported) == {"few", "many"}  # two reporters are not enough to queue it
+    client = login(console_site, console_site.add_user("reviewer"))
+    newest = client.get("/console/review")
+    assert _queued(newest.text) == [reported["many"], reported["few"], ids["m3"], ids["m2"],
+                                    ids["m1"]]  # fmt: skip
+    assert "reported by 5: 广告 many 4 / 广告 many 3 / 广告 many 2" in newest.text
+    page = client.get("/console/review", params={"order": "reported"})
+    assert _queued(page.text) == [reported["many"], reported["few"]]
+    assert "reports: 5 distinct reporters" not in page.text  # the rule at the threshold
+    assert "reports: 3 distinct reporters &gt;= 3" in page.text
+    answer = client.post(f"/console/review/{reported['many']}", data={
+        "csrf": csrf(page), "outcome": "confirmed", "order": "reported",
+        "corrected": "contact_diversion"})  # fmt: skip
+    assert "order=reported" in answer.headers["location"]
+    assert console_site.confirms == [(reported["many"], "contact_diversion")]
+    assert _queued(client.get("/console/review", params={"order": "reported"}).text) \
+        == [reported["few"]]  # fmt: skip
+    assert _queued(client.get("/console/review", params={"order": "reported",
+                                                         "group": "g2"}).text) == []  # fmt: skip

@@ -22,6 +22,7 @@ from screening.errors import PolicyError
 from tests.fixtures.enforcement import (
     DAY,
     HOUR,
+    LADDER,
     MINUTE,
     default_raw,
     enforcer_for,
@@ -263,3 +264,47 @@ def test_violation_categories_come_from_evidence_and_the_model() -> None:
     assert cats({"abuse": 0.6}, {"abuse": 0.3, "porn": 0.01}) == {"abuse"}
     assert cats({"abuse": 0.6}, {"fraud": 0.7}) == {"abuse", "fraud"}
     assert cats({}, {"fraud": 0.4, "rumour": 0.2}) == {"fraud"}  # the model alone decided
+
+
+#: Confirmations count in a rule of their own: one confirmed violation warns the group.
+CONFIRMED_RULE = {"name": "confirmed", "decisions": ["confirmed"], "window": "1d", "warn": 1,
+                  "suspend": 2, "recommend_close": 0}  # fmt: skip
+
+
+def test_a_confirmed_review_counts_under_the_reviewers_category(policy_state: PolicyState) -> None:
+
+    policy = make_policy(group={**LADDER, "rules": [*LADDER["rules"], CONFIRMED_RULE]})
+    enforcer = enforcer_for(policy_state, policy)
+    credit, clock = policy.credit, enforcer.clock
+    reviewed = enforcer.handle(message("r1", sender="x"), verdict("r1", "review", "gambling"))
+    assert _kinds(reviewed) == [] and policy_state.credit("x", credit, clock.now()) == 98
+    (record,) = [r for r in reviewed.records if r.kind == "verdict"]
+    # the reviewer says it is violence_terror: a blacklist (severe), the confirmed rule's
+    # warning, and 8 points x that category's weight of 3
+    confirmed = enforcer.confirm(record, "violence_terror")
+    assert sorted(_kinds(confirmed)) == ["group_warning", "user_blacklist"]
+    assert policy_state.credit("x", credit, clock.now()) == 98 - 8 * 3
+    assert {r.kind for r in confirmed.records} == {"measure"}
+    assert {e["type"] for e in confirmed.events} == {"measure.applied"}
+    key = record.key.removeprefix("verdict:")
+    assert {m.trigger for m in confirmed.applied} == {f"confirmed:{key}"}
+    # confirmed again (a retry): the same measures and event ids, nothing counted twice
+    again = enforcer.confirm(record, "violence_terror")
+    assert [e["event_id"] for e in again.events] == [e["event_id"] for e in confirmed.events]
+    assert policy_state.credit("x", credit, clock.now()) == 98 - 8 * 3
+    # without a correction it counts under the verdict's own category (no blacklist)
+    other = enforcer.handle(message("r2", sender="y"), verdict("r2", "review", "gambling"))
+    (record2,) = [r for r in other.records if r.kind == "verdict"]
+    assert _kinds(enforcer.confirm(record2)) == ["group_suspend_posting"]  # 2nd confirmation
+    assert policy_state.credit("y", credit, clock.now()) == 100 - 2 - 8
+
+
+def test_only_rules_naming_confirmed_count_confirmations() -> None:
+    raw = default_raw()
+    policy = parse_policy(raw)
+    assert {r.name for r in policy.group.rules if "confirmed" in r.decisions} == {"blocked"}
+    assert policy.credit.penalties == {"review": 2, "block": 10, "confirmed": 8}
+    del raw["group"]["rules"][0]["decisions"], raw["credit"]["penalties"]["confirmed"]
+    older = parse_policy(raw)  # a policy written before confirmations: they cost nothing
+    assert older.group.rules[0].decisions == {"review", "block"}
+    assert older.credit.penalties["confirmed"] == 0
