@@ -176,6 +176,12 @@ class Engine:
         for index, (message_id, normalized) in enumerate(zip(ids, normalized_texts, strict=True)):
             before = clock()
             hits = self.matcher.find(normalized) + self.patterns.find(normalized)
+            if not hits and model_scores is None and not extra[index]:
+                # Most messages: no evidence at all, so nothing to weigh or label.
+                matching += clock() - before
+                verdict = Verdict(message_id, "pass", {}, (), self.versions, {}, ())
+                analyses.append(Analysis(normalized, (), verdict))
+                continue
             hits.sort(key=lambda h: (h.start, h.end, h.category, h.term))
             hits = with_utf16_offsets(texts[index], hits)
             matching += clock() - before

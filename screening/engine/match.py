@@ -197,8 +197,13 @@ class Matcher:
         """Wordlist hits in ``text``, allow-list applied, in original coordinates."""
         if self._main is None:
             return []
-        found, allows = self._pass((self._main,), text.compact, text.compact_span, collapsed=False)
-        candidates = list(self._survivors(text, found, allows, text.compact))
+        candidates: list[_Candidate] = []
+        # Most messages match nothing: one look at the automaton's first match decides it.
+        if next(self._main.iter(_bytes_as_letters(text.compact)), None) is not None:
+            found, allows = self._pass(
+                (self._main,), text.compact, text.compact_span, collapsed=False
+            )
+            candidates += self._survivors(text, found, allows, text.compact)
         if text.collapsed is not None:
             automata = (
                 (self._main, self._collapsed_extra) if self._collapsed_extra else (self._main,)
