@@ -208,10 +208,12 @@ class Matcher:
             automata = (
                 (self._main, self._collapsed_extra) if self._collapsed_extra else (self._main,)
             )
-            found, allows = self._pass(
-                automata, text.collapsed, text.collapsed_span, collapsed=True
-            )
-            candidates += self._survivors(text, found, allows, text.collapsed)
+            encoded = _bytes_as_letters(text.collapsed)
+            if any(next(automaton.iter(encoded), None) is not None for automaton in automata):
+                found, allows = self._pass(
+                    automata, text.collapsed, text.collapsed_span, collapsed=True
+                )
+                candidates += self._survivors(text, found, allows, text.collapsed)
         return self._to_hits(text, candidates) if candidates else []
 
     def _pass(

@@ -310,7 +310,10 @@ def _stutter(text: str, at: int, step: int) -> bool:
 
 
 def _squeeze(run: re.Match[str]) -> str:
-    return run.group() if _is_word(run) else run.group()[0]
+    whole = run.group()
+    if len(whole) != 2 or whole[0] not in REDUPLICATED:  # what _is_word asks first, inline
+        return whole[0]
+    return whole if _is_word(run) else whole[0]
 
 
 def _collapse(text: str, index: Sequence[int]) -> tuple[str, list[int], list[int]]:
