@@ -202,19 +202,23 @@ def measure(args: argparse.Namespace, texts: list[str], lists: dict[str, Path],
     classifier = load_model(DEFAULT_MODEL, tokenizer)
     lines = write_lines(texts, args.lines, tmp / "lines.jsonl")
     one = write_lines(texts, 1, tmp / "one.jsonl")
-    table: dict[str, dict[str, list[float]]] = {}
+    passes: dict[str, dict[str, Callable[[list[str]], object]]] = {}
     for label, directory in lists.items():
         wordlist = Wordlist.load(directory)
-        passes = {
+        passes[label] = {
             "raw pyahocorasick": raw_pass(raw_automaton(wordlist)),
             "engine, wordlists only": engine_pass(Engine(config, wordlist, tokenizer)),
             "engine with the model": engine_pass(Engine(config, wordlist, tokenizer, classifier)),
         }
-        for run in passes.values():
+        for run in passes[label].values():
             run(texts[:2000])  # fill the lazy per-character tables first
-        rows: dict[str, list[float]] = {}
-        for _ in range(args.repeat):
-            for row, run in passes.items():
+    # Lists interleaved within each repeat, so a change of load on the machine falls on
+    # both columns alike.
+    table: dict[str, dict[str, list[float]]] = {label: {} for label in lists}
+    for _ in range(args.repeat):
+        for label, directory in lists.items():
+            rows = table[label]
+            for row, run in passes[label].items():
                 rows.setdefault(row, []).append(cpu_rate(run, texts, args.seconds))
             for model, row in (("none", "scan --model none"), (str(DEFAULT_MODEL), "scan")):
                 cpu_lines, rss = child_scan(lines, directory, model)
@@ -222,7 +226,6 @@ def measure(args: argparse.Namespace, texts: list[str], lists: dict[str, Path],
                 rows.setdefault(row, []).append((args.lines - 1) / (cpu_lines - cpu_one))
                 rows.setdefault(f"start-up CPU s, {row}", []).append(cpu_one)
                 rows.setdefault(f"max RSS MB, {row}", []).append(rss)
-        table[label] = rows
     return table
 
 
@@ -265,7 +268,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=2.0, help="CPU time per measurement")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each measurement")
-    parser.add_argument("--lines", type=int, default=20_000, help="lines per scan run")
+    parser.add_argument("--lines", type=int, default=60_000, help="lines per scan run")
     parser.add_argument("--breakdown", help=argparse.SUPPRESS)  # child: memory by stage
     args = parser.parse_args()
     if args.breakdown:
