@@ -36,6 +36,7 @@ def _engine(args: argparse.Namespace, settings: Settings) -> Engine:
         args.config or settings.config,
         model=model_path(args.model, settings.model),
         banks=model_path(args.banks, settings.banks),
+        model_cache=settings.model_cache,
     )
     settle_heap()
     return engine

@@ -115,9 +115,11 @@ class Engine:
         tokenizer: Tokenizer | None = None,
         model: str | Path | None = None,
         banks: str | Path | None = None,
+        model_cache: Path | None = None,
     ) -> Engine:
         """Build from files; ``model`` is a model directory (None: wordlists only),
-        ``banks`` a directory of text banks (None: no banks)."""
+        ``banks`` a directory of text banks (None: no banks), ``model_cache`` where the
+        model's weights may be cached (:mod:`screening.engine.weights`; None: nowhere)."""
         engine_config = load_config(config)
         tokenizer = tokenizer or Tokenizer(engine_config.tokenizer_backend)
         classifier = None
@@ -126,7 +128,7 @@ class Engine:
                 Classifier,  # scikit-learn only when a model is used
             )
 
-            classifier = Classifier.load(model, tokenizer)
+            classifier = Classifier.load(model, tokenizer, model_cache)
         normalizer = Normalizer(engine_config.transforms)
         evidence = []
         if banks is not None:
