@@ -33,6 +33,7 @@ from screening.engine.characters import (
     LazyTable,
     as_ranges,
     char_class,
+    char_set,
     class_chars,
     fold_char,
     foldable_chars,
@@ -45,8 +46,11 @@ from screening.engine.config import TransformsConfig
 __all__ = ["NormalizedText", "Normalizer"]
 
 _DIGITS_BETWEEN_HAN = re.compile(r"(?<=H)[NZD]*D[NZD]*(?=H)")
-#: Characters of class ``DIGIT`` (``\d`` is exactly Unicode's Nd, as ``char_class`` says).
+#: Characters of class ``DIGIT`` (``\d`` is exactly Unicode's Nd, as ``char_class`` says)
+#: and of class ``HAN`` (``is_han``'s ranges).
 _DIGIT = re.compile(r"\d")
+_HAN = re.compile(char_set([(0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF),
+                            (0x3007, 0x3007), (0x20000, 0x323AF)]))  # fmt: skip
 _REPEAT = re.compile(r"(.)\1")
 _REPEATS = re.compile(r"(.)\1+")
 
@@ -182,7 +186,7 @@ class Normalizer:
             chars = class_chars(dropped)
             self._drop = (re.compile(f"[{dropped}]"), re.compile(f"[^{dropped}]+"), chars,
                           re.compile(f"(?:(?!{chars.pattern}).)+", re.DOTALL))  # fmt: skip
-        self._han = class_chars(HAN)
+        self._han = _HAN
 
     def _fold_and_simplify(self, ch: str) -> str:
         assert self._opencc is not None
