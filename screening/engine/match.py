@@ -119,7 +119,8 @@ class _AutomatonBuilder:
             return None
         automaton = ahocorasick.Automaton()
         for key, entries in self.keys.items():
-            automaton.add_word(_bytes_as_letters(key), (len(key), tuple(entries)))
+            # One flat tuple per key, not a pair holding a tuple: 100k keys, ~5 MB less.
+            automaton.add_word(_bytes_as_letters(key), (len(key), *entries))
         automaton.make_automaton()
         return automaton
 
@@ -228,7 +229,7 @@ class Matcher:
         allows: list[tuple[int, int]] = []
         encoded = _bytes_as_letters(haystack)
         for automaton in automata:
-            for last, (length, entries) in automaton.iter(encoded):
+            for last, (length, *entries) in automaton.iter(encoded):
                 if (last + 1) % 4:
                     continue  # straddles a character boundary: not a real match
                 end = (last + 1) // 4
