@@ -47,7 +47,7 @@ from screening.engine.config import load_config  # noqa: E402
 from screening.engine.core import Engine  # noqa: E402
 from screening.engine.tokenize import Tokenizer  # noqa: E402
 from screening.engine.wordlist import Wordlist  # noqa: E402
-from screening.settings import DEFAULT_MODEL  # noqa: E402
+from screening.settings import DEFAULT_MODEL, Settings  # noqa: E402
 
 SEED = 20261123
 SHARED_COMMENTS = REPO.parent / "shared" / "data" / "ced" / "comments_benign.jsonl"
@@ -184,8 +184,8 @@ def breakdown(wordlists: Path) -> list[tuple[str, float]]:
     stages.append((f"term metadata ({len(wordlist.terms):,} parsed terms)", rss()))
     alive = [Matcher(wordlist, normalizer, tokenizer, Phonetic(), config.transforms)]
     stages.append(("automaton + entries + sound-alike keys", rss()))
-    alive.append(Classifier.load(DEFAULT_MODEL, tokenizer))
-    stages.append(("model", rss()))
+    alive.append(Classifier.load(DEFAULT_MODEL, tokenizer, Settings.from_env().model_cache))
+    stages.append(("model (its weights from the cache when there is one)", rss()))
     return stages
 
 
