@@ -270,8 +270,10 @@ class Classifier:
             return
         reduced = self._probabilities(self._matrix(variants))
         keep = self._deciding
-        for row, scores in zip(owners, reduced, strict=True):
-            probabilities[row, keep] = np.minimum(probabilities[row, keep], scores[keep])
+        # Each owner's lowest score over its variants, in one unbuffered pass.
+        deciding = probabilities[:, keep]
+        np.minimum.at(deciding, np.array(owners), reduced[:, keep])
+        probabilities[:, keep] = deciding
 
     def predict_batch(
         self, texts: Sequence[str], compacts: Sequence[str] | None = None
