@@ -146,7 +146,7 @@ class Matcher:
             key = self._key(item)
             surface = _Entry(term, "", term is not None and self._is_dictionary_word(key))
             main.add(key, surface)
-            collapsed_key = normalizer.collapsed_key(item.text)
+            collapsed_key = normalizer.collapse(key)  # the key is normalised once
             if transforms.repeat and collapsed_key != key:
                 collapsed_extra.add(collapsed_key, surface)
             if term is None:

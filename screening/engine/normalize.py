@@ -249,7 +249,11 @@ class Normalizer:
         return self.normalize(term).compact
 
     def collapsed_key(self, term: str) -> str:
-        key = self.key(term)
+        return self.collapse(self.key(term))
+
+    @staticmethod
+    def collapse(key: str) -> str:
+        """A term key with stutters squeezed (what ``collapsed_key`` gives for its term)."""
         return _collapse(key, range(len(key)))[0] if _REPEAT.search(key) else key
 
     def transforms_in(self, normalized: NormalizedText, start: int, end: int) -> list[str]:
