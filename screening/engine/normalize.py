@@ -29,7 +29,6 @@ from screening.engine.characters import (
     HOMOGLYPHS,
     INVISIBLE,
     NOISE,
-    REDUPLICATED,
     LazyTable,
     as_ranges,
     char_class,
@@ -42,6 +41,7 @@ from screening.engine.characters import (
     traditional_chars,
 )
 from screening.engine.config import TransformsConfig
+from screening.engine.repeats import collapse, has_repeat, squeeze
 
 __all__ = ["NormalizedText", "Normalizer"]
 
@@ -51,8 +51,6 @@ _DIGITS_BETWEEN_HAN = re.compile(r"(?<=H)[NZD]*D[NZD]*(?=H)")
 _DIGIT = re.compile(r"\d")
 _HAN = re.compile(char_set([(0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF),
                             (0x3007, 0x3007), (0x20000, 0x323AF)]))  # fmt: skip
-_REPEAT = re.compile(r"(.)\1")
-_REPEATS = re.compile(r"(.)\1+")
 
 
 class NormalizedText:
@@ -91,8 +89,8 @@ class NormalizedText:
         self._offsets: tuple[list[int], list[int]] | None = None
         self.collapsed: str | None = None
         self._collapsed_maps: tuple[list[int], list[int]] | None = None
-        if repeat and _REPEAT.search(compact):
-            collapsed = _REPEATS.sub(_squeeze, compact)
+        if repeat and has_repeat(compact):
+            collapsed = squeeze(compact)
             self.collapsed = collapsed if collapsed != compact else None
 
     def _spans(self) -> list[tuple[int, int]] | None:
@@ -145,7 +143,7 @@ class NormalizedText:
     def collapsed_span(self, start: int, end: int) -> tuple[int, int]:
         """Original span of ``collapsed[start:end]``: from a run's first to its last copy."""
         if self._collapsed_maps is None:
-            _, first, last = _collapse(self.compact, self.compact_map)
+            _, first, last = collapse(self.compact, self.compact_map)
             self._collapsed_maps = first, last
         first, last = self._collapsed_maps
         return first[start], last[end - 1] + 1
@@ -254,7 +252,7 @@ class Normalizer:
     @staticmethod
     def collapse(key: str) -> str:
         """A term key with stutters squeezed (what ``collapsed_key`` gives for its term)."""
-        return _collapse(key, range(len(key)))[0] if _REPEAT.search(key) else key
+        return squeeze(key) if has_repeat(key) else key
 
     def transforms_in(self, normalized: NormalizedText, start: int, end: int) -> list[str]:
         """Names of the transforms that changed or skipped characters of ``original[start:end]``.
@@ -292,55 +290,3 @@ class Normalizer:
             if not normalized.is_kept(j) and self._classes[ord(normalized.folded[j])] == DIGIT:
                 fired.add("noise")
         return sorted(fired)
-
-
-def _is_word(run: re.Match[str]) -> bool:
-    """Whether a run of repeats is a reduplicated word (妈妈 in 他妈妈的, 爸爸哥哥) rather
-    than part of a stutter: two of a character in ``REDUPLICATED``, with no stutter (a run
-    of three or more, or a pair of another character) right beside it (他他妈妈的)."""
-    start, end = run.span()
-    if end - start != 2 or run.group()[0] not in REDUPLICATED:
-        return False
-    text = run.string
-    return not (_stutter(text, start - 1, -1) or _stutter(text, end, 1))
-
-
-def _stutter(text: str, at: int, step: int) -> bool:
-    """Whether the run of ``text[at]`` (read from ``at`` in the direction of ``step``) is a
-    stutter: a pair of a character that is no word doubled, or three or more of any."""
-    if not 0 <= at < len(text) or not 0 <= at + step < len(text):
-        return False
-    ch = text[at]
-    if text[at + step] != ch:
-        return False
-    third = at + 2 * step
-    return ch not in REDUPLICATED or (0 <= third < len(text) and text[third] == ch)
-
-
-def _squeeze(run: re.Match[str]) -> str:
-    whole = run.group()
-    if len(whole) != 2 or whole[0] not in REDUPLICATED:  # what _is_word asks first, inline
-        return whole[0]
-    return whole if _is_word(run) else whole[0]
-
-
-def _collapse(text: str, index: Sequence[int]) -> tuple[str, list[int], list[int]]:
-    """``text`` with stutters squeezed, and the first and last original index of each of
-    its characters (a squeezed run maps to its whole span)."""
-    first: list[int] = []
-    last: list[int] = []
-    done = 0
-    for run in _REPEATS.finditer(text):
-        start, end = run.span()
-        first += index[done:start]
-        last += index[done:start]
-        if _is_word(run):
-            first += index[start:end]
-            last += index[start:end]
-        else:
-            first.append(index[start])
-            last.append(index[end - 1])
-        done = end
-    first += index[done:]
-    last += index[done:]
-    return _REPEATS.sub(_squeeze, text), first, last
