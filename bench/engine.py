@@ -254,7 +254,7 @@ def long_messages() -> None:
     for length in (1_000, 100_000):
         text = (unit * (length // len(unit) + 1))[: length - 2] + "赌博"
         started = time.process_time()
-        assert engine.screen(text).decision != "pass"
+        assert engine.screen(text).hits  # found at the very end (赌博 is a watch-level topic)
         elapsed = time.process_time() - started
         print(f"message of {length:>7,} characters: {elapsed * 1000:8.2f} ms CPU "
               f"({elapsed / length * 1e6:.2f} µs/char)")  # fmt: skip
