@@ -23,6 +23,8 @@ DEFAULT_WORDLISTS = Path(__file__).resolve().parent.parent / "wordlists"
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "zh-chat-2"
 #: The repository's text banks, used when SCREENING_BANKS is not set (if present).
 DEFAULT_BANKS = Path(__file__).resolve().parent.parent / "banks"
+#: Where derived model weights are cached when SCREENING_MODEL_CACHE is not set.
+DEFAULT_MODEL_CACHE = Path.home() / ".cache" / "screening"
 
 
 def _shipped_model() -> Path | None:
@@ -52,6 +54,10 @@ class Settings:
     #: SCREENING_BANKS: directory of text banks (<name>.jsonl, banks/README.md); "none":
     #: no banks (default: the repo's banks/). Published bank versions take precedence.
     banks: Path | None = field(default_factory=_shipped_banks)
+    #: SCREENING_MODEL_CACHE: directory for a derived, validated copy of the model's
+    #: weights that spares each later start-up reading them through scikit-learn
+    #: (screening/engine/weights.py); "none": no cache (default: ~/.cache/screening).
+    model_cache: Path | None = field(default_factory=lambda: DEFAULT_MODEL_CACHE)
 
     # Pipeline (docs/pipeline.md). Durations are in seconds unless the name says otherwise.
     #: SCREENING_REDIS_URL: Redis for queues, dedupe and dead letters; unset: `screening run`
@@ -197,6 +203,7 @@ class Settings:
             config=Path(config) if config else None,
             model=model_path(env.get("SCREENING_MODEL"), _shipped_model()),
             banks=model_path(env.get("SCREENING_BANKS"), _shipped_banks()),
+            model_cache=model_path(env.get("SCREENING_MODEL_CACHE"), DEFAULT_MODEL_CACHE),
             **_pipeline_from_env(env),
         )
 

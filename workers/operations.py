@@ -136,6 +136,7 @@ def install_operations(
         clock=clock if telemetry is not None else None,
         on_event=telemetry.on_reload if telemetry is not None else None,
         poll=getattr(settings, "reload_poll", 5.0),
+        model_cache=getattr(settings, "model_cache", None),
     )
     runtime.load_engine = holder.load
     holder.on_swap = runtime.swap_engine

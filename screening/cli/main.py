@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
+
+import orjson
 
 from screening.engine.characters import lone_surrogate
 from screening.engine.core import Engine
@@ -33,13 +36,28 @@ def _engine(args: argparse.Namespace, settings: Settings) -> Engine:
         args.config or settings.config,
         model=model_path(args.model, settings.model),
         banks=model_path(args.banks, settings.banks),
+        model_cache=settings.model_cache,
     )
     settle_heap()
     return engine
 
 
 def parse_scan_line(raw: bytes, *, plain_text: bool) -> tuple[Any, str]:
-    """``(id, text)`` from one input line; raises :class:`InvalidMessage` with the reason."""
+    """``(id, text)`` from one input line; raises :class:`InvalidMessage` with the reason.
+
+    orjson reads the line when it can (4x faster than ``json``); whatever it refuses goes
+    through ``json`` and is accepted or refused with the reason as before (orjson is
+    stricter: no NaN, no integers past 64 bits, no lone surrogates)."""
+    if not plain_text:
+        try:
+            record = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass
+        else:
+            if isinstance(record, dict) and isinstance(record.get("text"), str):
+                message_id = record.get("id")
+                if not isinstance(message_id, dict | list):
+                    return message_id, record["text"]
     try:
         line = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -118,8 +136,20 @@ def _open_in(path: str | None) -> IO[bytes]:
     return sys.stdin.buffer if path in (None, "-") else open(path, "rb")
 
 
-def _open_out(path: str | None) -> IO[str]:
-    return sys.stdout if path in (None, "-") else open(path, "w", encoding="utf-8")
+def _open_out(path: str | None) -> IO[bytes]:
+    return sys.stdout.buffer if path in (None, "-") else open(path, "wb")
+
+
+def _dump(record: dict[str, Any]) -> bytes:
+    """One output line: orjson, or ``json`` for what orjson would refuse (an integer id
+    past 64 bits) or write differently (a NaN id ``json`` let in)."""
+    message_id = record.get("id")
+    if not (isinstance(message_id, float) and not math.isfinite(message_id)):
+        try:
+            return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
+        except TypeError:
+            pass
+    return (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
 
 
 def cmd_scan(args: argparse.Namespace, settings: Settings) -> int:
@@ -132,11 +162,11 @@ def cmd_scan(args: argparse.Namespace, settings: Settings) -> int:
     try:
         for record in scan_lines(engine, lines, plain_text=args.text):
             counts[record["decision"]] += 1
-            sink.write(json.dumps(record, ensure_ascii=False) + "\n")
+            sink.write(_dump(record))
     finally:
         if source is not sys.stdin.buffer:
             source.close()
-        if sink is not sys.stdout:
+        if sink is not sys.stdout.buffer:
             sink.close()
         else:
             sink.flush()

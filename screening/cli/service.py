@@ -177,6 +177,7 @@ def _holder(settings: Settings) -> EngineHolder:
     banks = getattr(settings, "banks", None)  # text banks, where this version has them
     return EngineHolder(store, wordlists=settings.wordlists, config=settings.config,
                         model=settings.model, poll=settings.reload_poll,
+                        model_cache=settings.model_cache,
                         **({"banks": banks} if banks is not None else {}))  # fmt: skip
 
 

@@ -68,8 +68,10 @@ class EngineBuilder:
         model: str | Path | None = None,
         clock: StageClock | None = None,
         banks: str | Path | None = None,
+        model_cache: Path | None = None,
     ):
         self.config = config
+        self.model_cache = model_cache  # screening/engine/weights.py
         self.store = store
         self.wordlists, self.model_dir, self.banks_dir = wordlists, model, banks
         self.clock = clock
@@ -120,7 +122,10 @@ class EngineBuilder:
                 source: Any = self.model_dir
             else:
                 source = self._files("model", version)
-            model = None if source is None else load_model(source, self._timed("classify"))
+            model = (
+                None if source is None
+                else load_model(source, self._timed("classify"), self.model_cache)
+            )  # fmt: skip
             self._models = {k: v for k, v in self._models.items() if k in in_use}
             self._models[version] = model
         return self._models[version]

@@ -17,6 +17,9 @@ segmentation, so callers batch (``predict_batch``). A model directory holds:
   60k nodes and take minutes).
 - ``model.skops`` — tf-idf weights, heads and calibrators in skops format, which rebuilds
   only known scikit-learn/numpy types and never unpickles.
+
+Scoring reads five arrays of those; with a cache directory they are kept as a derived,
+validated ``.npz`` (:mod:`screening.engine.weights`), sparing later loads scikit-learn.
 """
 
 from __future__ import annotations
@@ -26,22 +29,24 @@ import json
 import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
-import sklearn
-import skops.io as sio
 from scipy.special import expit
-from sklearn.feature_extraction.text import TfidfTransformer
-from sklearn.linear_model import LogisticRegression
 
 from screening.engine.config import Thresholds, TransformsConfig
 from screening.engine.feature_index import FeatureIndex
 from screening.engine.features import FeatureSpec, Featurizer, tfidf
 from screening.engine.tokenize import Tokenizer
+from screening.engine.weights import Weights, read_weights, weights_file, write_weights
 from screening.errors import ModelError
+
+if TYPE_CHECKING:  # scikit-learn and skops only where a model is trained or read from skops
+    from sklearn.feature_extraction.text import TfidfTransformer
+    from sklearn.linear_model import LogisticRegression
 
 __all__ = [
     "FORMAT",
@@ -70,6 +75,17 @@ class ModelParts:
     calibrators: dict[str, LogisticRegression]  # category → Platt scaling of head scores
 
 
+def _read_parts(path: Path, manifest: Mapping[str, Any]) -> ModelParts:
+    import skops.io as sio  # ~1.5 s with scikit-learn: only when the cache cannot serve
+
+    # trusted=None: only the types skops trusts by default (scikit-learn, numpy).
+    raw = sio.load(path / WEIGHTS, trusted=None)
+    parts = ModelParts(raw["tfidf"], raw["heads"], raw["calibrators"])
+    if list(parts.heads) != manifest["categories"] or set(parts.calibrators) != set(parts.heads):
+        raise ModelError(f"model {path}: categories differ from the manifest")
+    return parts
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -90,6 +106,9 @@ def save_model(
     extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write a model directory; the manifest is written last, pinning the others' digests."""
+    import sklearn
+    import skops.io as sio
+
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     (out / VOCABULARY).write_text(json.dumps(list(vocabulary), ensure_ascii=False), "utf-8")
@@ -121,10 +140,11 @@ def _read_manifest(directory: Path) -> dict[str, Any]:
         raise ModelError(f"cannot read model manifest in {directory}: {exc}") from exc
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ModelError(f"{directory / MANIFEST}: not a format-{FORMAT} model manifest")
-    if manifest.get("scikit_learn") != sklearn.__version__:
+    installed = version("scikit-learn")  # without importing it (~1 s)
+    if manifest.get("scikit_learn") != installed:
         raise ModelError(
             f"model {directory} was trained with scikit-learn {manifest.get('scikit_learn')}, "
-            f"this is {sklearn.__version__}: retrain it with `screening train`"
+            f"this is {installed}: retrain it with `screening train`"
         )
     files = manifest.get("files")
     if not isinstance(files, dict) or set(files) != {VOCABULARY, WEIGHTS}:
@@ -148,12 +168,12 @@ class Classifier:
         self,
         manifest: Mapping[str, Any],
         vocabulary: Sequence[str],
-        parts: ModelParts,
+        weights: Weights,
         tokenizer: Tokenizer,
     ):
         self.version: str = manifest["version"]
         self.manifest = dict(manifest)
-        self.categories: tuple[str, ...] = tuple(parts.heads)
+        self.categories: tuple[str, ...] = tuple(manifest["categories"])
         self.thresholds = {c: Thresholds(**t) for c, t in manifest["thresholds"].items()}
         spec = FeatureSpec(**{**manifest["features"], "char_ngrams": tuple(
             manifest["features"]["char_ngrams"])})  # fmt: skip
@@ -161,16 +181,12 @@ class Classifier:
         self.vocabulary = list(vocabulary)
         self._index = {feature: i for i, feature in enumerate(self.vocabulary)}
         self._features = FeatureIndex(self.vocabulary, spec.char_ngrams, spec.words)
-        self._idf = np.asarray(parts.tfidf.idf_, dtype=np.float64)
-        heads = [parts.heads[c] for c in self.categories]
-        calibrators = [parts.calibrators[c] for c in self.categories]
-        # One (features × categories) matrix: a batch is scored by a single sparse product.
-        self._weights = np.stack([np.ravel(h.coef_) for h in heads], axis=1).astype(np.float64)
-        self._bias = np.array([np.ravel(h.intercept_)[0] for h in heads])
-        self._slope = np.array([c.coef_[0, 0] for c in calibrators])
-        self._offset = np.array([c.intercept_[0] for c in calibrators])
+        self._idf, self._weights, self._bias, self._slope, self._offset = weights
         if not (self._weights.shape[0] == len(self._idf) == len(self.vocabulary)):
             raise ModelError(f"model {self.version}: weights do not fit its vocabulary")
+        if not (self._weights.shape[1] == len(self._bias) == len(self._slope)
+                == len(self._offset) == len(self.categories)):  # fmt: skip
+            raise ModelError(f"model {self.version}: weights do not fit its categories")
         #: Texts up to this many model characters need more than one word to score high
         #: (0: off, as in models from before the rule).
         self.short_text = int(manifest.get("short_text", 0))
@@ -182,20 +198,22 @@ class Classifier:
         self._deciding = np.array([c in self.thresholds for c in self.categories])
 
     @classmethod
-    def load(cls, directory: str | Path, tokenizer: Tokenizer | None = None) -> Classifier:
-        """Load a model directory after checking every file against the manifest."""
+    def load(
+        cls, directory: str | Path, tokenizer: Tokenizer | None = None, cache: Path | None = None
+    ) -> Classifier:
+        """Load a model directory after checking every file against the manifest; with a
+        ``cache`` directory, read the weights from (or leave them in) the derived cache."""
         path = Path(directory)
         manifest = _read_manifest(path)
         try:
             vocabulary = json.loads((path / VOCABULARY).read_text("utf-8"))
-            # trusted=None: only the types skops trusts by default (scikit-learn, numpy).
-            raw = sio.load(path / WEIGHTS, trusted=None)
-            parts = ModelParts(raw["tfidf"], raw["heads"], raw["calibrators"])
-            if list(parts.heads) != manifest["categories"] or set(parts.calibrators) != set(
-                parts.heads
-            ):
-                raise ModelError(f"model {path}: categories differ from the manifest")
-            return cls(manifest, vocabulary, parts, tokenizer or Tokenizer())
+            cached = weights_file(cache, manifest) if cache else None
+            weights = read_weights(cached, manifest, len(vocabulary)) if cached else None
+            if weights is None:
+                weights = Weights.of(_read_parts(path, manifest), manifest["categories"])
+                if cached is not None:
+                    write_weights(cached, manifest, weights)
+            return cls(manifest, vocabulary, weights, tokenizer or Tokenizer())
         except ModelError:
             raise
         except Exception as exc:  # skops refuses untrusted types; anything else is corrupt
@@ -252,8 +270,10 @@ class Classifier:
             return
         reduced = self._probabilities(self._matrix(variants))
         keep = self._deciding
-        for row, scores in zip(owners, reduced, strict=True):
-            probabilities[row, keep] = np.minimum(probabilities[row, keep], scores[keep])
+        # Each owner's lowest score over its variants, in one unbuffered pass.
+        deciding = probabilities[:, keep]
+        np.minimum.at(deciding, np.array(owners), reduced[:, keep])
+        probabilities[:, keep] = deciding
 
     def predict_batch(
         self, texts: Sequence[str], compacts: Sequence[str] | None = None

@@ -115,9 +115,11 @@ class Engine:
         tokenizer: Tokenizer | None = None,
         model: str | Path | None = None,
         banks: str | Path | None = None,
+        model_cache: Path | None = None,
     ) -> Engine:
         """Build from files; ``model`` is a model directory (None: wordlists only),
-        ``banks`` a directory of text banks (None: no banks)."""
+        ``banks`` a directory of text banks (None: no banks), ``model_cache`` where the
+        model's weights may be cached (:mod:`screening.engine.weights`; None: nowhere)."""
         engine_config = load_config(config)
         tokenizer = tokenizer or Tokenizer(engine_config.tokenizer_backend)
         classifier = None
@@ -126,7 +128,7 @@ class Engine:
                 Classifier,  # scikit-learn only when a model is used
             )
 
-            classifier = Classifier.load(model, tokenizer)
+            classifier = Classifier.load(model, tokenizer, model_cache)
         normalizer = Normalizer(engine_config.transforms)
         evidence = []
         if banks is not None:
@@ -176,6 +178,12 @@ class Engine:
         for index, (message_id, normalized) in enumerate(zip(ids, normalized_texts, strict=True)):
             before = clock()
             hits = self.matcher.find(normalized) + self.patterns.find(normalized)
+            if not hits and model_scores is None and not extra[index]:
+                # Most messages: no evidence at all, so nothing to weigh or label.
+                matching += clock() - before
+                verdict = Verdict(message_id, "pass", {}, (), self.versions, {}, ())
+                analyses.append(Analysis(normalized, (), verdict))
+                continue
             hits.sort(key=lambda h: (h.start, h.end, h.category, h.term))
             hits = with_utf16_offsets(texts[index], hits)
             matching += clock() - before

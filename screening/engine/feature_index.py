@@ -62,11 +62,16 @@ class FeatureIndex:
         """Feature counts, one row per text, columns in vocabulary order."""
         rows: list[np.ndarray] = []
         cols: list[np.ndarray] = []
-        if self.words:
+        if self.words:  # two arrays for the batch, not two per text (~3 µs a message)
+            word_rows: list[int] = []
+            word_cols: list[int] = []
+            lookup = self.word_ids.get
             for row, text in enumerate(texts):
-                ids = [i for i in map(self.word_ids.get, tokenizer.cut(text)) if i is not None]
-                rows.append(np.full(len(ids), row, dtype=np.int64))
-                cols.append(np.array(ids, dtype=np.int64))
+                ids = [i for i in map(lookup, tokenizer.cut(text)) if i is not None]
+                word_rows += [row] * len(ids)
+                word_cols += ids
+            rows.append(np.array(word_rows, dtype=np.int64))
+            cols.append(np.array(word_cols, dtype=np.int64))
         joined = "\0".join(texts)
         points = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
         owner = np.repeat(np.arange(len(texts)), [len(t) + 1 for t in texts])[: len(points)]

@@ -29,10 +29,11 @@ from screening.engine.characters import (
     HOMOGLYPHS,
     INVISIBLE,
     NOISE,
-    REDUPLICATED,
     LazyTable,
     as_ranges,
     char_class,
+    char_set,
+    class_chars,
     fold_char,
     foldable_chars,
     nfkc,
@@ -40,12 +41,16 @@ from screening.engine.characters import (
     traditional_chars,
 )
 from screening.engine.config import TransformsConfig
+from screening.engine.repeats import collapse, has_repeat, squeeze
 
 __all__ = ["NormalizedText", "Normalizer"]
 
 _DIGITS_BETWEEN_HAN = re.compile(r"(?<=H)[NZD]*D[NZD]*(?=H)")
-_REPEAT = re.compile(r"(.)\1")
-_REPEATS = re.compile(r"(.)\1+")
+#: Characters of class ``DIGIT`` (``\d`` is exactly Unicode's Nd, as ``char_class`` says)
+#: and of class ``HAN`` (``is_han``'s ranges).
+_DIGIT = re.compile(r"\d")
+_HAN = re.compile(char_set([(0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF),
+                            (0x3007, 0x3007), (0x20000, 0x323AF)]))  # fmt: skip
 
 
 class NormalizedText:
@@ -57,10 +62,11 @@ class NormalizedText:
     ``*_map[i]`` is the original index of character ``i`` of that form.
 
     The compact map is built on first use: most messages have no hit, and building a
-    per-character list for each of them would cost more than matching it.
+    per-character list for each of them would cost more than matching it. So are the kept
+    runs when ``kept`` is given (a regex of them over ``folded``) instead of ``runs``.
     """
 
-    __slots__ = ("_collapsed_maps", "_compact_map", "_offsets", "_runs", "collapsed",
+    __slots__ = ("_collapsed_maps", "_compact_map", "_kept", "_offsets", "_runs", "collapsed",
                  "compact", "folded", "folded_map", "original")  # fmt: skip
 
     def __init__(
@@ -71,31 +77,39 @@ class NormalizedText:
         compact: str,
         runs: list[tuple[int, int]] | None,
         repeat: bool,
+        kept: re.Pattern[str] | None = None,
     ):
         self.original = original
         self.folded = folded
         self.folded_map = folded_map
         self.compact = compact
         self._runs = runs  # kept (start, end) spans of ``folded``; None: all of it
-        self._compact_map: Sequence[int] | None = None if runs else folded_map
+        self._kept = kept  # finds the runs when they are first needed
+        self._compact_map: Sequence[int] | None = None if runs or kept else folded_map
         self._offsets: tuple[list[int], list[int]] | None = None
         self.collapsed: str | None = None
         self._collapsed_maps: tuple[list[int], list[int]] | None = None
-        if repeat and _REPEAT.search(compact):
-            collapsed = _REPEATS.sub(_squeeze, compact)
+        if repeat and has_repeat(compact):
+            collapsed = squeeze(compact)
             self.collapsed = collapsed if collapsed != compact else None
+
+    def _spans(self) -> list[tuple[int, int]] | None:
+        if self._kept is not None:
+            self._runs = [m.span() for m in self._kept.finditer(self.folded)]
+            self._kept = None
+        return self._runs
 
     @property
     def compact_map(self) -> Sequence[int]:
         if self._compact_map is None:
-            runs, index = self._runs or [], self.folded_map
+            runs, index = self._spans() or [], self.folded_map
             self._compact_map = [index[i] for start, end in runs for i in range(start, end)]
         return self._compact_map
 
     def _run_offsets(self) -> tuple[list[int], list[int]]:
         """Where each kept run starts, in compact and in folded coordinates."""
         if self._offsets is None:
-            runs = self._runs or []
+            runs = self._spans() or []
             compact_starts = list(
                 itertools.accumulate((end - start for start, end in runs), initial=0)
             )
@@ -103,7 +117,7 @@ class NormalizedText:
         return self._offsets
 
     def _folded_index(self, compact_index: int) -> int:
-        if self._runs is None:
+        if self._spans() is None:
             return compact_index
         compact_starts, folded_starts = self._run_offsets()
         run = bisect.bisect_right(compact_starts, compact_index) - 1
@@ -111,11 +125,12 @@ class NormalizedText:
 
     def is_kept(self, folded_index: int) -> bool:
         """Whether ``folded[folded_index]`` made it into the compact form."""
-        if self._runs is None:
+        runs = self._spans()
+        if runs is None:
             return True
         _, folded_starts = self._run_offsets()
         run = bisect.bisect_right(folded_starts, folded_index) - 1
-        return run >= 0 and folded_index < self._runs[run][1]
+        return run >= 0 and folded_index < runs[run][1]
 
     def compact_span(self, start: int, end: int) -> tuple[int, int]:
         """Original span of ``compact[start:end]`` (without building the whole map:
@@ -128,7 +143,7 @@ class NormalizedText:
     def collapsed_span(self, start: int, end: int) -> tuple[int, int]:
         """Original span of ``collapsed[start:end]``: from a run's first to its last copy."""
         if self._collapsed_maps is None:
-            _, first, last = _collapse(self.compact, self.compact_map)
+            _, first, last = collapse(self.compact, self.compact_map)
             self._collapsed_maps = first, last
         first, last = self._collapsed_maps
         return first[start], last[end - 1] + 1
@@ -152,14 +167,24 @@ class Normalizer:
         self._opencc = opencc.OpenCC("t2s") if transforms.t2s else None
         self._fold = LazyTable(self._fold_and_simplify) if self._opencc else self._fold_plain
         self.foldable_chars = foldable_chars(transforms)
+        # ``_fold`` restricted to the foldable characters, for one ``str.translate`` per
+        # message that has any (the others are returned as they are).
+        self._fold_foldable = LazyTable(self._fold_if_foldable)
         self._traditional = (
             re.compile(f"[{as_ranges({ord(c) for c in traditional_chars()})}\uf900-\ufaff]")
             if self._opencc
             else None
         )
         dropped = (INVISIBLE if transforms.invisible else "") + (NOISE if transforms.noise else "")
-        self._dropped = re.compile(f"[{dropped}]") if dropped else None
-        self._kept_runs = re.compile(f"[^{dropped}]+") if dropped else None
+        # The classes left out of the compact form: as class letters and their kept runs,
+        # and as the characters of those classes and their kept runs. Most messages need
+        # no class string at all, only the dropped characters removed.
+        self._drop: tuple[re.Pattern[str], ...] | None = None
+        if dropped:
+            chars = class_chars(dropped)
+            self._drop = (re.compile(f"[{dropped}]"), re.compile(f"[^{dropped}]+"), chars,
+                          re.compile(f"(?:(?!{chars.pattern}).)+", re.DOTALL))  # fmt: skip
+        self._han = _HAN
 
     def _fold_and_simplify(self, ch: str) -> str:
         assert self._opencc is not None
@@ -169,10 +194,12 @@ class Normalizer:
             out.append(simplified if len(simplified) == 1 else c)
         return "".join(out)
 
+    def _fold_if_foldable(self, ch: str) -> str:
+        return self._fold[ord(ch)] if self.foldable_chars.match(ch) else ch
+
     def fold(self, text: str) -> tuple[str, Sequence[int]]:
         """Per-character folding plus 繁→简; returns the text and its original-index map."""
-        table = self._fold
-        folded = self.foldable_chars.sub(lambda m: table[ord(m.group())], text)
+        folded = text.translate(self._fold_foldable) if self.foldable_chars.search(text) else text
         if self._traditional is not None and self._opencc is not None:
             if self._traditional.search(text):
                 # Phrase-level conversion knows 乾隆 from 乾燥; keep it when it is 1:1.
@@ -197,24 +224,35 @@ class Normalizer:
 
     def normalize(self, text: str) -> NormalizedText:
         folded, folded_map = self.fold(text)
-        classes = self.classes(folded)
-        compact, runs = folded, None
-        if (
-            self._dropped is not None
-            and self._kept_runs is not None
-            and self._dropped.search(classes)
-        ):
-            runs = [m.span() for m in self._kept_runs.finditer(classes)]
+        repeat = self.transforms.repeat
+        if self._drop is None:
+            return NormalizedText(text, folded, folded_map, folded, None, repeat)
+        dropped_class, kept_class_runs, dropped_chars, kept_runs = self._drop
+        if self.transforms.noise and _DIGIT.search(folded) and self._han.search(folded):
+            # Digits between Han are noise: only here does a character's class depend on
+            # its neighbours, so only here is the class string built.
+            classes = self.classes(folded)
+            if not dropped_class.search(classes):
+                return NormalizedText(text, folded, folded_map, folded, None, repeat)
+            runs = [m.span() for m in kept_class_runs.finditer(classes)]
             compact = "".join([folded[start:end] for start, end in runs])
-        return NormalizedText(text, folded, folded_map, compact, runs, self.transforms.repeat)
+            return NormalizedText(text, folded, folded_map, compact, runs, repeat)
+        compact = dropped_chars.sub("", folded)
+        if len(compact) == len(folded):
+            return NormalizedText(text, folded, folded_map, folded, None, repeat)
+        return NormalizedText(text, folded, folded_map, compact, None, repeat, kept_runs)
 
     def key(self, term: str) -> str:
         """The form a wordlist term is matched in: the compact form of the term itself."""
         return self.normalize(term).compact
 
     def collapsed_key(self, term: str) -> str:
-        key = self.key(term)
-        return _collapse(key, range(len(key)))[0] if _REPEAT.search(key) else key
+        return self.collapse(self.key(term))
+
+    @staticmethod
+    def collapse(key: str) -> str:
+        """A term key with stutters squeezed (what ``collapsed_key`` gives for its term)."""
+        return squeeze(key) if has_repeat(key) else key
 
     def transforms_in(self, normalized: NormalizedText, start: int, end: int) -> list[str]:
         """Names of the transforms that changed or skipped characters of ``original[start:end]``.
@@ -252,52 +290,3 @@ class Normalizer:
             if not normalized.is_kept(j) and self._classes[ord(normalized.folded[j])] == DIGIT:
                 fired.add("noise")
         return sorted(fired)
-
-
-def _is_word(run: re.Match[str]) -> bool:
-    """Whether a run of repeats is a reduplicated word (妈妈 in 他妈妈的, 爸爸哥哥) rather
-    than part of a stutter: two of a character in ``REDUPLICATED``, with no stutter (a run
-    of three or more, or a pair of another character) right beside it (他他妈妈的)."""
-    start, end = run.span()
-    if end - start != 2 or run.group()[0] not in REDUPLICATED:
-        return False
-    text = run.string
-    return not (_stutter(text, start - 1, -1) or _stutter(text, end, 1))
-
-
-def _stutter(text: str, at: int, step: int) -> bool:
-    """Whether the run of ``text[at]`` (read from ``at`` in the direction of ``step``) is a
-    stutter: a pair of a character that is no word doubled, or three or more of any."""
-    if not 0 <= at < len(text) or not 0 <= at + step < len(text):
-        return False
-    ch = text[at]
-    if text[at + step] != ch:
-        return False
-    third = at + 2 * step
-    return ch not in REDUPLICATED or (0 <= third < len(text) and text[third] == ch)
-
-
-def _squeeze(run: re.Match[str]) -> str:
-    return run.group() if _is_word(run) else run.group()[0]
-
-
-def _collapse(text: str, index: Sequence[int]) -> tuple[str, list[int], list[int]]:
-    """``text`` with stutters squeezed, and the first and last original index of each of
-    its characters (a squeezed run maps to its whole span)."""
-    first: list[int] = []
-    last: list[int] = []
-    done = 0
-    for run in _REPEATS.finditer(text):
-        start, end = run.span()
-        first += index[done:start]
-        last += index[done:start]
-        if _is_word(run):
-            first += index[start:end]
-            last += index[start:end]
-        else:
-            first.append(index[start])
-            last.append(index[end - 1])
-        done = end
-    first += index[done:]
-    last += index[done:]
-    return _REPEATS.sub(_squeeze, text), first, last

@@ -220,16 +220,19 @@ class WordlistCache:
         return Wordlist(tuple(terms), allow, patterns, digest.hexdigest()[:12], benign)
 
 
-def load_model(source: str | Path | Mapping[str, bytes], tokenizer: Tokenizer) -> Classifier:
+def load_model(
+    source: str | Path | Mapping[str, bytes], tokenizer: Tokenizer, cache: Path | None = None
+) -> Classifier:
     """A classifier from a model directory or from a published version's files (written to
-    a private temporary directory, checked against the manifest like any model)."""
-    from screening.engine.classify import Classifier  # scikit-learn only when a model is used
+    a private temporary directory, checked against the manifest like any model); ``cache``
+    as for :meth:`Classifier.load <screening.engine.classify.Classifier.load>`."""
+    from screening.engine.classify import Classifier  # numpy only when a model is used
 
     if not isinstance(source, Mapping):
-        return Classifier.load(source, tokenizer)
+        return Classifier.load(source, tokenizer, cache)
     with tempfile.TemporaryDirectory(prefix="screening-model-") as directory:
         for name, content in source.items():
             if "/" in name or name.startswith("."):
                 raise ValueError(f"unsafe model file name {name!r}")
             (Path(directory) / name).write_bytes(content)
-        return Classifier.load(directory, tokenizer)
+        return Classifier.load(directory, tokenizer, cache)

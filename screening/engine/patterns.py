@@ -10,13 +10,17 @@ write a number that a naive filter will not see.
 from __future__ import annotations
 
 import re
+import re._constants as sre
+import re._parser as sre_parse
+from collections.abc import Iterable
+from typing import Any
 
 from screening.engine.config import SEVERITIES
 from screening.engine.normalize import NormalizedText, Normalizer
 from screening.engine.verdict import Hit
 from screening.engine.wordlist import Pattern
 
-__all__ = ["PatternMatcher"]
+__all__ = ["PatternMatcher", "needed_chars"]
 
 #: Chinese numerals as people write digits one by one (幺 for 1 on the phone, 两 for 2).
 #: 十/百 are left alone: they build numbers, they are not digits in a phone number.
@@ -63,6 +67,10 @@ class PatternMatcher:
     def __init__(self, patterns: tuple[Pattern, ...], normalizer: Normalizer):
         self.patterns = patterns
         self.normalizer = normalizer
+        #: Each pattern with the characters one of which every match of it contains
+        #: (None: unknown): most texts that reach the patterns hold a latin letter and
+        #: no '@', '.', ':' or digit, and a set lookup spares running a regex over them.
+        self._needs = [(pattern, needed_chars(pattern.regex)) for pattern in patterns]
 
     def find(self, text: NormalizedText) -> list[Hit]:
         if not self.patterns:
@@ -70,9 +78,11 @@ class PatternMatcher:
         if not _CONTACT_SHAPE.search(text.folded):
             return []
         digits_view = text.folded.translate(NUMERALS)
+        present = set(digits_view)
         found = [
             (pattern, match)
-            for pattern in self.patterns
+            for pattern, needed in self._needs
+            if needed is None or not needed.isdisjoint(present)
             for match in pattern.regex.finditer(digits_view)
             if match.end() > match.start()
         ]
@@ -130,3 +140,57 @@ def _strongest_per_span(
         ):
             kept.append((pattern, match))
     return sorted(kept, key=lambda item: (item[1].start(), item[1].end()))
+
+
+def needed_chars(regex: re.Pattern[str]) -> frozenset[str] | None:
+    """Characters one of which every non-empty match of ``regex`` contains, or None when
+    no such set is known. Read off the parsed regex: a required literal, character class,
+    group or repeat, or a branch whose every alternative needs one. Only characters
+    without case count, so ``re.IGNORECASE`` cannot match them by another character."""
+    try:
+        return _needed(sre_parse.parse(regex.pattern, regex.flags))
+    except (re.error, TypeError, ValueError, AttributeError):
+        return None  # a parser of another Python version: run the pattern always
+
+
+def _needed(sequence: Iterable[tuple[Any, Any]]) -> frozenset[str] | None:
+    best = None
+    for op, value in sequence:
+        found = _needed_by(op, value)
+        if found is not None and (best is None or len(found) < len(best)):
+            best = found
+    return best
+
+
+def _needed_by(op: Any, value: Any) -> frozenset[str] | None:
+    if op is sre.LITERAL:
+        return frozenset(chr(value)) if _caseless(chr(value)) else None
+    if op is sre.IN:
+        chars: set[str] = set()
+        for kind, item in value:
+            if kind is sre.LITERAL:
+                chars.add(chr(item))
+            elif kind is sre.RANGE and item[1] - item[0] < 64:
+                chars.update(map(chr, range(item[0], item[1] + 1)))
+            else:  # a negation or a category (\d, \w): no small set
+                return None
+        return frozenset(chars) if all(map(_caseless, chars)) else None
+    if op is sre.SUBPATTERN:
+        return _needed(value[3])
+    if op is sre.ATOMIC_GROUP:
+        return _needed(value)
+    if op is sre.BRANCH:
+        union: set[str] = set()
+        for alternative in value[1]:
+            found = _needed(alternative)
+            if found is None:
+                return None
+            union |= found
+        return frozenset(union)
+    if op in (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT):
+        return _needed(value[2]) if value[0] >= 1 else None
+    return None  # anchors, lookarounds, '.', back-references
+
+
+def _caseless(ch: str) -> bool:
+    return ch.lower() == ch == ch.upper() and ch.casefold() == ch

@@ -16,6 +16,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from screening.engine.regex_safety import regex_risks
 from screening.engine.text_files import decode_utf8
@@ -79,6 +80,7 @@ def _content_lines(text: str, *, strip_trailing_comments: bool = True):
 def parse_terms(text: str, category: str, path: str) -> list[Term]:
     """Parse one ``<category>.txt``: ``term | severity | modes | [sub_label] note``."""
     terms = []
+    shared: dict[Any, Any] = {}
     for number, line in _content_lines(text):
         fields = [f.strip() for f in line.split("|")]
         if len(fields) > 4:
@@ -105,9 +107,11 @@ def parse_terms(text: str, category: str, path: str) -> list[Term]:
                 path=path, line=number,
             )  # fmt: skip
         sub_label, note = _sub_label(note, path, number)
-        terms.append(
-            Term(term, category, severity, frozenset(modes), note, path, number, sub_label)
-        )
+        # A list of 100,000 terms holds a handful of distinct severities and mode sets:
+        # shared, they cost nothing per term (a frozenset each was ~21 MB).
+        modes = shared.setdefault(frozenset(modes), frozenset(modes))
+        severity = shared.setdefault(severity, severity)
+        terms.append(Term(term, category, severity, modes, note, path, number, sub_label))
     return terms
 
 

@@ -77,6 +77,7 @@ class EngineHolder:
         on_event: Callable[[ReloadEvent], None] | None = None,
         poll: float = 5.0,
         worker: str | None = None,
+        model_cache: Path | None = None,
     ):
         self.store = store
         self.config = load_config(config)
@@ -92,9 +93,8 @@ class EngineHolder:
         self._shadow_key = ""
         self._retired: list[Engine | None] = []
         self._failed: dict[tuple[str, str], tuple[str | None, float, str]] = {}
-        self.builder = EngineBuilder(
-            self.config, store, wordlists=Path(wordlists), model=model, clock=clock, banks=banks
-        )
+        self.builder = EngineBuilder(self.config, store, wordlists=Path(wordlists), model=model,
+                                     clock=clock, banks=banks, model_cache=model_cache)  # fmt: skip
         self._lock = threading.Lock()  # one build at a time
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

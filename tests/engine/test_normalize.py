@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from screening.engine.config import TransformsConfig
+from screening.engine.config import TransformsConfig, load_config
 from screening.engine.normalize import Normalizer
 
 ALL_ON = TransformsConfig()
@@ -168,3 +168,34 @@ def test_span_lookup_without_the_map_agrees_with_the_map(normalizer: Normalizer,
     assert spans == [(index[s], index[e - 1] + 1) for s in range(len(full.compact)) for e in range(s + 1, len(full.compact) + 1)]
     classes = normalizer.classes(full.folded)
     assert [lazy.is_kept(j) for j in range(len(lazy.folded))] == [c in "HLD" for c in classes]
+
+
+@pytest.mark.parametrize("classes", ["NZ", "Z", "N", "H", "LD"])
+def test_class_chars_agrees_with_char_class_in_every_plane(classes: str) -> None:
+    """The regex is built by asking ``char_class`` in planes 0, 1 and 14 only; elsewhere
+    it relies on what Unicode assigns there, checked here on a sample of every plane."""
+    from screening.engine.characters import char_class, class_chars
+
+    pattern = class_chars(classes)
+    wrong = [
+        hex(codepoint)
+        for codepoint in range(0, 0x110000, 7)
+        if not 0xD800 <= codepoint <= 0xDFFF
+        and bool(pattern.match(chr(codepoint))) != (char_class(chr(codepoint)) in classes)
+    ]
+    assert wrong == []
+
+
+def test_the_fast_paths_normalise_as_the_class_string_does() -> None:
+    """Messages without digits and Han drop noise by one substitution and find their kept
+    runs lazily; the spans must be those the class string gives."""
+    normalizer = Normalizer(load_config().transforms)
+    for text in ["赌 博！！", "加我 vx：abc", "你好\u200b世界", "ａｂｃ，１２３", "😀赌😀博😀", "。。。", "a b"]:
+        normalized = normalizer.normalize(text)
+        classes = normalizer.classes(normalized.folded)
+        kept = [i for i, c in enumerate(classes) if c not in "NZ"]
+        assert normalized.compact == "".join(normalized.folded[i] for i in kept)
+        assert list(normalized.compact_map) == [normalized.folded_map[i] for i in kept]
+        assert [normalized.is_kept(i) for i in range(len(classes))] == [
+            c not in "NZ" for c in classes
+        ]

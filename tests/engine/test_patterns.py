@@ -5,6 +5,7 @@ so a pattern that blows up fails the test instead of hanging CI)."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -174,3 +175,25 @@ def test_the_probe_times_cpu_not_waiting() -> None:
             child.wait()
     assert idle_spent < 0.06, idle_spent  # 1/30 of the wall time, and a tick
     assert busy_spent > 0.1, busy_spent  # a tenth of a core, even on a loaded machine
+
+
+@pytest.mark.parametrize(
+    ("regex", "needed"),
+    [
+        (r"(?<!\d)1[3-9](?:[\s-]*\d){9}", {"1"}),
+        (r"(?:qq|扣扣|企鹅)\s*+[:：号]?\s*+\d{5,11}", None),  # 'qq' has a case
+        (r"(?:扣扣|企鹅)\s*+[:：号]?\s*+\d{5,11}", {"扣", "企"}),
+        (r"(?<![a-z])https?://\S+", {":"}),
+        (r"[a-z0-9._%+-]+@[a-z0-9-]+\.[a-z]{2,}", {"@"}),
+        (r"(?:群号|q群)\d+", {"群"}),
+        (r"(?:微信|vx)\s*\w+", None),  # 'v' has a case: IGNORECASE could match 'V'
+        (r"(?:www\.)?[a-z]+", None),  # everything optional or cased
+        (r"[^@]+@", {"@"}),
+        (r"\d{5}", None),  # a category: no small set
+    ],
+)
+def test_needed_chars_are_what_every_match_contains(regex: str, needed: set[str] | None) -> None:
+    from screening.engine.patterns import needed_chars
+
+    found = needed_chars(re.compile(regex, re.IGNORECASE))
+    assert found == (frozenset(needed) if needed is not None else None)
