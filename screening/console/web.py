@@ -13,7 +13,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qs
 
 import anyio.to_thread
@@ -27,6 +27,9 @@ from screening.console.sessions import COOKIE, Session, SessionSigner
 from screening.engine.core import Engine
 from screening.records.model import Record
 from screening.records.store import RecordStore
+
+if TYPE_CHECKING:  # lists.py builds on this module
+    from screening.console.lists import ListSources
 
 __all__ = ["Console", "Handler", "blocking", "form", "guarded", "mask", "render"]
 
@@ -48,7 +51,7 @@ class Console:
     callback path, ``lift`` lifts a measure and ``confirm`` applies the measures of a
     confirmed review verdict (its record, the corrected category) through the enforcer,
     returning the measures applied (all need the broker and Redis; None: the page says so
-    and does nothing)."""
+    and does nothing). ``lists``: where the Lists page reads and publishes versions."""
 
     store: RecordStore
     signer: SessionSigner
@@ -57,6 +60,7 @@ class Console:
     lift: Callable[[str, str, str, str], list[dict[str, Any]]] | None = None
     confirm: Callable[[Record, str | None], list[dict[str, Any]]] | None = None
     prefix: str = "/console"
+    lists: ListSources | None = None
 
     def __post_init__(self) -> None:
         self.accounts = AccountStore(self.store)

@@ -1,0 +1,156 @@
+"""The Lists page: every wordlist term, allow-list entry, pattern and bank entry of the
+live version with its production statistics (``terms stats``:
+:func:`~screening.records.terms.term_stats`), searchable; and the history of published
+versions with the diff between any two (:mod:`screening.operations.history`).
+
+The live version is the version store's (Redis) when one is configured and has a live
+wordlist, else the configured files: the console lists what the workers screen with, and
+works without Redis for browsing (publishing and history need it; the pages say so).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from screening.console.web import Console, blocking, guarded, render
+from screening.engine.banks import BANK_SUFFIX, read_bank
+from screening.engine.text_files import decode_files
+from screening.engine.wordlist import Wordlist
+from screening.errors import ScreeningError
+from screening.operations.boot import read_directory
+from screening.operations.history import diff_wordlists, load_wordlist, version_files
+from screening.operations.versions import VersionStore
+from screening.records.terms import term_stats
+
+__all__ = ["PAGE", "Entry", "ListSources", "entries", "routes"]
+
+#: Entries a page.
+PAGE = 100
+_DAY = 86400.0
+
+
+@dataclass
+class ListSources:
+    """Where the lists come from: the configured directories, the engine config, and the
+    version store (None: no Redis configured)."""
+
+    wordlists: Path
+    banks: Path | None = None
+    config: Path | None = None
+    versions: VersionStore | None = None
+
+    def live(self) -> tuple[str, dict[str, bytes]]:
+        """``(version, files)`` of the live wordlist: the store's, else the files'."""
+        if self.versions is not None and self.versions.pointer("wordlist", "live"):
+            return version_files(self.versions, "wordlist", "live")
+        files = read_directory(self.wordlists, "*.txt")
+        return Wordlist.from_files(decode_files(files)).version, files
+
+    def bank_files(self) -> dict[str, bytes]:
+        if self.versions is not None and self.versions.pointer("bank", "live"):
+            return version_files(self.versions, "bank", "live")[1]
+        if self.banks is None or not self.banks.is_dir():
+            return {}
+        return read_directory(self.banks, f"*{BANK_SUFFIX}")
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One row of the page: ``kind`` term, pattern, allow or bank; ``list`` the category
+    file (``patterns``, ``allow``, or the bank's name); ``stats`` from the records."""
+
+    kind: str
+    list: str
+    text: str
+    severity: str
+    detail: str
+    where: str
+    stats: Any = None
+
+
+def entries(
+    wordlist: Wordlist, banks: dict[str, bytes], stats: dict[tuple[str, str], Any]
+) -> list[Entry]:
+    """Every entry, in file order, each with its statistics (None: no hit in the window)."""
+    rows = [Entry("term", t.category, t.text, t.severity, " ".join(
+        [",".join(sorted(t.modes)), t.note]).strip(), f"{t.path}:{t.line}",
+        stats.get((t.category, t.text))) for t in wordlist.terms]  # fmt: skip
+    rows += [Entry("pattern", "patterns", p.name, p.severity, f"{p.category}: {p.regex.pattern}",
+                   f"{p.path}:{p.line}", stats.get(("patterns", p.name)))
+             for p in wordlist.patterns]  # fmt: skip
+    rows += [Entry("allow", "allow", a.text, "", a.note, f"{a.path}:{a.line}")
+             for a in wordlist.allow]  # fmt: skip
+    for name, content in sorted(banks.items()):
+        rows += [Entry("bank", e.bank, e.id, e.severity, f"{e.category}: {e.text[:80]}",
+                       f"{name}:{e.line}") for e in read_bank(name, content)]  # fmt: skip
+    return rows
+
+
+def _matches(entry: Entry, query: str, kind: str) -> bool:
+    if kind and entry.kind != kind:
+        return False
+    return not query or any(query in field for field in (entry.text, entry.list, entry.detail))
+
+
+def _browse(console: Console, query: str, kind: str, days: int, offset: int) -> dict[str, Any]:
+    sources = console.lists
+    assert sources is not None
+    version, files = sources.live()
+    now = time.time()
+    report = term_stats(console.store, now - days * _DAY, now)
+    stats = {(s.list, s.term): s for s in report.terms}
+    found = [e for e in entries(Wordlist.from_files(decode_files(files)), sources.bank_files(),
+                                stats) if _matches(e, query, kind)]  # fmt: skip
+    return {"version": version, "rows": found[offset : offset + PAGE], "total": len(found),
+            "offset": offset, "lists": report.lists}  # fmt: skip
+
+
+def _int(request: Request, name: str, default: int, low: int, high: int) -> int:
+    try:
+        return min(high, max(low, int(request.query_params.get(name, default))))
+    except ValueError:
+        return default
+
+
+def _history(console: Console, a: str, b: str) -> dict[str, Any]:
+    versions = console.lists.versions if console.lists else None
+    if versions is None:
+        return {"no_store": True}
+    shown: dict[str, Any] = {"events": versions.events("wordlist"), "a": a, "b": b}
+    if a and b:
+        label_a, before = load_wordlist(versions, a)
+        label_b, after = load_wordlist(versions, b)
+        shown |= {"diff": diff_wordlists(before, after), "label_a": label_a, "label_b": label_b}
+    return shown
+
+
+def routes(console: Console) -> list[Route]:
+    @guarded(console, "viewer")
+    async def browse(request: Request) -> Response:
+        if console.lists is None:
+            return render(request, console, "lists.html", unconfigured=True)
+        query = request.query_params.get("q", "").strip()
+        kind = request.query_params.get("kind", "")
+        days, offset = _int(request, "days", 30, 1, 365), _int(request, "offset", 0, 0, 10**7)
+        shown = await blocking(_browse, console, query, kind, days, offset)
+        return render(request, console, "lists.html", q=query, kind=kind, days=days,
+                      page=PAGE, **shown)  # fmt: skip
+
+    @guarded(console, "viewer")
+    async def history(request: Request) -> Response:
+        a, b = request.query_params.get("a", ""), request.query_params.get("b", "")
+        try:
+            shown = await blocking(_history, console, a, b)
+        except ScreeningError as exc:
+            shown = {"error": str(exc), "a": a, "b": b}
+        return render(request, console, "history.html", **shown)
+
+    return [Route("/lists", browse, methods=["GET"]),
+            Route("/lists/history", history, methods=["GET"])]  # fmt: skip
