@@ -124,10 +124,14 @@ def _history(console: Console, a: str, b: str) -> dict[str, Any]:
     if versions is None:
         return {"no_store": True}
     shown: dict[str, Any] = {"events": versions.events("wordlist"), "a": a, "b": b}
-    if a and b:
-        label_a, before = load_wordlist(versions, a)
-        label_b, after = load_wordlist(versions, b)
-        shown |= {"diff": diff_wordlists(before, after), "label_a": label_a, "label_b": label_b}
+    try:
+        if a and b:
+            label_a, before = load_wordlist(versions, a)
+            label_b, after = load_wordlist(versions, b)
+            shown |= {"diff": diff_wordlists(before, after), "label_a": label_a,
+                      "label_b": label_b}  # fmt: skip
+    except ScreeningError as exc:
+        shown["error"] = str(exc)
     return shown
 
 
@@ -146,10 +150,7 @@ def routes(console: Console) -> list[Route]:
     @guarded(console, "viewer")
     async def history(request: Request) -> Response:
         a, b = request.query_params.get("a", ""), request.query_params.get("b", "")
-        try:
-            shown = await blocking(_history, console, a, b)
-        except ScreeningError as exc:
-            shown = {"error": str(exc), "a": a, "b": b}
+        shown = await blocking(_history, console, a, b)
         return render(request, console, "history.html", **shown)
 
     return [Route("/lists", browse, methods=["GET"]),
