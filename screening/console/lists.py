@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request
@@ -20,45 +19,18 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from screening.console.web import Console, blocking, guarded, render
-from screening.engine.banks import BANK_SUFFIX, read_bank
+from screening.engine.banks import read_bank
 from screening.engine.text_files import decode_files
 from screening.engine.wordlist import Wordlist
 from screening.errors import ScreeningError
-from screening.operations.boot import read_directory
-from screening.operations.history import diff_wordlists, load_wordlist, version_files
-from screening.operations.versions import VersionStore
+from screening.operations.history import diff_wordlists, load_wordlist
 from screening.records.terms import term_stats
 
-__all__ = ["PAGE", "Entry", "ListSources", "entries", "routes"]
+__all__ = ["PAGE", "Entry", "entries", "routes"]
 
 #: Entries a page.
 PAGE = 100
 _DAY = 86400.0
-
-
-@dataclass
-class ListSources:
-    """Where the lists come from: the configured directories, the engine config, and the
-    version store (None: no Redis configured)."""
-
-    wordlists: Path
-    banks: Path | None = None
-    config: Path | None = None
-    versions: VersionStore | None = None
-
-    def live(self) -> tuple[str, dict[str, bytes]]:
-        """``(version, files)`` of the live wordlist: the store's, else the files'."""
-        if self.versions is not None and self.versions.pointer("wordlist", "live"):
-            return version_files(self.versions, "wordlist", "live")
-        files = read_directory(self.wordlists, "*.txt")
-        return Wordlist.from_files(decode_files(files)).version, files
-
-    def bank_files(self) -> dict[str, bytes]:
-        if self.versions is not None and self.versions.pointer("bank", "live"):
-            return version_files(self.versions, "bank", "live")[1]
-        if self.banks is None or not self.banks.is_dir():
-            return {}
-        return read_directory(self.banks, f"*{BANK_SUFFIX}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,7 +29,7 @@ from screening.console.drafts import (
     form_line,
     remove_term,
 )
-from screening.console.lists import ListSources
+from screening.console.sources import ListSources
 from screening.console.web import Console, blocking, guarded, render
 from screening.engine.config import load_config
 from screening.engine.core import Engine

@@ -13,7 +13,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import parse_qs
 
 import anyio.to_thread
@@ -24,12 +24,10 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from screening.console.accounts import Account, AccountStore
 from screening.console.audit import Audit
 from screening.console.sessions import COOKIE, Session, SessionSigner
+from screening.console.sources import ListSources
 from screening.engine.core import Engine
 from screening.records.model import Record
 from screening.records.store import RecordStore
-
-if TYPE_CHECKING:  # lists.py builds on this module
-    from screening.console.lists import ListSources
 
 __all__ = ["Console", "Handler", "blocking", "form", "guarded", "mask", "render"]
 

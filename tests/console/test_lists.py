@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from screening.console.lists import ListSources, entries
+from screening.console.lists import entries
+from screening.console.sources import ListSources
 from screening.engine.wordlist import Wordlist
 from screening.operations.versions import RedisVersionStore
 from screening.pipeline.signing import SigningKeys

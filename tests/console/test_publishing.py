@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from screening.console.lists import ListSources
+from screening.console.sources import ListSources
 from screening.operations.versions import RedisVersionStore
 from screening.pipeline.signing import SigningKeys
 from tests.fixtures.console import Site, csrf, login
@@ -126,7 +126,7 @@ def test_publish_is_refused_on_findings_unless_forced_and_rolls_back(
     assert publishing.events("wordlist")[0]["author"] == analyst
     actions = [(a["action"], a["account"]) for a in _actions(lists_site)]
     assert actions[-2:] == [("publish", analyst), ("rollback", analyst)]
-    published = [a for a in _actions(lists_site) if a["action"] == "publish"][0]
+    published = next(a for a in _actions(lists_site) if a["action"] == "publish")
     assert published["forced"] and published["findings"] >= 1 and published["version"] == live
 
 

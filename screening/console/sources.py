@@ -1,0 +1,43 @@
+"""Where the Lists page finds the lists: the version store's live versions when Redis is
+configured and a version was published, else the configured directories — what the
+workers screen with either way (a worker without a published version runs the files)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from screening.engine.banks import BANK_SUFFIX
+from screening.engine.text_files import decode_files
+from screening.engine.wordlist import Wordlist
+from screening.operations.boot import read_directory
+from screening.operations.history import version_files
+from screening.operations.versions import VersionStore
+
+__all__ = ["ListSources"]
+
+
+@dataclass
+class ListSources:
+    """Where the lists come from: the configured directories, the engine config, and the
+    version store (None: no Redis configured)."""
+
+    wordlists: Path
+    banks: Path | None = None
+    config: Path | None = None
+    versions: VersionStore | None = None
+
+    def live(self) -> tuple[str, dict[str, bytes]]:
+        """``(version, files)`` of the live wordlist: the store's, else the files'."""
+        if self.versions is not None and self.versions.pointer("wordlist", "live"):
+            return version_files(self.versions, "wordlist", "live")
+        files = read_directory(self.wordlists, "*.txt")
+        return Wordlist.from_files(decode_files(files)).version, files
+
+    def bank_files(self) -> dict[str, bytes]:
+        """The live bank files: the store's, else the configured directory's (none: {})."""
+        if self.versions is not None and self.versions.pointer("bank", "live"):
+            return version_files(self.versions, "bank", "live")[1]
+        if self.banks is None or not self.banks.is_dir():
+            return {}
+        return read_directory(self.banks, f"*{BANK_SUFFIX}")
