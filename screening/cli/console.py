@@ -14,6 +14,7 @@ import getpass
 import logging
 import secrets
 import sys
+from pathlib import Path
 from typing import Any
 
 from screening.errors import ConfigError
@@ -103,8 +104,9 @@ def build_console(settings: Settings, engine: Any, stops: list[Any]) -> Any:
     signer = SessionSigner(secret, hours=settings.console_session_hours,
                            secure=settings.console_cookie_secure)  # fmt: skip
     versions = store_for(settings) if settings.redis_url else None
+    sets = tuple(Path(p.strip()) for p in settings.console_eval_data.split(",") if p.strip())
     console = Console(store, signer, engine, lists=ListSources(
-        settings.wordlists, settings.banks, settings.config, versions))  # fmt: skip
+        settings.wordlists, settings.banks, settings.config, versions, sets))  # fmt: skip
     if settings.redis_url:
         console.send, console.lift, console.confirm = _broker_paths(settings, stops)
     return console

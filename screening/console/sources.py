@@ -26,6 +26,8 @@ class ListSources:
     banks: Path | None = None
     config: Path | None = None
     versions: VersionStore | None = None
+    #: Labelled sets a draft is compared against the live version on.
+    eval_data: tuple[Path, ...] = ()
 
     def live(self) -> tuple[str, dict[str, bytes]]:
         """``(version, files)`` of the live wordlist: the store's, else the files'."""
