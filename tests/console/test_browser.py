@@ -1,7 +1,8 @@
 """The console in a real browser: Debian's chromium, driven by Selenium through Debian's
 chromium-driver. Logs in, explains a text and sees the hit highlighted (and its hover
 text), reviews queued verdicts with the keyboard, opens a group's page and sees the
-terms' precision change on the feedback page. Screenshots
+terms' precision change on the feedback page; and adds a term to a draft of the lists
+and sees its lint finding. Screenshots
 of each page go to var/screenshots/console/ (git-ignored) for a person to look at.
 
 Skipped with the reason where chromium or chromedriver is missing (``apt-get install
