@@ -104,9 +104,15 @@ def build_console(settings: Settings, engine: Any, stops: list[Any]) -> Any:
     signer = SessionSigner(secret, hours=settings.console_session_hours,
                            secure=settings.console_cookie_secure)  # fmt: skip
     versions = store_for(settings) if settings.redis_url else None
+    shadows = None
+    if settings.redis_url:
+        from screening.operations.shadow import RedisShadowStore
+        from screening.pipeline.state import redis_client
+
+        shadows = RedisShadowStore(redis_client(settings.redis_url))
     sets = tuple(Path(p.strip()) for p in settings.console_eval_data.split(",") if p.strip())
     console = Console(store, signer, engine, lists=ListSources(
-        settings.wordlists, settings.banks, settings.config, versions, sets))  # fmt: skip
+        settings.wordlists, settings.banks, settings.config, versions, sets, shadows))  # fmt: skip
     if settings.redis_url:
         console.send, console.lift, console.confirm = _broker_paths(settings, stops)
     return console

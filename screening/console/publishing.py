@@ -40,6 +40,8 @@ from screening.errors import ConfigError, ScreeningError
 from screening.operations.boot import boot_versions, seed_boot_versions
 from screening.operations.history import diff_wordlists
 from screening.operations.publish import checked_wordlist, publication
+from screening.operations.shadow_report import current_key
+from screening.operations.shadow_report import render as render_shadow
 
 __all__ = ["publish_unavailable", "routes"]
 
@@ -81,6 +83,10 @@ class _Drafts:
         if versions is not None and not shown["unavailable"]:
             shown["shadow"] = versions.pointer("wordlist", "shadow")
             shown["can_roll_back"] = len(versions.history("wordlist")) > 1
+            shadows = self.sources.shadows
+            if shown["shadow"] and shadows is not None:
+                key = current_key(versions, shadows)
+                shown["shadow_report"] = render_shadow(key, shadows.summary(key)) if key else ""
         if draft is None:
             return shown
         wordlist = draft.wordlist

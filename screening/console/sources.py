@@ -12,6 +12,7 @@ from screening.engine.text_files import decode_files
 from screening.engine.wordlist import Wordlist
 from screening.operations.boot import read_directory
 from screening.operations.history import version_files
+from screening.operations.shadow import ShadowStore
 from screening.operations.versions import VersionStore
 
 __all__ = ["ListSources"]
@@ -28,6 +29,8 @@ class ListSources:
     versions: VersionStore | None = None
     #: Labelled sets a draft is compared against the live version on.
     eval_data: tuple[Path, ...] = ()
+    #: What the workers recorded comparing the shadow candidate with live (Redis).
+    shadows: ShadowStore | None = None
 
     def live(self) -> tuple[str, dict[str, bytes]]:
         """``(version, files)`` of the live wordlist: the store's, else the files'."""

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from screening.console.sources import ListSources
+from screening.operations.shadow import Difference, RedisShadowStore, shadow_key
 from screening.operations.versions import RedisVersionStore
 from screening.pipeline.signing import SigningKeys
 from tests.fixtures.console import Site, csrf, login
@@ -141,8 +142,17 @@ def test_a_clean_draft_goes_to_shadow_and_is_promoted(
     candidate = publishing.pointer("wordlist", "shadow")
     assert candidate and publishing.pointer("wordlist", "live") is None
     assert not (publishing.meta("wordlist", candidate) or {}).get("forced")
+    shadows = RedisShadowStore(publishing.client)
+    _sources(lists_site).shadows = shadows
     page = client.get("/console/lists/draft").text
     assert candidate in page and 'id="promote"' in page
+    assert "no comparisons recorded yet" in page  # workers have compared nothing yet
+    key = shadow_key({"wordlist": candidate})
+    shadows.record(key, "v-live", 40, [Difference("m7", "收麻古", "pass", "block", ("drugs",),
+                                                  (), ("麻古",))])  # fmt: skip
+    report = html.unescape(client.get("/console/lists/draft").text)
+    assert "compared 40 live message(s)" in report and "decisions that would change: 1" in report
+    assert "m7: pass → block  收麻古  [candidate hits: 麻古]" in report
     assert _post(client, "/lists/publish", action="promote").status_code == 303
     assert publishing.pointer("wordlist", "live") == candidate
     assert publishing.pointer("wordlist", "shadow") is None
