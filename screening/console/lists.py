@@ -6,6 +6,8 @@ versions with the diff between any two (:mod:`screening.operations.history`).
 The live version is the version store's (Redis) when one is configured and has a live
 wordlist, else the configured files: the console lists what the workers screen with, and
 works without Redis for browsing (publishing and history need it; the pages say so).
+The statistics come through :mod:`~screening.console.stats_cache`: a month of verdicts
+takes longer to count than a page may take to load.
 """
 
 from __future__ import annotations
@@ -18,13 +20,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from screening.console.stats_cache import StatsCache
 from screening.console.web import Console, blocking, guarded, render
 from screening.engine.banks import read_bank
 from screening.engine.text_files import decode_files
 from screening.engine.wordlist import Wordlist
 from screening.errors import ScreeningError
 from screening.operations.history import diff_wordlists, load_wordlist
-from screening.records.terms import term_stats
+from screening.records.terms import TermReport, term_stats
 
 __all__ = ["PAGE", "Entry", "entries", "routes"]
 
@@ -71,17 +74,20 @@ def _matches(entry: Entry, query: str, kind: str) -> bool:
     return not query or any(query in field for field in (entry.text, entry.list, entry.detail))
 
 
-def _browse(console: Console, query: str, kind: str, days: int, offset: int) -> dict[str, Any]:
+def _browse(
+    console: Console, figures: StatsCache[TermReport], query: str, kind: str, days: int,
+    offset: int,
+) -> dict[str, Any]:
     sources = console.lists
     assert sources is not None
     version, files = sources.live()
-    now = time.time()
-    report = term_stats(console.store, now - days * _DAY, now)
-    stats = {(s.list, s.term): s for s in report.terms}
+    stats = figures.get(days)
+    report = stats.report
+    by_term = {(s.list, s.term): s for s in report.terms} if report else {}
     found = [e for e in entries(Wordlist.from_files(decode_files(files)), sources.bank_files(),
-                                stats) if _matches(e, query, kind)]  # fmt: skip
+                                by_term) if _matches(e, query, kind)]  # fmt: skip
     return {"version": version, "rows": found[offset : offset + PAGE], "total": len(found),
-            "offset": offset, "lists": report.lists}  # fmt: skip
+            "offset": offset, "lists": report.lists if report else [], "stats": stats}  # fmt: skip
 
 
 def _int(request: Request, name: str, default: int, low: int, high: int) -> int:
@@ -108,6 +114,12 @@ def _history(console: Console, a: str, b: str) -> dict[str, Any]:
 
 
 def routes(console: Console) -> list[Route]:
+    def window(days: int) -> TermReport:
+        now = time.time()
+        return term_stats(console.store, now - days * _DAY, now)
+
+    figures: StatsCache[TermReport] = StatsCache(window)
+
     @guarded(console, "viewer")
     async def browse(request: Request) -> Response:
         if console.lists is None:
@@ -115,7 +127,7 @@ def routes(console: Console) -> list[Route]:
         query = request.query_params.get("q", "").strip()
         kind = request.query_params.get("kind", "")
         days, offset = _int(request, "days", 30, 1, 365), _int(request, "offset", 0, 0, 10**7)
-        shown = await blocking(_browse, console, query, kind, days, offset)
+        shown = await blocking(_browse, console, figures, query, kind, days, offset)
         return render(request, console, "lists.html", q=query, kind=kind, days=days,
                       page=PAGE, **shown)  # fmt: skip
 
