@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from screening.console.sources import STORE_ERRORS
 from screening.console.stats_cache import StatsCache
 from screening.console.web import Console, blocking, guarded, render
 from screening.engine.banks import read_bank
@@ -127,14 +128,20 @@ def routes(console: Console) -> list[Route]:
         query = request.query_params.get("q", "").strip()
         kind = request.query_params.get("kind", "")
         days, offset = _int(request, "days", 30, 1, 365), _int(request, "offset", 0, 0, 10**7)
-        shown = await blocking(_browse, console, figures, query, kind, days, offset)
+        try:
+            shown = await blocking(_browse, console, figures, query, kind, days, offset)
+        except STORE_ERRORS as exc:
+            return render(request, console, "lists.html", 503, unreachable=str(exc))
         return render(request, console, "lists.html", q=query, kind=kind, days=days,
                       page=PAGE, **shown)  # fmt: skip
 
     @guarded(console, "viewer")
     async def history(request: Request) -> Response:
         a, b = request.query_params.get("a", ""), request.query_params.get("b", "")
-        shown = await blocking(_history, console, a, b)
+        try:
+            shown = await blocking(_history, console, a, b)
+        except STORE_ERRORS as exc:
+            return render(request, console, "lists.html", 503, unreachable=str(exc))
         return render(request, console, "history.html", **shown)
 
     return [Route("/lists", browse, methods=["GET"]),

@@ -29,7 +29,7 @@ from screening.console.drafts import (
     form_line,
     remove_term,
 )
-from screening.console.sources import ListSources
+from screening.console.sources import STORE_ERRORS, ListSources
 from screening.console.web import Console, blocking, guarded, render
 from screening.engine.config import load_config
 from screening.engine.core import Engine
@@ -175,7 +175,10 @@ def routes(console: Console) -> list[Route]:
     async def page(request: Request) -> Response:
         if console.lists is None:
             return render(request, console, "lists.html", unconfigured=True)
-        shown = await blocking(ops().page, request.query_params.get("q", "").strip())
+        try:
+            shown = await blocking(ops().page, request.query_params.get("q", "").strip())
+        except STORE_ERRORS as exc:
+            return render(request, console, "lists.html", 503, unreachable=str(exc))
         return render(request, console, "draft.html", done=request.query_params.get("done", ""),
                       **shown)  # fmt: skip
 
@@ -187,10 +190,13 @@ def routes(console: Console) -> list[Route]:
                 return render(request, console, "lists.html", 400, unconfigured=True)
             try:
                 action, detail = await blocking(step(ops()), account, fields)
-            except (ScreeningError, ValueError) as exc:
+            except (ScreeningError, ValueError, *STORE_ERRORS) as exc:
                 await blocking(console.audit.action, account, "lists_refused",
                                step=fields.get("action", ""), why=str(exc)[:500])  # fmt: skip
-                shown = await blocking(ops().page, "")
+                try:
+                    shown = await blocking(ops().page, "")
+                except STORE_ERRORS as down:
+                    return render(request, console, "lists.html", 503, unreachable=str(down))
                 return render(request, console, "draft.html", 400, error=str(exc), **shown)
             await blocking(console.audit.action, account, action, **detail)
             return RedirectResponse(console.url("/lists/draft?" + urlencode({"done": action})),

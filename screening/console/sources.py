@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import redis
+
 from screening.engine.banks import BANK_SUFFIX
 from screening.engine.text_files import decode_files
 from screening.engine.wordlist import Wordlist
@@ -15,7 +17,10 @@ from screening.operations.history import version_files
 from screening.operations.shadow import ShadowStore
 from screening.operations.versions import VersionStore
 
-__all__ = ["ListSources"]
+__all__ = ["STORE_ERRORS", "ListSources"]
+
+#: What reading or moving versions raises when Redis cannot be reached (the pages say so).
+STORE_ERRORS = (redis.RedisError,)
 
 
 @dataclass

@@ -16,7 +16,7 @@ from screening.operations.shadow import Difference, RedisShadowStore, shadow_key
 from screening.operations.versions import RedisVersionStore
 from screening.pipeline.signing import SigningKeys
 from tests.fixtures.console import Site, csrf, login
-from tests.fixtures.pipeline import SIGNING_KEY
+from tests.fixtures.pipeline import SIGNING_KEY, _free_port
 
 
 def _sources(site: Site) -> ListSources:
@@ -156,3 +156,21 @@ def test_a_clean_draft_goes_to_shadow_and_is_promoted(
     assert _post(client, "/lists/publish", action="promote").status_code == 303
     assert publishing.pointer("wordlist", "live") == candidate
     assert publishing.pointer("wordlist", "shadow") is None
+
+
+def test_an_unreachable_version_store_is_said_not_crashed_on(lists_site: Site) -> None:
+    port = _free_port()  # nothing listens there
+    versions = RedisVersionStore.from_url(f"redis://127.0.0.1:{port}/0",
+                                          keys=SigningKeys.of(SIGNING_KEY))  # fmt: skip
+    client = login(lists_site, lists_site.add_user("analyst"))
+    page = client.get("/console/lists/draft")  # a draft is started while Redis is fine
+    client.post("/console/lists/draft", data={"csrf": csrf(page), "action": "start"})
+    _sources(lists_site).versions = versions
+    for path in ("/console/lists", "/console/lists/history", "/console/lists/draft"):
+        down = client.get(path)
+        assert down.status_code == 503 and 'id="unreachable"' in down.text, path
+    published = client.post("/console/lists/publish", data={
+        "csrf": csrf(page), "revision": "1", "action": "publish", "reason": "x"})  # fmt: skip
+    assert published.status_code == 503 and 'id="unreachable"' in published.text
+    refused = [a for a in _actions(lists_site) if a["action"] == "lists_refused"]
+    assert refused[-1]["step"] == "publish" and "127.0.0.1" in refused[-1]["why"]
