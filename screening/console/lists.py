@@ -24,7 +24,6 @@ from screening.console.sources import STORE_ERRORS
 from screening.console.stats_cache import StatsCache
 from screening.console.web import Console, blocking, guarded, render
 from screening.engine.banks import read_bank
-from screening.engine.text_files import decode_files
 from screening.engine.wordlist import Wordlist
 from screening.errors import ScreeningError
 from screening.operations.history import diff_wordlists, load_wordlist
@@ -85,8 +84,8 @@ def _browse(
     stats = figures.get(days)
     report = stats.report
     by_term = {(s.list, s.term): s for s in report.terms} if report else {}
-    found = [e for e in entries(Wordlist.from_files(decode_files(files)), sources.bank_files(),
-                                by_term) if _matches(e, query, kind)]  # fmt: skip
+    found = [e for e in entries(sources.parsed(files), sources.bank_files(), by_term)
+             if _matches(e, query, kind)]  # fmt: skip
     return {"version": version, "rows": found[offset : offset + PAGE], "total": len(found),
             "offset": offset, "lists": report.lists if report else [], "stats": stats}  # fmt: skip
 

@@ -34,7 +34,6 @@ from screening.console.web import Console, blocking, guarded, render
 from screening.engine.config import load_config
 from screening.engine.core import Engine
 from screening.engine.lint import Finding, lint_wordlist
-from screening.engine.text_files import decode_files
 from screening.engine.wordlist import Wordlist
 from screening.errors import ConfigError, ScreeningError
 from screening.operations.boot import boot_versions, seed_boot_versions
@@ -92,7 +91,7 @@ class _Drafts:
         wordlist = draft.wordlist
         findings = self.lint(wordlist)
         by_line = {(f.path, f.line): f for f in findings}
-        live = Wordlist.from_files(decode_files(self.sources.live()[1]))
+        live = self.sources.parsed(self.sources.live()[1])
         terms = [t for t in wordlist.terms if not query or query in t.text or query in t.note]
         return shown | {
             "findings": findings, "by_line": by_line, "terms": terms[:SHOWN],

@@ -4,12 +4,13 @@ workers screen with either way (a worker without a published version runs the fi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
 
 from screening.engine.banks import BANK_SUFFIX
+from screening.engine.parts import files_digest
 from screening.engine.text_files import decode_files
 from screening.engine.wordlist import Wordlist
 from screening.operations.boot import read_directory
@@ -37,12 +38,23 @@ class ListSources:
     #: What the workers recorded comparing the shadow candidate with live (Redis).
     shadows: ShadowStore | None = None
 
+    #: The last wordlist parsed, by content digest: parsing the lists (patterns checked
+    #: for backtracking) costs more than the rest of a page.
+    _parsed: tuple[str, Wordlist] | None = field(default=None, repr=False, compare=False)
+
     def live(self) -> tuple[str, dict[str, bytes]]:
         """``(version, files)`` of the live wordlist: the store's, else the files'."""
         if self.versions is not None and self.versions.pointer("wordlist", "live"):
             return version_files(self.versions, "wordlist", "live")
         files = read_directory(self.wordlists, "*.txt")
-        return Wordlist.from_files(decode_files(files)).version, files
+        return self.parsed(files).version, files
+
+    def parsed(self, files: dict[str, bytes]) -> Wordlist:
+        """``files`` as a wordlist, parsed once while they stay the same."""
+        key = files_digest(files)
+        if self._parsed is None or self._parsed[0] != key:
+            self._parsed = (key, Wordlist.from_files(decode_files(files)))
+        return self._parsed[1]
 
     def bank_files(self) -> dict[str, bytes]:
         """The live bank files: the store's, else the configured directory's (none: {})."""

@@ -43,3 +43,14 @@ def test_the_store_s_live_versions_once_published(tmp_path: Path, redis_url: str
     store.publish("bank", "b9", {"scams.jsonl": FIXTURE_BANKS["scams.jsonl"].encode()}, {})
     assert sources.live() == ("v9", {"drugs.txt": "冰毒 | block\n".encode()})
     assert set(sources.bank_files()) == {"scams.jsonl"}
+
+
+def test_the_lists_are_parsed_once_while_they_stay_the_same(tmp_path: Path) -> None:
+    wordlists, _ = _dirs(tmp_path)
+    sources = ListSources(wordlists)
+    files = sources.live()[1]
+    first = sources.parsed(files)
+    assert sources.parsed(dict(files)) is first
+    (wordlists / "drugs.txt").write_text("冰毒 | block\n麻古 | block\n", encoding="utf-8")
+    version, changed = sources.live()
+    assert version != first.version and "麻古" in {t.text for t in sources.parsed(changed).terms}
