@@ -88,7 +88,7 @@ class _Drafts:
                 shown["shadow_report"] = render_shadow(key, shadows.summary(key)) if key else ""
         if draft is None:
             return shown
-        wordlist = draft.wordlist
+        wordlist = self.sources.parsed({n: t.encode("utf-8") for n, t in draft.files.items()})
         findings = self.lint(wordlist)
         by_line = {(f.path, f.line): f for f in findings}
         live = self.sources.parsed(self.sources.live()[1])

@@ -4,6 +4,7 @@ workers screen with either way (a worker without a published version runs the fi
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +21,8 @@ from screening.operations.versions import VersionStore
 
 __all__ = ["STORE_ERRORS", "ListSources"]
 
+#: Parsed wordlists kept (the live one, the draft, the ones just replaced).
+PARSED = 4
 #: What reading or moving versions raises when Redis cannot be reached (the pages say so).
 STORE_ERRORS = (redis.RedisError,)
 
@@ -38,9 +41,10 @@ class ListSources:
     #: What the workers recorded comparing the shadow candidate with live (Redis).
     shadows: ShadowStore | None = None
 
-    #: The last wordlist parsed, by content digest: parsing the lists (patterns checked
-    #: for backtracking) costs more than the rest of a page.
-    _parsed: tuple[str, Wordlist] | None = field(default=None, repr=False, compare=False)
+    #: The last wordlists parsed (live, the draft), by content digest: parsing the lists
+    #: (patterns checked for backtracking) costs more than the rest of a page.
+    _parsed: dict[str, Wordlist] = field(default_factory=dict, repr=False, compare=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def live(self) -> tuple[str, dict[str, bytes]]:
         """``(version, files)`` of the live wordlist: the store's, else the files'."""
@@ -52,9 +56,15 @@ class ListSources:
     def parsed(self, files: dict[str, bytes]) -> Wordlist:
         """``files`` as a wordlist, parsed once while they stay the same."""
         key = files_digest(files)
-        if self._parsed is None or self._parsed[0] != key:
-            self._parsed = (key, Wordlist.from_files(decode_files(files)))
-        return self._parsed[1]
+        with self._lock:
+            found = self._parsed.get(key)
+        if found is None:
+            found = Wordlist.from_files(decode_files(files))
+            with self._lock:  # pages run in worker threads
+                while len(self._parsed) >= PARSED:
+                    self._parsed.pop(next(iter(self._parsed)))
+                self._parsed[key] = found
+        return found
 
     def bank_files(self) -> dict[str, bytes]:
         """The live bank files: the store's, else the configured directory's (none: {})."""
