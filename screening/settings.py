@@ -193,6 +193,9 @@ class Settings:
     console_cookie_secure: bool = True
     #: SCREENING_CONSOLE_SESSION_HOURS: a console session ends this long after log-in.
     console_session_hours: float = 8.0
+    #: SCREENING_CONSOLE_EVAL_DATA: labelled JSONL sets (comma-separated paths) the Lists
+    #: page compares a draft against the live version on (`eval --compare`); unset: none.
+    console_eval_data: str = ""
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -313,6 +316,7 @@ _PIPELINE_FIELDS: dict[str, Callable[[str], object]] = {
     "console_secret": _secret,
     "console_cookie_secure": _flag,
     "console_session_hours": _positive(float),
+    "console_eval_data": str,
     "log_format": _log_format,
     "log_level": _log_level,
 }

@@ -43,7 +43,8 @@ ALLOWED = {
     "service": {"engine", "pipeline", "enforcement", "records", "operations"},
     # The analyst console: pages over the engine, the records and the enforcer; the CLI
     # injects what needs the broker. Only the CLI imports it.
-    "console": {"engine", "pipeline", "records", "service", "enforcement", "operations"},
+    "console": {"engine", "pipeline", "records", "service", "enforcement", "operations",
+                "evaluation"},
     "cli": set(WINGS) - {"cli"},
     "workers": {"engine", "pipeline", "enforcement", "records", "operations"},
 }

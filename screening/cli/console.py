@@ -4,7 +4,7 @@
 The console wing (:mod:`screening.console`) imports no worker code; what needs the broker
 is built here and injected: sending callback events (the signed path ``policy lift``
 uses), lifting a measure and applying a confirmed review's measures through the
-production enforcer.
+production enforcer; the Lists page gets the configured directories and the version store.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import getpass
 import logging
 import secrets
 import sys
+from pathlib import Path
 from typing import Any
 
 from screening.errors import ConfigError
@@ -40,6 +41,7 @@ def cmd_add_user(args: argparse.Namespace, settings: Settings) -> int:
     with SCREENING_DATABASE_OWNER_URL: the serving processes cannot)."""
     from screening.console.accounts import AccountStore
     from screening.console.audit import Audit
+    from screening.console.drafts import DraftStore
     from screening.console.queries import create_indexes
     from screening.records.model import RecordsSettings
     from screening.records.sql import open_store
@@ -49,6 +51,7 @@ def cmd_add_user(args: argparse.Namespace, settings: Settings) -> int:
     try:
         accounts = AccountStore(store)
         accounts.migrate(records.owner_role, records.writer_role)
+        DraftStore(store).migrate(records.owner_role, records.writer_role)
         create_indexes(store)
         account = accounts.add(args.name, args.role, _password(args))
         Audit(store).action(f"cli:{getpass.getuser()}", "add_user", name=account.name,
@@ -77,9 +80,12 @@ def cmd_users(args: argparse.Namespace, settings: Settings) -> int:
 def build_console(settings: Settings, engine: Any, stops: list[Any]) -> Any:
     """The :class:`~screening.console.web.Console` of one server process."""
     from screening.console.accounts import AccountStore
+    from screening.console.drafts import DraftStore
     from screening.console.queries import create_indexes
     from screening.console.sessions import SessionSigner
+    from screening.console.sources import ListSources
     from screening.console.web import Console
+    from screening.operations.publish import store_for
     from screening.records.model import RecordsSettings
     from screening.records.sql import open_store
 
@@ -88,6 +94,7 @@ def build_console(settings: Settings, engine: Any, stops: list[Any]) -> Any:
     accounts = AccountStore(store)
     if store.dialect == "sqlite":  # one file, no roles: the server sets it up
         accounts.migrate()
+        DraftStore(store).migrate()
         create_indexes(store)
     accounts.check_ready()
     secret = settings.console_secret
@@ -96,7 +103,16 @@ def build_console(settings: Settings, engine: Any, stops: list[Any]) -> Any:
         secret = secrets.token_hex(32)
     signer = SessionSigner(secret, hours=settings.console_session_hours,
                            secure=settings.console_cookie_secure)  # fmt: skip
-    console = Console(store, signer, engine)
+    versions = store_for(settings) if settings.redis_url else None
+    shadows = None
+    if settings.redis_url:
+        from screening.operations.shadow import RedisShadowStore
+        from screening.pipeline.state import redis_client
+
+        shadows = RedisShadowStore(redis_client(settings.redis_url))
+    sets = tuple(Path(p.strip()) for p in settings.console_eval_data.split(",") if p.strip())
+    console = Console(store, signer, engine, lists=ListSources(
+        settings.wordlists, settings.banks, settings.config, versions, sets, shadows))  # fmt: skip
     if settings.redis_url:
         console.send, console.lift, console.confirm = _broker_paths(settings, stops)
     return console

@@ -16,7 +16,16 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from screening.console import admin, explain, feedback, review, subjects
+from screening.console import (
+    admin,
+    backtest,
+    explain,
+    feedback,
+    lists,
+    publishing,
+    review,
+    subjects,
+)
 from screening.console.sessions import COOKIE, PRE_COOKIE
 from screening.console.web import Console, blocking, form, render
 
@@ -111,6 +120,9 @@ def create_console(console: Console) -> Starlette:
         *subjects.routes(console),
         *feedback.routes(console),
         *admin.routes(console),
+        *lists.routes(console),
+        *publishing.routes(console),
+        *backtest.routes(console),
         Mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static"))),
     ]
     return Starlette(routes=routes, middleware=[Middleware(_Headers)])

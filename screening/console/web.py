@@ -24,6 +24,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from screening.console.accounts import Account, AccountStore
 from screening.console.audit import Audit
 from screening.console.sessions import COOKIE, Session, SessionSigner
+from screening.console.sources import ListSources
 from screening.engine.core import Engine
 from screening.records.model import Record
 from screening.records.store import RecordStore
@@ -48,7 +49,7 @@ class Console:
     callback path, ``lift`` lifts a measure and ``confirm`` applies the measures of a
     confirmed review verdict (its record, the corrected category) through the enforcer,
     returning the measures applied (all need the broker and Redis; None: the page says so
-    and does nothing)."""
+    and does nothing). ``lists``: where the Lists page reads and publishes versions."""
 
     store: RecordStore
     signer: SessionSigner
@@ -57,6 +58,7 @@ class Console:
     lift: Callable[[str, str, str, str], list[dict[str, Any]]] | None = None
     confirm: Callable[[Record, str | None], list[dict[str, Any]]] | None = None
     prefix: str = "/console"
+    lists: ListSources | None = None
 
     def __post_init__(self) -> None:
         self.accounts = AccountStore(self.store)

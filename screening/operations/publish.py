@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +39,12 @@ from screening.progress import progress_bar
 from screening.settings import Settings, model_path
 
 __all__ = [
+    "checked_wordlist",
     "cmd_promote",
     "cmd_publish",
     "cmd_rollback",
     "cmd_status",
+    "publication",
     "store_for",
     "validate_banks",
     "validate_model",
@@ -80,6 +82,44 @@ def wordlist_files(files: Mapping[str, bytes], normalizer: MemoNormalizer) -> di
     """What is stored for a validated wordlist: its files plus the term keys the validation
     computed, so that workers skip normalising 100k terms again (they check a sample)."""
     return {**files, TERM_KEYS: normalizer.export()}
+
+
+def checked_wordlist(
+    store: VersionStore,
+    files: Mapping[str, bytes],
+    *,
+    config: Path | None,
+    extra_benign: Sequence[str | tuple[str, str]] = (),
+    force: bool = False,
+    forced: list[str] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[str, dict[str, bytes], dict[str, Any]]:
+    """``(version, files to store, meta)`` of a wordlist that passed the publish checks
+    against the live one (``validate_wordlist``; the CLI and the console publish through
+    this)."""
+    live = store.pointer("wordlist", "live") or next(iter(store.history("wordlist")), None)
+    live_terms = (store.meta("wordlist", live) or {}).get("terms") if live else None
+    normalizer = MemoNormalizer(load_config(config).transforms)
+    wordlist = validate_wordlist(
+        files, config=config, extra_benign=extra_benign, live_terms=live_terms, force=force,
+        normalizer=normalizer, forced=forced, progress=progress,
+    )  # fmt: skip
+    meta = {"terms": len(wordlist.terms), "categories": wordlist.categories}
+    return wordlist.version, wordlist_files(files, normalizer), meta
+
+
+def publication(
+    meta: Mapping[str, Any], source: str, author: str, reason: str | None,
+    forced: list[str] | None,
+) -> dict[str, Any]:
+    """A version's record: what it holds, where from, who published it and why, and (when
+    forced) what it overrode — signed with the version and copied into the history."""
+    record = {**meta, "source": source, "author": author}
+    if reason:
+        record["reason"] = reason
+    if forced is not None:
+        record |= {"forced": True, "findings": forced[:MAX_RECORDED]}
+    return record
 
 
 def _wait(store: VersionStore, kind: str, slot: str, version: str, seconds: float) -> int:
@@ -123,19 +163,12 @@ def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
     forced: list[str] = []
     if args.kind == "wordlist":
         directory = Path(args.directory or args.wordlists or settings.wordlists)
-        files = read_directory(directory, "*.txt")
-        live_terms = (store.meta("wordlist", live) or {}).get("terms") if live else None
-        config = args.config or settings.config
-        normalizer = MemoNormalizer(load_config(config).transforms)
         extra = [record for path in args.benign for record in read_benign_records(Path(path))]
         with progress_bar("benign messages", unit="msg") as bar:
-            wordlist = validate_wordlist(
-                files, config=config, extra_benign=extra, live_terms=live_terms,
-                force=args.force, normalizer=normalizer, forced=forced, progress=bar.callback,
+            version, files, meta = checked_wordlist(
+                store, read_directory(directory, "*.txt"), config=args.config or settings.config,
+                extra_benign=extra, force=args.force, forced=forced, progress=bar.callback,
             )  # fmt: skip
-        files = wordlist_files(files, normalizer)
-        version = wordlist.version
-        meta = {"terms": len(wordlist.terms), "categories": wordlist.categories}
     elif args.kind == "bank":
         banks = args.directory or getattr(args, "banks", None) or settings.banks
         if not banks:
@@ -161,11 +194,9 @@ def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
         version = files_digest(files)
         _refuse_reused_name(store, classifier.version, version)
         meta = {"model_version": classifier.version, "categories": list(classifier.categories)}
-    record = {**meta, "source": str(args.directory or ""), "author": author_of(args)}
-    if getattr(args, "reason", None):
-        record["reason"] = args.reason
-    if args.force:  # what it overrode, in the signed record and the history
-        record |= {"forced": True, "findings": forced[:MAX_RECORDED]}
+    record = publication(meta, str(args.directory or ""), author_of(args),
+                         getattr(args, "reason", None), forced if args.force else None)  # fmt: skip
+    if args.force:
         for problem in forced:
             print(f"published despite: {problem}", file=sys.stderr)
     store.publish(args.kind, version, files, record, slot)

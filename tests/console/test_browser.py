@@ -1,7 +1,8 @@
 """The console in a real browser: Debian's chromium, driven by Selenium through Debian's
 chromium-driver. Logs in, explains a text and sees the hit highlighted (and its hover
 text), reviews queued verdicts with the keyboard, opens a group's page and sees the
-terms' precision change on the feedback page. Screenshots
+terms' precision change on the feedback page; and adds a term to a draft of the lists
+and sees its lint finding. Screenshots
 of each page go to var/screenshots/console/ (git-ignored) for a person to look at.
 
 Skipped with the reason where chromium or chromedriver is missing (``apt-get install
@@ -125,3 +126,45 @@ def test_log_in_explain_and_review_with_the_keyboard(console_site: Site, browser
             for row in chrome.find_elements(By.CSS_SELECTOR, "#terms tr[data-name]")}  # fmt: skip
     assert rows == {"赌博": "0 %", "百家乐": "100 %"}
     _shot(chrome, "06-feedback")
+
+
+def test_add_a_term_to_a_draft_and_see_the_lint_finding(lists_site: Site, browser, tmp_path) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ready
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    chrome, wait = browser, WebDriverWait(browser, 30)
+    name = lists_site.add_user("analyst")
+    lists_site.store.append([verdict_record("m1", "来赌博吧")])
+    chrome.get(f"{lists_site.url}/console/login")
+    chrome.find_element(By.ID, "name").send_keys(name)
+    chrome.find_element(By.ID, "password").send_keys(PASSWORD)
+    chrome.find_element(By.ID, "login").click()
+    wait.until(ready.presence_of_element_located((By.ID, "nav-lists"))).click()
+    row = wait.until(ready.presence_of_element_located(
+        (By.CSS_SELECTOR, '#entries tr[data-text="赌博"] .hits')))  # fmt: skip
+    assert row.text == "1"
+    _shot(chrome, "07-lists")
+
+    chrome.find_element(By.ID, "lists-draft").click()
+    wait.until(ready.presence_of_element_located((By.ID, "start"))).click()
+    form = wait.until(ready.presence_of_element_located((By.ID, "add-form")))
+    form.find_element(By.NAME, "category").send_keys("gambling")
+    form.find_element(By.NAME, "term").send_keys("打牌")
+    form.find_element(By.ID, "add").click()
+    wait.until(ready.presence_of_element_located((By.ID, "done")))
+    lint = chrome.find_element(By.CSS_SELECTOR, '#draft-terms tr[data-text="打牌"] .lint')
+    assert lint.text.startswith("benign-hit") and "周末一起打牌吧" in lint.text
+    assert "benign-hit" in chrome.find_element(By.ID, "findings").text
+    assert "+ term gambling/打牌" in chrome.find_element(By.ID, "changes").text
+    _shot(chrome, "08-draft-lint")
+
+    spreadsheet = tmp_path / "terms.csv"
+    spreadsheet.write_text("term,severity\n刷单,review\n", encoding="utf-8")
+    upload = chrome.find_element(By.ID, "upload-form")
+    upload.find_element(By.ID, "csv-file").send_keys(str(spreadsheet))
+    area = upload.find_element(By.NAME, "csv")
+    wait.until(lambda _: "刷单,review" in area.get_property("value"))  # read by console.js
+    upload.find_element(By.NAME, "category").send_keys("fraud")
+    upload.find_element(By.ID, "upload").click()
+    wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, '#draft-terms tr[data-text="刷单"]')))

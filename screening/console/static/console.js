@@ -24,3 +24,13 @@ document.addEventListener("DOMContentLoaded", () => {
     }
   });
 });
+
+// Lists draft: a chosen CSV file is read into the form's text area (the form posts text,
+// so the import's validation reports bad rows by line as it does for `wordlist import`).
+document.addEventListener("DOMContentLoaded", () => {
+  const file = document.getElementById("csv-file");
+  if (!file) return;
+  file.addEventListener("change", async () => {
+    if (file.files.length) file.form.querySelector("textarea[name=csv]").value = await file.files[0].text();
+  });
+});
