@@ -37,10 +37,36 @@ def _password(args: argparse.Namespace) -> str:
 
 
 def cmd_add_user(args: argparse.Namespace, settings: Settings) -> int:
-    """Create an account; creates the console's table and indexes first (on PostgreSQL
+    """Create an account; sets up the console's tables and indexes first (on PostgreSQL
     with SCREENING_DATABASE_OWNER_URL: the serving processes cannot)."""
     from screening.console.accounts import AccountStore
     from screening.console.audit import Audit
+
+    store = _owner_store_set_up()
+    try:
+        account = AccountStore(store).add(args.name, args.role, _password(args))
+        Audit(store).action(f"cli:{getpass.getuser()}", "add_user", name=account.name,
+                            role=account.role)  # fmt: skip
+    finally:
+        store.close()
+    print(f"account {account.name} ({account.role}) created", file=sys.stderr)
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    """Set up (or bring up to date) the console's tables, grants and indexes, as the
+    owner: what an upgrade runs once, since the serving processes may create nothing."""
+    store = _owner_store_set_up()
+    where = store.where
+    store.close()
+    print(f"console tables and indexes ready in {where}", file=sys.stderr)
+    return 0
+
+
+def _owner_store_set_up() -> Any:
+    """The records store opened as the owner, with every console table, grant and index
+    in place (idempotent)."""
+    from screening.console.accounts import AccountStore
     from screening.console.drafts import DraftStore
     from screening.console.queries import create_indexes
     from screening.records.model import RecordsSettings
@@ -49,17 +75,13 @@ def cmd_add_user(args: argparse.Namespace, settings: Settings) -> int:
     records = RecordsSettings.from_env()
     store = open_store(records, "owner")
     try:
-        accounts = AccountStore(store)
-        accounts.migrate(records.owner_role, records.writer_role)
+        AccountStore(store).migrate(records.owner_role, records.writer_role)
         DraftStore(store).migrate(records.owner_role, records.writer_role)
         create_indexes(store)
-        account = accounts.add(args.name, args.role, _password(args))
-        Audit(store).action(f"cli:{getpass.getuser()}", "add_user", name=account.name,
-                            role=account.role)  # fmt: skip
-    finally:
+    except BaseException:
         store.close()
-    print(f"account {account.name} ({account.role}) created", file=sys.stderr)
-    return 0
+        raise
+    return store
 
 
 def cmd_users(args: argparse.Namespace, settings: Settings) -> int:
@@ -97,6 +119,7 @@ def build_console(settings: Settings, engine: Any, stops: list[Any]) -> Any:
         DraftStore(store).migrate()
         create_indexes(store)
     accounts.check_ready()
+    DraftStore(store).check_ready()
     secret = settings.console_secret
     if not secret:
         log.warning("SCREENING_CONSOLE_SECRET is not set: console sessions end at restart")
@@ -168,5 +191,9 @@ def add_console_commands(commands: Any, common: argparse.ArgumentParser) -> None
     add.add_argument("--password-stdin", action="store_true",
                      help="read the password from the first line of stdin")  # fmt: skip
     add.set_defaults(handler=cmd_add_user)
+    migrate = sub.add_parser(
+        "migrate", parents=[common], help="set up the console's tables and indexes (as the owner)"
+    )
+    migrate.set_defaults(handler=cmd_migrate)
     users = sub.add_parser("users", parents=[common], help="list console accounts")
     users.set_defaults(handler=cmd_users)

@@ -24,7 +24,7 @@ from typing import Any
 from screening.engine.text_files import decode_files
 from screening.engine.wordlist import Term, Wordlist, category_file
 from screening.engine.wordlist_csv import csv_terms
-from screening.errors import ConfigError, WordlistError
+from screening.errors import ConfigError, RecordsError, WordlistError
 from screening.records.model import check_role_name
 from screening.records.store import RecordStore
 
@@ -68,6 +68,17 @@ class DraftStore:
                 (f'GRANT SELECT, INSERT, UPDATE, DELETE ON console_drafts TO "{writer_role}"', ()),
             ]
         self.store.execute(statements)
+
+    def check_ready(self) -> None:
+        """Refuse to serve before the table exists: a deployment set up by an earlier
+        version has accounts but no drafts until the owner runs ``console migrate``."""
+        try:
+            self.store.query("SELECT count(*) FROM console_drafts")
+        except Exception as exc:
+            raise RecordsError(
+                f"no console drafts table in {self.store.where} ({exc}); run `screening "
+                "console migrate` once (on PostgreSQL with SCREENING_DATABASE_OWNER_URL)"
+            ) from None
 
     def get(self, kind: str = "wordlist") -> Draft | None:
         rows = self.store.query(

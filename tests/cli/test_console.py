@@ -26,6 +26,7 @@ from screening.console.review import outcome_event
 from screening.enforcement.enforcer import Enforcer
 from screening.enforcement.policy import load_policy
 from screening.enforcement.state import RedisPolicyState
+from screening.errors import RecordsError
 from screening.records.sql import SqliteRecordStore
 from screening.settings import Settings
 from tests.fixtures.console import csrf, login, serve, verdict_record
@@ -215,6 +216,36 @@ def test_on_postgresql_the_owner_sets_up_and_the_writer_serves(
             console.store.execute([("DELETE FROM console_accounts", ())])
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             create_indexes(console.store)
+    finally:
+        for stop in stops:
+            stop()
+
+
+def test_an_upgraded_deployment_is_told_to_run_console_migrate(
+    postgres_deployment: PostgresDeployment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Accounts from before the drafts table: the server refuses to start naming the
+    command, and `console migrate` (as the owner) is all it takes."""
+    settings = postgres_deployment.settings
+    for name, value in (("SCREENING_DATABASE_URL", settings.database_url),
+                        ("SCREENING_DATABASE_OWNER_URL", settings.owner_url),
+                        ("SCREENING_RECORDS_OWNER_ROLE", settings.owner_role),
+                        ("SCREENING_RECORDS_WRITER_ROLE", settings.writer_role)):  # fmt: skip
+        monkeypatch.setenv(name, value or "")
+    monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
+    assert main(["console", "add-user", "lead", "--role", "admin", "--password-stdin"]) == 0
+    with psycopg.connect(settings.owner_url, autocommit=True) as owner:
+        owner.execute("DROP TABLE console_drafts")  # as an earlier version left it
+    stops: list = []
+    with pytest.raises(RecordsError, match="screening console migrate"):
+        build_console(Settings(console_secret="c" * 32), lambda: None, stops)
+    for stop in stops:
+        stop()
+    assert main(["console", "migrate"]) == 0
+    assert main(["console", "migrate"]) == 0  # idempotent
+    console = build_console(Settings(console_secret="c" * 32), lambda: None, stops)
+    try:
+        assert console.accounts.authenticate("lead", PASSWORD) is not None
     finally:
         for stop in stops:
             stop()
