@@ -13,6 +13,7 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -196,12 +197,7 @@ def test_on_postgresql_the_owner_sets_up_and_the_writer_serves(
     """As in production: ``console add-user`` with the owner's URL creates the table
     (owned by the owner role) and indexes; the server logs in as a writer, which can log
     accounts in and append outcomes but create nothing and delete no account."""
-    settings = postgres_deployment.settings
-    for name, value in (("SCREENING_DATABASE_URL", settings.database_url),
-                        ("SCREENING_DATABASE_OWNER_URL", settings.owner_url),
-                        ("SCREENING_RECORDS_OWNER_ROLE", settings.owner_role),
-                        ("SCREENING_RECORDS_WRITER_ROLE", settings.writer_role)):  # fmt: skip
-        monkeypatch.setenv(name, value or "")
+    _use_deployment(postgres_deployment, monkeypatch)
     monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
     assert main(["console", "add-user", "lead", "--role", "admin", "--password-stdin"]) == 0
     stops: list = []
@@ -226,12 +222,7 @@ def test_an_upgraded_deployment_is_told_to_run_console_migrate(
 ) -> None:
     """Accounts from before the drafts table: the server refuses to start naming the
     command, and `console migrate` (as the owner) is all it takes."""
-    settings = postgres_deployment.settings
-    for name, value in (("SCREENING_DATABASE_URL", settings.database_url),
-                        ("SCREENING_DATABASE_OWNER_URL", settings.owner_url),
-                        ("SCREENING_RECORDS_OWNER_ROLE", settings.owner_role),
-                        ("SCREENING_RECORDS_WRITER_ROLE", settings.writer_role)):  # fmt: skip
-        monkeypatch.setenv(name, value or "")
+    settings = _use_deployment(postgres_deployment, monkeypatch)
     monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
     assert main(["console", "add-user", "lead", "--role", "admin", "--password-stdin"]) == 0
     with psycopg.connect(settings.owner_url, autocommit=True) as owner:
@@ -249,3 +240,14 @@ def test_an_upgraded_deployment_is_told_to_run_console_migrate(
     finally:
         for stop in stops:
             stop()
+
+
+def _use_deployment(deployment: PostgresDeployment, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Point the CLI at the deployment as production does: writer URL, owner URL, roles."""
+    settings = deployment.settings
+    for name, value in (("SCREENING_DATABASE_URL", settings.database_url),
+                        ("SCREENING_DATABASE_OWNER_URL", settings.owner_url),
+                        ("SCREENING_RECORDS_OWNER_ROLE", settings.owner_role),
+                        ("SCREENING_RECORDS_WRITER_ROLE", settings.writer_role)):  # fmt: skip
+        monkeypatch.setenv(name, value or "")
+    return settings
