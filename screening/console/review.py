@@ -1,5 +1,6 @@
 """The review queue: ``review`` verdicts from the records, newest first or (user reports
-awaiting review) most reported first, filterable by category, group and term; a
+awaiting review) most reported first, filterable by category, group, term and list (a
+list file such as ``gambling.txt``, ``pattern:<name>`` or ``bank:<name>``); a
 reviewer confirms or overturns each (optionally correcting the category), by button or
 keyboard (``j``/``k`` move, ``c`` confirms, ``o`` overturns).
 A confirmation also applies what the policy ties to a confirmed violation, through the
@@ -33,7 +34,7 @@ __all__ = ["EVENT_REVIEW_OUTCOME", "outcome_event", "routes"]
 
 log = logging.getLogger(__name__)
 EVENT_REVIEW_OUTCOME = "review.outcome"
-_FILTERS = ("category", "group", "term")
+_FILTERS = ("category", "group", "term", "list")
 
 
 def outcome_event(record: Record) -> dict[str, Any]:
@@ -66,6 +67,7 @@ def _filters(params: Any) -> queries.QueueFilter:
         group_id=params.get("group", "").strip(),
         term=params.get("term", "").strip(),
         before=at,
+        list_name=params.get("list", "").strip(),
     )
 
 

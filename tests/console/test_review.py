@@ -52,6 +52,23 @@ def test_filters(console_site: Site) -> None:
         assert _queued(page.text) == [ids[m] for m in expected], params
 
 
+def test_the_list_filter_is_in_the_form_and_kept_when_deciding(console_site: Site) -> None:
+    ids = _fill(console_site)
+    client = login(console_site, console_site.add_user("reviewer"))
+    page = client.get("/console/review", params={"list": "drugs.txt"})
+    assert 'name="list" value="drugs.txt"' in page.text
+    assert _queued(page.text) == []  # the fixture's labels name no list
+    labelled = verdict_record("m5", "冰毒出售", term="冰毒", category="drugs")
+    labelled.detail["labels"][0]["list"] = "drugs"
+    console_site.store.append([labelled])
+    page = client.get("/console/review", params={"list": "drugs.txt"})
+    (vid,) = _queued(page.text)
+    assert vid not in ids.values()
+    answer = client.post(f"/console/review/{vid}", data={"csrf": csrf(page), "outcome": "overturned",
+                                                         "list": "drugs.txt"})  # fmt: skip
+    assert answer.status_code == 303 and "list=drugs.txt" in answer.headers["location"]
+
+
 def test_user_ids_are_masked_unless_asked_and_asking_is_recorded(console_site: Site) -> None:
     _fill(console_site)
     name = console_site.add_user("reviewer")
