@@ -21,9 +21,9 @@ from screening.records.model import COLUMNS, Record
 from screening.records.store import RecordStore
 from screening.records.store import _record as _record
 
-__all__ = ["QueueFilter", "create_indexes", "history", "in_force", "list_key", "outcome_counts",
-           "overturned", "report_counts", "reported_queue", "review_queue",
-           "verdict"]  # fmt: skip
+__all__ = ["QueueFilter", "console_actions", "create_indexes", "history", "in_force",
+           "list_key", "outcome_counts", "overturned", "report_counts", "reported_queue",
+           "reports_of", "review", "review_queue", "verdict"]  # fmt: skip
 
 _CONTAINS = {"sqlite": "instr(detail, {}) > 0", "postgres": "strpos(detail, {}) > 0"}
 _REVIEW = '\'"decision":"review"\''
@@ -45,6 +45,7 @@ def create_indexes(store: RecordStore) -> None:
          f"'verdict' AND {_contains(store, _REVIEW)}", ()),
         ("CREATE INDEX IF NOT EXISTS console_records_user ON records (user_id, at)", ()),
         ("CREATE INDEX IF NOT EXISTS console_reviews ON records (at) WHERE kind = 'review'", ()),
+        ("CREATE INDEX IF NOT EXISTS console_actions ON records (at) WHERE kind = 'console'", ()),
         ("CREATE INDEX IF NOT EXISTS console_reports ON records (group_id, message_id) "
          "WHERE kind = 'report'", ()),
         ("CREATE INDEX IF NOT EXISTS console_reported ON records (group_id, message_id) "
@@ -180,6 +181,34 @@ def report_counts(
                 said.append(reason)
             found[(group_id, message_id)] = (n + 1, said)
     return found
+
+
+def reports_of(store: RecordStore, group_id: str | None, message_id: str | None) -> list[Record]:
+    """The user reports of one message, oldest first (one per reporter)."""
+    rows = store.query(
+        f"{_SELECT} WHERE kind = 'report' AND group_id = ? AND message_id = ? ORDER BY at, id",
+        (group_id, message_id),
+    )
+    return [_record(row) for row in rows]
+
+
+def console_actions(store: RecordStore, since: float, actions: list[str]) -> list[dict[str, Any]]:
+    """The details of the ``console`` records of these actions since ``since``, oldest
+    first (through the partial index of console records)."""
+    if not actions:
+        return []
+    match = " OR ".join(_contains(store) for _ in actions)
+    rows = store.query(
+        f"SELECT detail FROM records WHERE kind = 'console' AND at >= ? AND ({match}) "
+        "ORDER BY at, id", [since, *(_fragment("action", a) for a in actions)],
+    )  # fmt: skip
+    return [json.loads(detail) for (detail,) in rows]
+
+
+def review(store: RecordStore, key: str) -> Record | None:
+    """The review record of this key (``review:<verdict id>``)."""
+    rows = store.query(f"{_SELECT} WHERE key = ? AND kind = 'review'", (key,))
+    return _record(rows[0]) if rows else None
 
 
 def _containment(filters: QueueFilter) -> tuple[str, list[str]]:
