@@ -6,7 +6,8 @@ Fills a throwaway schema (``bench_console``) with ``--n`` verdict records (a qua
 them ``review``, over 180 days, 10,000 groups, 200,000 users, 1% already reviewed, a
 measure for every 50th group, one to eight user reports on every 250th), then serves the
 console in process and times each page over real HTTP, logged in: the review queue
-(unfiltered, by category, by a rare term, by group, most reported first), feedback, a
+(unfiltered, by category, by a rare term, by a list and a rare list, by group, most
+reported first), feedback, a
 group's and a user's page, explain with the shipped lists, and the Lists page (its term
 statistics computed once in the background first, timed too) and a draft. Prints the
 median and p95 per page against the 200 ms target. Without --database-url it uses
@@ -56,15 +57,16 @@ def _verdict(n: int, rng: random.Random, now: float) -> Record:
     term = RARE if n % 100_000 == 7 else TERMS[category]
     decision = "review" if rng.random() < 0.25 else "block"
     text = f"群里有人说{term}今晚开始，速来，名额有限{n}"
+    source = "pattern:bench" if n % 100_000 == 13 else "wordlist"  # a rare list: patterns
     hit = {"term": term, "category": category, "severity": decision, "start": 5,
-           "end": 5 + len(term), "matched": term, "transforms": [],
-           "source": "wordlist"}  # fmt: skip
+           "end": 5 + len(term), "matched": term, "transforms": [], "source": source,
+           "list": "patterns" if source != "wordlist" else category}  # fmt: skip
     return Record(
         "verdict", now - rng.random() * 180 * 86400, f"verdict:b{n}", f"g{rng.randrange(10_000)}",
         f"u{rng.randrange(200_000)}", f"b{n}",
         {"text": text, "decision": decision, "hits": [hit],
-         "labels": [{"category": category, "decision": decision, "source": "wordlist",
-                     "score": 1.0}],
+         "labels": [{"category": category, "decision": decision, "source": source,
+                     "score": 1.0, "list": hit["list"]}],
          "categories": {category: 1.0}, "model_scores": {c: 0.1 for c in CATEGORIES},
          "versions": {"engine": "0.1.0", "wordlist": "bench", "model": "zh-chat-2"}},
     )  # fmt: skip
@@ -84,7 +86,8 @@ def _fill(store: PostgresRecordStore, n: int) -> None:
     store.append(reports)
     reviewed = [Record("review", now, f"review:{i}", detail={
                     "outcome": rng.choice(("confirmed", "overturned")), "verdict_id": i,
-                    "terms": [rng.choice(list(TERMS.values()))], "sources": ["wordlist"]})
+                    "terms": [rng.choice(list(TERMS.values()))], "sources": ["wordlist"],
+                    "lists": [rng.choice(CATEGORIES)]})
                 for i in range(1, n, 100)]  # fmt: skip
     measures = [Record("measure", now - 3600, f"measure:bm{g}", f"g{g}", None, None,
                        {"id": f"bm{g}", "kind": "group_warning", "subject": "group",
@@ -116,13 +119,15 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--keep", action="store_true", help="keep the schema for the next run")
+    parser.add_argument("--schema", default=SCHEMA, help="its name (and its roles' prefix)")
     args = parser.parse_args()
+    schema = args.schema
     with psycopg.connect(args.database_url, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
     sep = "&" if "?" in args.database_url else "?"
-    url = f"{args.database_url}{sep}options={quote(f'-csearch_path={SCHEMA}')}"
-    store = PostgresRecordStore(url, "owner", owner_role=f"{SCHEMA}_owner",
-                                writer_role=f"{SCHEMA}_writer")  # fmt: skip
+    url = f"{args.database_url}{sep}options={quote(f'-csearch_path={schema}')}"
+    store = PostgresRecordStore(url, "owner", owner_role=f"{schema}_owner",
+                                writer_role=f"{schema}_writer")  # fmt: skip
     try:
         if store.count("verdict") < args.n:
             _fill(store, args.n - store.count("verdict"))
@@ -136,9 +141,9 @@ def main() -> None:
         store.close()
         if not args.keep:
             with psycopg.connect(args.database_url, autocommit=True) as conn:
-                conn.execute(f"DROP SCHEMA {SCHEMA} CASCADE")
+                conn.execute(f"DROP SCHEMA {schema} CASCADE")
                 for role in ("owner", "writer"):
-                    conn.execute(f"DROP OWNED BY {SCHEMA}_{role}; DROP ROLE {SCHEMA}_{role}")
+                    conn.execute(f"DROP OWNED BY {schema}_{role}; DROP ROLE {schema}_{role}")
 
 
 def _bench(store: PostgresRecordStore, repeat: int) -> None:
@@ -172,6 +177,9 @@ def _bench(store: PostgresRecordStore, repeat: int) -> None:
         "review queue": lambda c: c.get("/review"),
         "review ?category=drugs": lambda c: c.get("/review", params={"category": "drugs"}),
         f"review ?term={RARE} (10 in 1M)": lambda c: c.get("/review", params={"term": RARE}),
+        "review ?list=drugs.txt": lambda c: c.get("/review", params={"list": "drugs.txt"}),
+        "review ?list=patterns (10 in 1M)": lambda c: c.get("/review",
+                                                             params={"list": "patterns"}),
         "review ?group=g1234": lambda c: c.get("/review", params={"group": "g1234"}),
         "review ?order=reported": lambda c: c.get("/review", params={"order": "reported"}),
         f"feedback ({store.count('review'):,} outcomes)": lambda c: c.get("/feedback"),

@@ -14,13 +14,15 @@ import getpass
 import logging
 import secrets
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 from screening.errors import ConfigError
 from screening.settings import Settings
 
-__all__ = ["CONSOLE_ENV", "add_console_commands", "build_console", "mount_console"]
+__all__ = ["CONSOLE_ENV", "add_console_commands", "build_console", "mount_console",
+           "retry_outcomes", "wire_broker"]  # fmt: skip
 
 log = logging.getLogger(__name__)
 #: Set by ``screening serve --console`` for its server processes.
@@ -137,13 +139,14 @@ def build_console(settings: Settings, engine: Any, stops: list[Any]) -> Any:
     console = Console(store, signer, engine, lists=ListSources(
         settings.wordlists, settings.banks, settings.config, versions, sets, shadows))  # fmt: skip
     if settings.redis_url:
-        console.send, console.lift, console.confirm = _broker_paths(settings, stops)
+        wire_broker(console, settings, stops)
     return console
 
 
-def _broker_paths(settings: Settings, stops: list[Any]) -> tuple[Any, Any, Any]:
-    """Sending events, lifting measures (as ``policy lift`` does) and enforcing a
-    confirmed review (as the workers enforce a verdict)."""
+def wire_broker(console: Any, settings: Settings, stops: list[Any]) -> None:
+    """Give ``console`` its broker paths: sending events, lifting measures (as ``policy
+    lift`` does), enforcing a confirmed review (as the workers enforce a verdict) and
+    retracting an overturned one; reporters are told as the policy says."""
     from screening.cli.enforcement import _send
     from workers.broker import signing_keys
     from workers.enforcement import build_enforcer
@@ -167,7 +170,49 @@ def _broker_paths(settings: Settings, stops: list[Any]) -> tuple[Any, Any, Any]:
         enforcer.sent(outcome.events)
         return [measure.to_dict() for measure in outcome.applied]
 
-    return send, lift, confirm
+    def retract(verdict: Any) -> list[dict[str, Any]]:
+        outcome = enforcer.retract(verdict)
+        _send(settings, outcome.events)
+        enforcer.sent(outcome.events)
+        return [measure.to_dict() for measure in outcome.lifted]
+
+    console.send, console.lift, console.confirm, console.retract = send, lift, confirm, retract
+    console.notify_reporters = enforcer.policy.reports.notify_reporter
+
+
+def retry_outcomes(settings: Settings, days: float = 30.0) -> Any:
+    """Do again the review steps that failed (outcomes not sent, measures not applied,
+    retractions not done) over the last ``days``: :func:`screening.console.outcomes.retry`
+    with the production broker paths."""
+    from screening.console.outcomes import retry
+    from screening.console.sessions import SessionSigner
+    from screening.console.web import Console
+    from screening.records.model import RecordsSettings
+    from screening.records.sql import open_store
+
+    if not settings.redis_url:
+        raise ConfigError("console retry-measures needs SCREENING_REDIS_URL (the broker "
+                          "and the enforcement state)")  # fmt: skip
+    stops: list[Any] = []
+    store = open_store(RecordsSettings.from_env(), "writer")
+    stops.append(store.close)
+    try:
+        console = Console(store, SessionSigner(secrets.token_hex(32)), lambda: None)
+        wire_broker(console, settings, stops)
+        return retry(console, time.time() - days * 86400.0)
+    finally:
+        for stop in reversed(stops):
+            stop()
+
+
+def cmd_retry(args: argparse.Namespace, settings: Settings) -> int:
+    result = retry_outcomes(settings, args.days)
+    for action, key in result.done:
+        print(f"done\t{action}\t{key}")
+    for action, key, why in result.failed:
+        print(f"failed\t{action}\t{key}\t{why}", file=sys.stderr)
+    print(f"{len(result.done)} retried, {len(result.failed)} still failing", file=sys.stderr)
+    return 1 if result.failed else 0
 
 
 def mount_console(app: Any, settings: Settings, engine: Any, stops: list[Any]) -> None:
@@ -197,3 +242,11 @@ def add_console_commands(commands: Any, common: argparse.ArgumentParser) -> None
     migrate.set_defaults(handler=cmd_migrate)
     users = sub.add_parser("users", parents=[common], help="list console accounts")
     users.set_defaults(handler=cmd_users)
+    retry = sub.add_parser(
+        "retry-measures", parents=[common],
+        help="do again what failed after review outcomes: events not sent, measures not "
+        "applied, overturns not given back (idempotent; run from cron)",
+    )  # fmt: skip
+    retry.add_argument("--days", type=float, default=30.0,
+                       help="look back this many days (default 30)")  # fmt: skip
+    retry.set_defaults(handler=cmd_retry)

@@ -14,13 +14,29 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from screening.engine.verdict import hit_list
 from screening.records.model import Record
 from screening.records.store import RecordStore
 
-__all__ = ["OUTCOMES", "Audit", "review_key"]
+__all__ = ["OUTCOMES", "Audit", "review_key", "verdict_lists"]
 
 #: What a reviewer may say about a verdict.
 OUTCOMES = ("confirmed", "overturned")
+
+
+def verdict_lists(detail: Mapping[str, Any]) -> list[str]:
+    """The lists a verdict's evidence came from, as analysts edit them: each hit's list
+    file (``gambling``, ``patterns``; derived from source and category in records written
+    before hits carried it) and each bank that labelled it (``bank:<name>``)."""
+    found = {
+        str(h.get("list") or hit_list(str(h.get("source", "")), str(h.get("category", ""))))
+        for h in detail.get("hits") or ()
+    }
+    labels = list(detail.get("labels") or ())
+    for one in [*labels, *(also for label in labels for also in label.get("also") or ())]:
+        if str(one.get("source", "")).startswith("bank:"):
+            found.add(str(one["source"]))
+    return sorted(found)
 
 
 def review_key(verdict_id: int) -> str:
@@ -87,6 +103,7 @@ class Audit:
                 "category": category,
                 "terms": sorted({str(h.get("term")) for h in hits}),
                 "sources": sorted({str(h.get("source")) for h in hits}),
+                "lists": verdict_lists(detail),
                 "note": note,
             },
         )

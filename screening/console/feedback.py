@@ -1,5 +1,6 @@
 """The feedback page: per-term and per-list precision from review outcomes — how often
-a person confirmed what a term or a list flagged. A term whose hits are overturned most
+a person confirmed what a term or a list flagged. A list is what analysts edit: a list
+file (``gambling``, ``patterns``) or a bank (``bank:<name>``). A term whose hits are overturned most
 of the time heads the table, with examples, so an analyst sees what to fix first.
 
 Precision here is confirmed / (confirmed + overturned) over review outcomes in the
@@ -88,7 +89,7 @@ def _read(console: Console, since: float, with_examples: bool) -> dict[str, Any]
     examples = example_ids(queries.overturned(store, since), "terms") if with_examples else {}
     counts = queries.outcome_counts(store, since)
     terms = precision(counts["terms"], examples)
-    lists = precision(counts["sources"])
+    lists = precision(counts["lists"])
     texts = _texts(console, terms[:20]) if with_examples else {}
     totals = {outcome: n for _, outcome, n in counts["outcomes"]}
     return {"terms": terms, "lists": lists, "examples": texts, "totals": totals,

@@ -16,13 +16,14 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from screening.engine.banks import BANK_SUFFIX
 from screening.records.model import COLUMNS, Record
 from screening.records.store import RecordStore
 from screening.records.store import _record as _record
 
-__all__ = ["QueueFilter", "create_indexes", "history", "in_force", "outcome_counts",
-           "overturned", "report_counts", "reported_queue", "review_queue",
-           "verdict"]  # fmt: skip
+__all__ = ["QueueFilter", "console_actions", "create_indexes", "history", "in_force",
+           "list_key", "outcome_counts", "overturned", "report_counts", "reported_queue",
+           "reports_of", "review", "review_queue", "verdict"]  # fmt: skip
 
 _CONTAINS = {"sqlite": "instr(detail, {}) > 0", "postgres": "strpos(detail, {}) > 0"}
 _REVIEW = '\'"decision":"review"\''
@@ -44,6 +45,7 @@ def create_indexes(store: RecordStore) -> None:
          f"'verdict' AND {_contains(store, _REVIEW)}", ()),
         ("CREATE INDEX IF NOT EXISTS console_records_user ON records (user_id, at)", ()),
         ("CREATE INDEX IF NOT EXISTS console_reviews ON records (at) WHERE kind = 'review'", ()),
+        ("CREATE INDEX IF NOT EXISTS console_actions ON records (at) WHERE kind = 'console'", ()),
         ("CREATE INDEX IF NOT EXISTS console_reports ON records (group_id, message_id) "
          "WHERE kind = 'report'", ()),
         ("CREATE INDEX IF NOT EXISTS console_reported ON records (group_id, message_id) "
@@ -66,12 +68,34 @@ class QueueFilter:
     group_id: str = ""
     term: str = ""
     before: float | None = None  # the ``at`` of the last row of the previous page
+    list_name: str = ""  # a list file, ``pattern:<name>`` or ``bank:<name>``
+
+    def fragments(self) -> list[str]:
+        """The JSON fragments a matching verdict's text holds, one per filter set."""
+        pairs = (("category", self.category), ("term", self.term))
+        found = [_fragment(k, v) for k, v in pairs if v]
+        if self.list_name:
+            found.append(_fragment(*list_key(self.list_name)))
+        return found
+
+
+def list_key(value: str) -> tuple[str, str]:
+    """What a list filter looks for in a verdict's JSON: a pattern (``pattern:<name>``)
+    or a bank (``bank:<name>``, or its ``.jsonl`` file) by its evidence's ``source``; a
+    list file (``gambling`` or ``gambling.txt``, ``patterns``) by the hits' and the
+    labels' ``list``."""
+    value = value.strip()
+    if value.endswith(BANK_SUFFIX):
+        return "source", "bank:" + value.removesuffix(BANK_SUFFIX)
+    if ":" in value:
+        return "source", value
+    return "list", value.removesuffix(".txt")
 
 
 def review_queue(store: RecordStore, filters: QueueFilter, limit: int = 50) -> list[Record]:
     """``review`` verdicts without an outcome, newest first.
 
-    A category or term filter is tried first on the newest :data:`RECENT` review
+    A category, term or list filter is tried first on the newest :data:`RECENT` review
     verdicts (a common term fills the page from those at once); when they hold too few,
     the whole queue is searched — on PostgreSQL through a GIN index on the verdicts'
     JSON, so a rare term is found among millions without reading them all."""
@@ -83,8 +107,7 @@ def review_queue(store: RecordStore, filters: QueueFilter, limit: int = 50) -> l
     if filters.before is not None:
         base += " AND at < ?"
         params.append(filters.before)
-    matches = [_fragment(k, v) for k, v in (("category", filters.category),
-                                             ("term", filters.term)) if v]  # fmt: skip
+    matches = filters.fragments()
     order = f"{_UNREVIEWED} ORDER BY at DESC, id DESC LIMIT ?"
     if not matches:
         return _records(store, f"{_SELECT} v WHERE {base} AND {order}", [*params, limit])
@@ -126,10 +149,9 @@ def reported_queue(
     if filters.group_id:
         where += " AND v.group_id = ?"
         params.append(filters.group_id)
-    for key, value in (("category", filters.category), ("term", filters.term)):
-        if value:
-            where += f" AND {_contains(store)}"
-            params.append(_fragment(key, value))
+    for fragment in filters.fragments():
+        where += f" AND {_contains(store)}"
+        params.append(fragment)
     columns = ", ".join(f"v.{c}" for c in COLUMNS)
     sql = (f"{_REPORTED}SELECT {columns}, rep.n FROM records v JOIN reported rep ON "
            f"rep.g = v.group_id AND rep.m = v.message_id WHERE {where} "
@@ -161,9 +183,39 @@ def report_counts(
     return found
 
 
+def reports_of(store: RecordStore, group_id: str | None, message_id: str | None) -> list[Record]:
+    """The user reports of one message, oldest first (one per reporter)."""
+    rows = store.query(
+        f"{_SELECT} WHERE kind = 'report' AND group_id = ? AND message_id = ? ORDER BY at, id",
+        (group_id, message_id),
+    )
+    return [_record(row) for row in rows]
+
+
+def console_actions(store: RecordStore, since: float, actions: list[str]) -> list[dict[str, Any]]:
+    """The details of the ``console`` records of these actions since ``since``, oldest
+    first (through the partial index of console records)."""
+    if not actions:
+        return []
+    match = " OR ".join(_contains(store) for _ in actions)
+    rows = store.query(
+        f"SELECT detail FROM records WHERE kind = 'console' AND at >= ? AND ({match}) "
+        "ORDER BY at, id", [since, *(_fragment("action", a) for a in actions)],
+    )  # fmt: skip
+    return [json.loads(detail) for (detail,) in rows]
+
+
+def review(store: RecordStore, key: str) -> Record | None:
+    """The review record of this key (``review:<verdict id>``)."""
+    rows = store.query(f"{_SELECT} WHERE key = ? AND kind = 'review'", (key,))
+    return _record(rows[0]) if rows else None
+
+
 def _containment(filters: QueueFilter) -> tuple[str, list[str]]:
     """The PostgreSQL filter the GIN index serves: a term among the hits; a category among
-    the hits' or the labels' (as the JSON fragment matches either)."""
+    the hits' or the labels' (as the JSON fragment matches either); a list among the
+    hits' or the labels' lists (or sources: a pattern, a bank), as the fragment matches
+    (records written before hits carried their list match by their labels' list)."""
     sql, params = [], []
     if filters.term:
         sql.append("detail::jsonb @> ?::jsonb")
@@ -172,6 +224,12 @@ def _containment(filters: QueueFilter) -> tuple[str, list[str]]:
         sql.append("(detail::jsonb @> ?::jsonb OR detail::jsonb @> ?::jsonb)")
         params += [json.dumps({key: [{"category": filters.category}]}, ensure_ascii=False)
                    for key in ("hits", "labels")]  # fmt: skip
+    if filters.list_name:
+        key, value = list_key(filters.list_name)
+        docs = [{"hits": [{key: value}]}, {"labels": [{key: value}]},
+                {"labels": [{"also": [{key: value}]}]}]  # fmt: skip
+        sql.append("(" + " OR ".join("detail::jsonb @> ?::jsonb" for _ in docs) + ")")
+        params += [json.dumps(doc, ensure_ascii=False) for doc in docs]
     return " AND ".join(sql), params
 
 
@@ -198,6 +256,22 @@ _PART = {
     "postgres": "SELECT '{key}', t.value, r.d ->> 'outcome', count(*) FROM r, "
     "json_array_elements_text(r.d -> '{key}') AS t(value) GROUP BY 1, 2, 3",
 }
+#: Outcomes written before review records named their lists: the lists of their verdict's
+#: hits (a pattern's is ``patterns``), each verdict once per list.
+_OLD_LISTS = {
+    "sqlite": "SELECT 'lists', l.name, l.outcome, count(DISTINCT l.vid) FROM (SELECT v.id AS "
+    "vid, json_extract(r.d, '$.outcome') AS outcome, CASE WHEN substr(json_extract(h.value, "
+    "'$.source'), 1, 8) = 'pattern:' THEN 'patterns' ELSE json_extract(h.value, '$.category') "
+    "END AS name FROM r JOIN records v ON v.id = json_extract(r.d, '$.verdict_id') CROSS JOIN "
+    "json_each(v.detail, '$.hits') AS h WHERE json_type(r.d, '$.lists') IS NULL) l "
+    "GROUP BY 1, 2, 3",
+    "postgres": "SELECT 'lists', l.name, l.outcome, count(DISTINCT l.vid) FROM (SELECT v.id AS "
+    "vid, r.d ->> 'outcome' AS outcome, CASE WHEN substr(h.value ->> 'source', 1, 8) = "
+    "'pattern:' THEN 'patterns' ELSE h.value ->> 'category' END AS name FROM r JOIN records v "
+    "ON v.id = (r.d ->> 'verdict_id')::bigint CROSS JOIN LATERAL json_array_elements(CASE WHEN "
+    "json_typeof(v.detail::json -> 'hits') = 'array' THEN v.detail::json -> 'hits' ELSE "
+    "'[]'::json END) AS h(value) WHERE r.d -> 'lists' IS NULL) l GROUP BY 1, 2, 3",
+}
 _TOTAL = {
     "sqlite": "SELECT 'outcomes', '', json_extract(r.d, '$.outcome'), count(*) FROM r GROUP BY 3",
     "postgres": "SELECT 'outcomes', '', r.d ->> 'outcome', count(*) FROM r GROUP BY 3",
@@ -205,11 +279,14 @@ _TOTAL = {
 
 
 def outcome_counts(store: RecordStore, since: float) -> dict[str, list[tuple[str, str, int]]]:
-    """``{"terms": [(term, outcome, reviews)], "sources": [...], "outcomes": [("",
-    outcome, reviews)]}`` over the review outcomes since ``since``."""
-    parts = [_PART[store.dialect].format(key=key) for key in ("terms", "sources")]
-    sql = _COUNTS[store.dialect].format(parts=" UNION ALL ".join([*parts, _TOTAL[store.dialect]]))
-    counts: dict[str, list[tuple[str, str, int]]] = {"terms": [], "sources": [], "outcomes": []}
+    """``{"terms": [(term, outcome, reviews)], "lists": [...], "outcomes": [("",
+    outcome, reviews)]}`` over the review outcomes since ``since``. A list is a list file
+    (``gambling``, ``patterns``) or a bank (``bank:<name>``), as analysts edit them."""
+    dialect = store.dialect
+    parts = [_PART[dialect].format(key=key) for key in ("terms", "lists")]
+    parts += [_OLD_LISTS[dialect], _TOTAL[dialect]]
+    sql = _COUNTS[dialect].format(parts=" UNION ALL ".join(parts))
+    counts: dict[str, list[tuple[str, str, int]]] = {"terms": [], "lists": [], "outcomes": []}
     for key, value, outcome, n in store.query(sql, (since,)):
         counts[str(key)].append((str(value), str(outcome), int(n)))
     return counts

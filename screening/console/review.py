@@ -1,5 +1,6 @@
 """The review queue: ``review`` verdicts from the records, newest first or (user reports
-awaiting review) most reported first, filterable by category, group and term; a
+awaiting review) most reported first, filterable by category, group, term and list (a
+list file such as ``gambling.txt``, ``pattern:<name>`` or ``bank:<name>``); a
 reviewer confirms or overturns each (optionally correcting the category), by button or
 keyboard (``j``/``k`` move, ``c`` confirms, ``o`` overturns).
 A confirmation also applies what the policy ties to a confirmed violation, through the
@@ -7,13 +8,14 @@ production enforcer (``Console.confirm``).
 
 An outcome is a record of its own (kind ``review``, one per verdict: the first reviewer
 wins) and a ``review.outcome`` callback event on the signed callback path, so the
-platform learns what a person decided. User ids are masked unless the reviewer asks to
+platform learns what a person decided (and each user who reported the message, a
+``report.outcome``); an overturn gives back what the verdict's violation cost
+(``Console.retract``: docs/enforcement.md). User ids are masked unless the reviewer asks to
 see them, and asking is itself recorded.
 """
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 from urllib.parse import urlencode
 
@@ -24,35 +26,20 @@ from starlette.routing import Route
 from screening.console import queries
 from screening.console.audit import OUTCOMES
 from screening.console.explain import pieces
+from screening.console.outcomes import (
+    EVENT_REVIEW_OUTCOME,
+    apply_confirmation,
+    apply_overturn,
+    outcome_event,
+    send_outcome,
+)
 from screening.console.web import Console, blocking, guarded, render
 from screening.engine.verdict import CATEGORIES
-from screening.pipeline.callbacks import event_id
 from screening.records.model import Record
 
 __all__ = ["EVENT_REVIEW_OUTCOME", "outcome_event", "routes"]
 
-log = logging.getLogger(__name__)
-EVENT_REVIEW_OUTCOME = "review.outcome"
-_FILTERS = ("category", "group", "term")
-
-
-def outcome_event(record: Record) -> dict[str, Any]:
-    """The ``review.outcome`` event of a review record (its id follows the record key, so
-    a resend carries the same id)."""
-    detail = record.detail
-    return {
-        "event_id": event_id(EVENT_REVIEW_OUTCOME, record.key),
-        "type": EVENT_REVIEW_OUTCOME,
-        "created_at": round(record.at, 3),
-        "message_id": record.message_id,
-        "group_id": record.group_id,
-        "sender_id": record.user_id,
-        "outcome": detail["outcome"],
-        "decision": detail["decision"],
-        "categories": detail["categories"],
-        "corrected_category": detail["category"],
-        "reviewed_by": detail["account"],
-    }
+_FILTERS = ("category", "group", "term", "list")
 
 
 def _filters(params: Any) -> queries.QueueFilter:
@@ -66,6 +53,7 @@ def _filters(params: Any) -> queries.QueueFilter:
         group_id=params.get("group", "").strip(),
         term=params.get("term", "").strip(),
         before=at,
+        list_name=params.get("list", "").strip(),
     )
 
 
@@ -95,7 +83,8 @@ def routes(console: Console) -> list[Route]:
                   "reports": reports.get((r.group_id, r.message_id))} for r in rows]  # fmt: skip
         return render(request, console, "review.html", items=items, filters=filters,
                       show_ids=show_ids, kept=urlencode(kept), done=params.get("done", ""),
-                      measures=params.get("measures", ""), reported=reported, older=older,
+                      measures=params.get("measures", ""), lifted=params.get("lifted", ""),
+                      reported=reported, older=older,
                       categories=_categories(rows))  # fmt: skip
 
     @guarded(console, "reviewer")
@@ -113,52 +102,22 @@ def routes(console: Console) -> list[Route]:
         record = await blocking(console.audit.review, account, target, outcome,
                                 category=category, note=note)  # fmt: skip
         done = outcome if record is not None else "already"
-        applied = ""
+        told: dict[str, str] = {}
         if record is not None:
-            done = await blocking(_send, console, account, record)
+            done = await blocking(send_outcome, console, account, record)
             if outcome == "confirmed":
-                applied = await blocking(_enforce, console, account, target, record)
+                told["measures"] = await blocking(apply_confirmation, console, account,
+                                                  target, record)  # fmt: skip
+            else:
+                told["lifted"] = await blocking(apply_overturn, console, account, target, record)
         back = {k: fields[k] for k in (*_FILTERS, "ids", "order") if fields.get(k)}
-        told = {"done": done, **({"measures": applied} if applied else {})}
+        told = {"done": done, **told}
         return RedirectResponse(console.url(f"/review?{urlencode({**back, **told})}"), 303)
 
     return [
         Route("/review", queue, methods=["GET"]),
         Route("/review/{vid:int}", decide, methods=["POST"]),
     ]
-
-
-def _send(console: Console, account: str, record: Record) -> str:
-    """Send the outcome's event; what to tell the reviewer. A failure is recorded (the
-    outcome stands, and the record says the platform was not told)."""
-    outcome = str(record.detail["outcome"])
-    if console.send is None:
-        console.audit.action(account, "review_not_sent", review=record.key,
-                             why="no broker configured")  # fmt: skip
-        return f"{outcome}-unsent"
-    try:
-        console.send([outcome_event(record)])
-    except Exception as exc:
-        log.exception("could not send the review outcome %s", record.key)
-        console.audit.action(account, "review_not_sent", review=record.key, why=str(exc))
-        return f"{outcome}-unsent"
-    return outcome
-
-
-def _enforce(console: Console, account: str, verdict: Record, review: Record) -> str:
-    """Apply the measures of a confirmation; what to tell the reviewer (the measures'
-    kinds, "none", or "unapplied"). Not applied is recorded, like an outcome not sent."""
-    if console.confirm is None:
-        console.audit.action(account, "measures_not_applied", review=review.key,
-                             why="no broker configured")  # fmt: skip
-        return "unapplied"
-    try:
-        applied = console.confirm(verdict, review.detail.get("category"))
-    except Exception as exc:
-        log.exception("could not apply the measures of the review %s", review.key)
-        console.audit.action(account, "measures_not_applied", review=review.key, why=str(exc))
-        return "unapplied"
-    return ",".join(str(m["kind"]) for m in applied) or "none"
 
 
 def _page(value: str) -> int:

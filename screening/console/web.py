@@ -46,10 +46,11 @@ _TEMPLATES.filters["when"] = lambda at: time.strftime("%Y-%m-%d %H:%M:%S UTC", t
 @dataclass
 class Console:
     """What the pages work with. ``send`` enqueues callback events on the signed
-    callback path, ``lift`` lifts a measure and ``confirm`` applies the measures of a
+    callback path, ``lift`` lifts a measure, ``confirm`` applies the measures of a
     confirmed review verdict (its record, the corrected category) through the enforcer,
-    returning the measures applied (all need the broker and Redis; None: the page says so
-    and does nothing). ``lists``: where the Lists page reads and publishes versions."""
+    returning the measures applied, and ``retract`` gives back what an overturned one
+    cost (all need the broker and Redis; None: the page says so and does nothing).
+    ``lists``: where the Lists page reads and publishes versions."""
 
     store: RecordStore
     signer: SessionSigner
@@ -59,6 +60,12 @@ class Console:
     confirm: Callable[[Record, str | None], list[dict[str, Any]]] | None = None
     prefix: str = "/console"
     lists: ListSources | None = None
+    #: Gives back what an overturned review verdict's violation cost (the enforcer's
+    #: ``retract``), returning the measures lifted; None without the broker.
+    retract: Callable[[Record], list[dict[str, Any]]] | None = None
+    #: Tell each user who reported a reviewed message the outcome (``report.outcome``),
+    #: as the policy's ``[reports] notify_reporter`` says.
+    notify_reporters: bool = True
 
     def __post_init__(self) -> None:
         self.accounts = AccountStore(self.store)

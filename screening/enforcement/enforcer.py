@@ -33,10 +33,12 @@ from screening.enforcement.events import (
     lift_event,
     measure_event,
     measure_record,
+    recorded_violation,
     verdict_record,
     violation,
 )
 from screening.enforcement.measures import (
+    Active,
     GroupSnapshot,
     Measure,
     UserSnapshot,
@@ -47,7 +49,15 @@ from screening.enforcement.measures import (
     matched_rules,
 )
 from screening.enforcement.policy_model import SEVERE_DECISIONS, Policy
-from screening.enforcement.state import ApplyMeasure, GroupRecord, PolicyState, UserRecord
+from screening.enforcement.retraction import OVERTURNED, group_retractable, user_retractable
+from screening.enforcement.state import (
+    ApplyMeasure,
+    GroupRecord,
+    GroupRetraction,
+    PolicyState,
+    UserRecord,
+    UserRetraction,
+)
 from screening.enforcement.waves import Steps, run_in_waves
 from screening.engine.verdict import Verdict
 from screening.pipeline.callbacks import message_verdict_event
@@ -141,6 +151,58 @@ class Enforcer:
         self.write(outcome.records)
         self._observe(outcome)
         return outcome
+
+    def retract(self, verdict: Record, why: str = OVERTURNED) -> Outcome:
+        """A reviewer overturned this verdict record: take the violation the workers
+        counted for it out of the state (its group's windows, its sender's penalty and
+        blocks) and lift, recorded with reason ``why`` and their ``measure.lifted`` events
+        returned for sending, the measures it alone holds up
+        (:mod:`screening.enforcement.retraction`); the same for the penalty and measures
+        its group measures put on the owner and admins. Idempotent: a second call gives
+        nothing back twice and lifts nothing more. Call :meth:`sent` once the events are
+        enqueued."""
+        outcome = Outcome()
+        if str(verdict.detail.get("policy_rule") or "").startswith("reports"):
+            return outcome  # a pass escalated by reporters was never counted
+        v, p, now = recorded_violation(verdict), self.policy, self.clock.now()
+        if v.group_id:
+            windows = {r.name: r.window for r in matched_rules(p, v)}
+            group = self.state.retract_group(
+                GroupRetraction(v.group_id, v.trigger, windows, now, p.group.repeat_window)
+            )
+            for kind, mid in group_retractable(p, v, group):
+                self._lift_retracted("group", v.group_id, kind, mid, group.active, now, why,
+                                     outcome)  # fmt: skip
+                for person, _, penalty in self._sharers(group.owner_id, group.admin_ids):
+                    self._retract_user(person, mid, penalty, now, why, outcome)
+        if v.user_id:
+            penalty = credit_penalty(p.credit, v.decision, v.categories)
+            self._retract_user(v.user_id, v.trigger, penalty, now, why, outcome)
+        self.write(outcome.records)
+        self._observe(outcome)
+        return outcome
+
+    def _retract_user(
+        self, user_id: str, key: str, penalty: float, now: float, why: str, out: Outcome
+    ) -> None:
+        p = self.policy
+        request = UserRetraction(user_id, key, now, penalty, p.credit, p.history_window,
+                                 p.blacklist.window)  # fmt: skip
+        snap, _ = self.state.retract_user(request)
+        for kind, mid in user_retractable(p, user_id, key, snap):
+            self._lift_retracted("user", user_id, kind, mid, snap.active, now, why, out)
+
+    def _lift_retracted(
+        self, subject: str, subject_id: str, kind: str, mid: str,
+        active: Mapping[str, Active], now: float, why: str, out: Outcome,
+    ) -> None:  # fmt: skip
+        stored = active.get(kind)
+        if stored is None or stored.id != mid:
+            return  # never applied, already lifted or ended, or another measure's turn
+        measure = self.state.lift(subject, subject_id, kind, now=now, reason=why,
+                                  measure_id=mid, forget=True)  # fmt: skip
+        if measure is not None:
+            self._lifted(measure, now, why, out)
 
     def enforce(self, v: Violation, now: float) -> Outcome:
         """Count the violation and apply whatever measures it triggers (no verdict event,

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from screening.enforcement.measures import GROUP_CLOSURE_RECOMMENDED, Measure, Violation
 from screening.enforcement.policy_model import CONFIRMED
-from screening.engine.verdict import Verdict
+from screening.engine.verdict import Verdict, hit_list
 from screening.pipeline.callbacks import event_id
 from screening.pipeline.message import Message
 from screening.records.model import Record
@@ -28,6 +29,7 @@ __all__ = [
     "lift_event",
     "measure_event",
     "measure_record",
+    "recorded_violation",
     "verdict_record",
     "violation",
     "violation_categories",
@@ -63,26 +65,32 @@ def confirmed_violation(verdict: Record, category: str | None = None) -> Violati
     Its trigger is the message's key prefixed ``confirmed:``, so it is a violation of its
     own (the review was counted already, under its trigger) that counts once however
     often it is enforced, and the measures it fires have ids of their own."""
+    recorded = recorded_violation(verdict)
+    categories = frozenset({category}) if category else recorded.categories
+    return replace(recorded, decision=CONFIRMED, categories=categories,
+                   key=f"{CONFIRMED}:{recorded.trigger}")  # fmt: skip
+
+
+def recorded_violation(verdict: Record) -> Violation:
+    """The violation the workers counted for a verdict record (its decision, the
+    categories of its labels, trigger the message's key): what an overturn retracts."""
     detail = verdict.detail
     message_key = verdict.key.removeprefix("verdict:")
-    if category:
-        categories = frozenset({category})
-    else:
-        labels = detail.get("labels") or ()
-        categories = frozenset(str(label.get("category")) for label in labels) or frozenset(
-            c for c, score in (detail.get("categories") or {}).items() if score > 0
-        )
+    labels = detail.get("labels") or ()
+    categories = frozenset(str(label.get("category")) for label in labels) or frozenset(
+        c for c, score in (detail.get("categories") or {}).items() if score > 0
+    )
     return Violation(
         message_id=verdict.message_id or message_key,
         group_id=verdict.group_id or "",
         user_id=verdict.user_id or "",
-        decision=CONFIRMED,
+        decision=str(detail.get("decision") or "review"),
         categories=categories,
         group_members=detail.get("group_member_count"),
         group_category=detail.get("group_category"),
         user_role=detail.get("sender_role"),
         group_owner_id=detail.get("group_owner_id"),
-        key=f"{CONFIRMED}:{message_key}",
+        key=message_key,
     )
 
 
@@ -152,9 +160,18 @@ def verdict_record(
             "group_owner_id": message.group_owner_id,
             "policy_rule": policy_rule,
             **({"via": message.via} if message.via else {}),
-            **json.loads(json.dumps(verdict.to_dict(), default=str)),
+            **_listed(json.loads(json.dumps(verdict.to_dict(), default=str))),
         },
     )
+
+
+def _listed(detail: dict[str, Any]) -> dict[str, Any]:
+    """Each hit with the list file it came from (``list``), which the review queue
+    filters by and the feedback page groups by (the published verdict leaves it out: the
+    category and source say it)."""
+    for hit in detail.get("hits") or ():
+        hit["list"] = hit_list(str(hit.get("source", "")), str(hit.get("category", "")))
+    return detail
 
 
 def measure_record(measure: Measure, lifted_at: float | None = None, why: str = "") -> Record:

@@ -10,6 +10,9 @@ deliveries comes from two rules, identical in both:
 * **Applying a measure is compare-and-set.** A measure takes effect only if none of its
   kind is in force for that subject (or the one in force has the same id — a redelivery
   re-applying its own measure). Two workers that both cross a threshold race; one wins.
+* **Retracting is idempotent.** An overturned message leaves its group's rule windows
+  (``ZREM``) and gives its sender's penalty back once: ``{u:ID}:retracted`` remembers the
+  keys given back for as long as ``:seen`` remembers counted ones.
 * **Lifting is at-least-once.** Taking a measure out of force (it ended, a person lifted
   it, or a new measure replaced an ended one) and writing its *pending lift* are one
   atomic step. The caller holds the pending lift for a lease (:data:`LIFT_LEASE`) and
@@ -21,7 +24,7 @@ deliveries comes from two rules, identical in both:
 Redis layout (prefix ``screening:policy:``; ``{g:ID}``/``{u:ID}`` keep a subject's keys
 together): ``{g:ID}:rule:NAME`` zset, ``{g:ID}:m`` hash of measures and the owner id,
 ``{g:ID}:admins`` set, ``{g:ID}:hist`` zset of suspensions (for doubling);
-``{u:ID}:credit`` hash, ``{u:ID}:seen``/``:blocks``/``:hist`` zsets, ``{u:ID}:m``;
+``{u:ID}:credit`` hash, ``{u:ID}:seen``/``:blocks``/``:hist``/``:retracted`` zsets, ``{u:ID}:m``;
 ``expiry`` zset of liftable measures by end time; ``lifts`` hash of pending lifts and
 ``lifts:due`` zset of their lease ends; ``{r:MSG}:reporters`` set. The scripts
 touch keys of more than one subject (``expiry``, ``lifts``), so Redis Cluster is not supported here.
@@ -44,8 +47,10 @@ from screening.enforcement.state_codec import (
     PREFIX,
     ApplyMeasure,
     GroupRecord,
+    GroupRetraction,
     PendingLift,
     UserRecord,
+    UserRetraction,
     counts_suspensions,
     subject_key,
 )
@@ -58,11 +63,13 @@ __all__ = [
     "PREFIX",
     "ApplyMeasure",
     "GroupRecord",
+    "GroupRetraction",
     "MemoryPolicyState",
     "PendingLift",
     "PolicyState",
     "RedisPolicyState",
     "UserRecord",
+    "UserRetraction",
     "counts_suspensions",
     "subject_key",
 ]
@@ -99,9 +106,22 @@ class PolicyState(Protocol):
         *,
         now: float | None = None,
         reason: str = "lifted",
+        measure_id: str | None = None,
+        forget: bool = False,
     ) -> Measure | None:
         """A person lifts a measure (e.g. takes a user off the blacklist); pending (leased
-        to the caller, lifted at ``now`` for ``reason``) until :meth:`ack_lifts`."""
+        to the caller, lifted at ``now`` for ``reason``) until :meth:`ack_lifts`. With
+        ``measure_id`` only that measure (another of the kind stays); ``forget``: it no
+        longer counts as an earlier suspension (a retraction)."""
+
+    def retract_group(self, request: GroupRetraction) -> GroupSnapshot:
+        """Take an overturned message out of its group's rule windows (idempotent); the
+        counts, measures, owner and admins afterwards."""
+
+    def retract_user(self, request: UserRetraction) -> tuple[UserSnapshot, bool]:
+        """Give back the penalty a counted key cost the user and take it out of the
+        blocks, once however often called; the user's snapshot afterwards, and whether
+        this call gave it back."""
 
     def claim_lifts(self, now: float, limit: int = 100) -> list[PendingLift]:
         """Pending lifts whose lease ended by ``now`` (their sender died or failed before

@@ -17,8 +17,10 @@ __all__ = [
     "PREFIX",
     "ApplyMeasure",
     "GroupRecord",
+    "GroupRetraction",
     "PendingLift",
     "UserRecord",
+    "UserRetraction",
     "active_measures",
     "counts_suspensions",
     "fired_measures",
@@ -71,6 +73,29 @@ class ApplyMeasure(NamedTuple):
     measure: Measure
     now: float
     repeat_window: float
+
+
+class GroupRetraction(NamedTuple):
+    """Take ``trigger`` out of each rule's window of a group (``retract_group``): the
+    message it stands for was overturned on review."""
+
+    group_id: str
+    trigger: str
+    windows: Mapping[str, float]
+    now: float
+    repeat_window: float
+
+
+class UserRetraction(NamedTuple):
+    """Give back the ``penalty`` that ``key`` cost a user, once (``retract_user``)."""
+
+    user_id: str
+    key: str
+    now: float
+    penalty: float
+    credit: CreditPolicy
+    history: float
+    block_window: float
 
 
 class PendingLift(NamedTuple):

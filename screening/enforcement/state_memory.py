@@ -22,8 +22,10 @@ from screening.enforcement.state_codec import (
     MAX_ADMINS,
     ApplyMeasure,
     GroupRecord,
+    GroupRetraction,
     PendingLift,
     UserRecord,
+    UserRetraction,
     counts_suspensions,
     subject_key,
 )
@@ -163,14 +165,56 @@ class MemoryPolicyState:
         *,
         now: float | None = None,
         reason: str = "lifted",
+        measure_id: str | None = None,
+        forget: bool = False,
     ) -> Measure | None:
         base = subject_key(subject, subject_id)
         with self._lock:
-            measure = self._measures[base].pop(kind, None)
-            if measure is not None:
-                self._expiry.pop((base, kind, measure.id), None)
-                self._pending(measure, time.time() if now is None else now, reason)
+            current = self._measures[base].get(kind)
+            if current is None or (measure_id and current.id != measure_id):
+                return None
+            measure = self._measures[base].pop(kind)
+            self._expiry.pop((base, kind, measure.id), None)
+            if forget:
+                self._zsets[f"{base}:hist"].pop(measure.id, None)
+            self._pending(measure, time.time() if now is None else now, reason)
             return measure
+
+    def retract_group(self, r: GroupRetraction) -> GroupSnapshot:
+        base = subject_key("group", r.group_id)
+        with self._lock:
+            counts = {}
+            for name, window in r.windows.items():
+                self._zsets[f"{base}:rule:{name}"].pop(r.trigger, None)
+                counts[name] = self._trim(f"{base}:rule:{name}", r.now, window)
+            return GroupSnapshot(
+                counts=counts,
+                active=self._active(base),
+                suspensions=self._trim(f"{base}:hist", r.now, r.repeat_window),
+                owner_id=self._owners.get(base),
+                admin_ids=tuple(sorted(self._admins[base])),
+            )
+
+    def retract_user(self, r: UserRetraction) -> tuple[UserSnapshot, bool]:
+        base = subject_key("user", r.user_id)
+        credit = r.credit
+        with self._lock:
+            retracted = self._zsets[f"{base}:retracted"]
+            restored = r.key in self._zsets[f"{base}:seen"] and r.key not in retracted
+            if restored:
+                retracted[r.key] = r.now
+                stored = self._credit.get(base)
+                if stored is not None and r.penalty > 0:
+                    self._credit[base] = (min(credit.maximum, stored[0] + r.penalty), stored[1])
+                self._zsets[f"{base}:blocks"].pop(r.key, None)
+            self._trim(f"{base}:retracted", r.now, r.history)
+            score, since = self._credit.get(base, (credit.initial, r.now))
+            return UserSnapshot(
+                credit=restored_credit(credit, score, since, r.now),
+                blocks=self._trim(f"{base}:blocks", r.now, r.block_window),
+                active=self._active(base),
+                suspensions=self._trim(f"{base}:hist", r.now, credit.repeat_window),
+            ), restored
 
     def claim_lifts(self, now: float, limit: int = 100) -> list[PendingLift]:
         with self._lock:

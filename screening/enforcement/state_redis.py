@@ -27,8 +27,10 @@ from screening.enforcement.state_codec import (
     PREFIX,
     ApplyMeasure,
     GroupRecord,
+    GroupRetraction,
     PendingLift,
     UserRecord,
+    UserRetraction,
     active_measures,
     counts_suspensions,
     fired_measures,
@@ -55,6 +57,8 @@ class RedisPolicyState:
         self._sweep = client.register_script(scripts.SWEEP)
         self._lift = client.register_script(scripts.LIFT)
         self._claim_lifts = client.register_script(scripts.CLAIM_LIFTS)
+        self._retract_group = client.register_script(scripts.RETRACT_GROUP)
+        self._retract_user = client.register_script(scripts.RETRACT_USER)
         self.expiry_key = PREFIX + "expiry"
         self.lifts_key = PREFIX + "lifts"
         self.lifts_due_key = PREFIX + "lifts:due"
@@ -186,14 +190,49 @@ class RedisPolicyState:
         *,
         now: float | None = None,
         reason: str = "lifted",
+        measure_id: str | None = None,
+        forget: bool = False,
     ) -> Measure | None:
         at = time.time() if now is None else now
         base = subject_key(subject, subject_id)
         doc = self._lift(
-            keys=[f"{base}:m", self.expiry_key, self.lifts_key, self.lifts_due_key],
-            args=[kind, repr(at), json.dumps(reason), repr(at + self.lift_lease)],
-        )
+            keys=[f"{base}:m", self.expiry_key, self.lifts_key, self.lifts_due_key,
+                  f"{base}:hist"],
+            args=[kind, repr(at), json.dumps(reason), repr(at + self.lift_lease),
+                  measure_id or "", "1" if forget else "0"],
+        )  # fmt: skip
         return measure_from_doc(doc)
+
+    def retract_group(self, r: GroupRetraction) -> GroupSnapshot:
+        base = subject_key("group", r.group_id)
+        names = list(r.windows)
+        counts, suspensions, flat, admins = self._pipelined(self._retract_group, [(
+            [f"{base}:m", f"{base}:admins", f"{base}:hist",
+             *(f"{base}:rule:{name}" for name in names)],
+            [repr(r.now), r.trigger, repr(r.repeat_window),
+             *(repr(float(r.windows[name])) for name in names)],
+        )])[0]  # fmt: skip
+        active, owner = active_measures(flat)
+        return GroupSnapshot(
+            counts=dict(zip(names, (int(c) for c in counts), strict=True)),
+            active=active,
+            suspensions=int(suspensions),
+            owner_id=owner,
+            admin_ids=tuple(sorted(text(a) for a in admins)),
+        )
+
+    def retract_user(self, r: UserRetraction) -> tuple[UserSnapshot, bool]:
+        base = subject_key("user", r.user_id)
+        c = r.credit
+        score, blocks, suspensions, flat, restored = self._pipelined(self._retract_user, [(
+            [f"{base}:credit", f"{base}:seen", f"{base}:blocks", f"{base}:m", f"{base}:hist",
+             f"{base}:retracted"],
+            [repr(r.now), r.key, repr(float(r.penalty)), repr(c.initial), repr(c.maximum),
+             repr(c.restore_after), repr(c.restore_per_day / 86400.0), repr(r.history),
+             repr(r.block_window), repr(c.repeat_window)],
+        )])[0]  # fmt: skip
+        active, _ = active_measures(flat)
+        return UserSnapshot(float(score), int(blocks), active, int(suspensions)), bool(restored)
 
     def claim_lifts(self, now: float, limit: int = 100) -> list[PendingLift]:
         entries = self._claim_lifts(

@@ -14,7 +14,8 @@ leases them again; the sender deletes an entry once its event is enqueued.
 
 from __future__ import annotations
 
-__all__ = ["APPLY", "CLAIM_LIFTS", "LIFT", "RECORD_GROUP", "RECORD_USER", "SWEEP"]
+__all__ = ["APPLY", "CLAIM_LIFTS", "LIFT", "RECORD_GROUP", "RECORD_USER", "RETRACT_GROUP",
+           "RETRACT_USER", "SWEEP"]  # fmt: skip
 
 RECORD_GROUP = """
 local now = tonumber(ARGV[1])
@@ -119,14 +120,63 @@ end
 return out
 """
 
+#: ARGV[5]: lift only the measure of this id ('' any); ARGV[6] '1': it no longer counts
+#: as an earlier suspension (KEYS[5], the history that doubles the next one).
 _LIFT = """
 local doc = redis.call('HGET', KEYS[1], ARGV[1] .. ':doc')
 if not doc then return false end
 local id = redis.call('HGET', KEYS[1], ARGV[1] .. ':id')
+if ARGV[5] ~= '' and id ~= ARGV[5] then return false end
 redis.call('ZREM', KEYS[2], KEYS[1] .. '\\n' .. ARGV[1] .. '\\n' .. id)
 redis.call('HDEL', KEYS[1], ARGV[1] .. ':id', ARGV[1] .. ':until', ARGV[1] .. ':doc')
+if ARGV[6] == '1' then redis.call('ZREM', KEYS[5], id) end
 pend(KEYS[3], KEYS[4], id, ARGV[2], ARGV[3], doc, ARGV[4])
 return doc
+"""
+
+#: The overturned message leaves each rule's window of its group (KEYS[4..], windows
+#: ARGV[4..]); what the group holds afterwards, as RECORD_GROUP returns it.
+RETRACT_GROUP = """
+local now = tonumber(ARGV[1])
+local counts = {}
+for i = 4, #KEYS do
+  redis.call('ZREM', KEYS[i], ARGV[2])
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', '(' .. tostring(now - tonumber(ARGV[i])))
+  counts[#counts + 1] = redis.call('ZCARD', KEYS[i])
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. tostring(now - tonumber(ARGV[3])))
+return {counts, redis.call('ZCARD', KEYS[3]), redis.call('HGETALL', KEYS[1]),
+        redis.call('SMEMBERS', KEYS[2])}
+"""
+
+#: Gives a counted key's penalty back once (KEYS[6] remembers the keys given back, as
+#: long as KEYS[2] remembers counted ones) and takes it out of the blocks; returns the
+#: credit, blocks, suspensions, measures and whether this call gave it back.
+RETRACT_USER = """
+local now = tonumber(ARGV[1])
+local maximum, after, rate = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local history = tonumber(ARGV[8])
+local restored = 0
+local counted = redis.call('ZSCORE', KEYS[2], ARGV[2])
+if counted and redis.call('ZADD', KEYS[6], 'NX', now, ARGV[2]) == 1 then
+  restored = 1
+  local stored = redis.call('HGET', KEYS[1], 'score')
+  if stored and tonumber(ARGV[3]) > 0 then
+    local back = math.min(maximum, tonumber(stored) + tonumber(ARGV[3]))
+    redis.call('HSET', KEYS[1], 'score', string.format('%.6f', back))
+  end
+  redis.call('ZREM', KEYS[3], ARGV[2])
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', '(' .. tostring(now - history))
+redis.call('PEXPIRE', KEYS[6], math.ceil(history * 1000))
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. tostring(now - tonumber(ARGV[9])))
+redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', '(' .. tostring(now - tonumber(ARGV[10])))
+local stored = redis.call('HMGET', KEYS[1], 'score', 'since')
+local score = tonumber(stored[1] or ARGV[4])
+local since = tonumber(stored[2] or ARGV[1])
+local credit = math.min(maximum, score + rate * math.max(0, now - since - after))
+return {string.format('%.6f', credit), redis.call('ZCARD', KEYS[3]),
+        redis.call('ZCARD', KEYS[5]), redis.call('HGETALL', KEYS[4]), restored}
 """
 
 CLAIM_LIFTS = """

@@ -43,6 +43,7 @@ __all__ = [
     "category_scores",
     "decide",
     "decide_model",
+    "hit_list",
     "most_severe",
     "reached",
     "verdict_labels",
@@ -119,6 +120,13 @@ def with_utf16_offsets(text: str, hits: list[Hit]) -> list[Hit]:
 
 
 PATTERNS_LIST = PATTERNS_FILE.removesuffix(".txt")
+
+
+def hit_list(source: str, category: str) -> str:
+    """The list file (without ``.txt``) a hit came from: ``patterns`` for a pattern, else
+    its category's file (the loader names categories after their files). Records written
+    before hits carried it derive it so, from their ``source`` and ``category``."""
+    return PATTERNS_LIST if source.startswith("pattern:") else category
 
 #: Which source a category's label names when several took it to the same decision: the
 #: lists (wordlist or pattern; one category score), then a bank, then the model — evidence
@@ -289,7 +297,7 @@ def verdict_labels(
         if score >= limits.review:
             decision = "block" if score >= limits.block else "review"
             hit, sub_label = _strongest_hit(hits, category, rules, sub_labels or {})
-            list_name = PATTERNS_LIST if hit.source.startswith("pattern:") else category
+            list_name = hit_list(hit.source, category)
             found[category] = [Label(category, decision, hit.source, score, sub_label, list_name)]
     if model_scores and model_thresholds:
         for category, limits in model_thresholds.items():

@@ -20,7 +20,7 @@ import psycopg
 import pytest
 import redis
 
-from screening.cli.console import build_console
+from screening.cli.console import build_console, retry_outcomes
 from screening.cli.main import main
 from screening.console.queries import QueueFilter, create_indexes, review_queue
 from screening.console.review import outcome_event
@@ -189,6 +189,89 @@ def test_a_confirmed_review_applies_the_policys_measures_signed(
         site.stop()
         for stop in stops:
             stop()
+
+
+@pytest.mark.parametrize("real_pipeline", ["redis"], indirect=True)
+def test_an_overturn_in_the_queue_lifts_what_the_verdict_alone_caused_signed(
+    real_pipeline: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The packaged policy warns a group at its first violence_terror review; a reviewer
+    overturns that verdict in the served queue: the warning is lifted ("overturned on
+    review", signed to the platform) and the sender's 2 x 3 points come back."""
+    monkeypatch.setenv("SCREENING_RECORDS_PATH", str(tmp_path / "r.sqlite3"))
+    settings = replace(real_pipeline.settings, console_secret="c" * 32,
+                       console_cookie_secure=False)  # fmt: skip
+    stops: list = []
+    console = build_console(settings, lambda: None, stops)
+    site = serve(console)
+    try:
+        state = RedisPolicyState(redis.Redis.from_url(settings.redis_url or ""))
+        enforcer = Enforcer(load_policy(), state, console.store)
+        handled = enforcer.handle(message("v1", sender="u9"), verdict("v1", "review", "violence_terror"))
+        (warning,) = handled.applied
+        assert warning.kind == "group_warning"
+        assert state.credit("u9", load_policy().credit, time.time()) == 94
+        (target,) = list(console.store.export(0, time.time() + 1, kinds=["verdict"]))
+        console.accounts.add("rita", "reviewer", PASSWORD)
+        client = login(site, "rita", PASSWORD)
+        answer = client.post(f"/console/review/{target.id}", data={
+            "csrf": csrf(client.get("/console/review")), "outcome": "overturned"})  # fmt: skip
+        assert "lifted=group_warning" in answer.headers["location"]
+        assert real_pipeline.receiver.wait_for(2, timeout=20)  # it checked the signatures
+        lift = next(e for e in real_pipeline.receiver.delivered if e["type"] == "measure.lifted")
+        assert lift["measure"]["id"] == warning.id and lift["reason"] == "overturned on review"
+        assert state.credit("u9", load_policy().credit, time.time()) == 100
+        (record,) = list(console.store.export(0, time.time() + 1, kinds=["lift"]))
+        assert record.detail["reason_lift"] == "overturned on review"
+    finally:
+        site.stop()
+        for stop in stops:
+            stop()
+
+
+@pytest.mark.parametrize("real_pipeline", ["redis"], indirect=True)
+def test_what_failed_while_redis_was_down_is_done_by_retry_measures(
+    real_pipeline: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reviewer confirms while the console's Redis is unreachable: the outcome stands,
+    recorded as neither sent nor applied. Once Redis answers, ``console retry-measures``
+    sends the outcome and applies the blacklist (signed, to the receiver), records that it
+    did, and a second run finds nothing to do."""
+    monkeypatch.setenv("SCREENING_RECORDS_PATH", str(tmp_path / "r.sqlite3"))
+    settings = replace(real_pipeline.settings, console_secret="c" * 32,
+                       console_cookie_secure=False)  # fmt: skip
+    down = replace(settings, redis_url=f"redis://127.0.0.1:{_free_port()}/0")  # nobody there
+    stops: list = []
+    console = build_console(down, lambda: None, stops)
+    site = serve(console)
+    try:
+        console.store.append([verdict_record("m1", "来赌博吧", user="u9")])
+        (target,) = list(console.store.export(0, time.time() + 1, kinds=["verdict"]))
+        console.accounts.add("rita", "reviewer", PASSWORD)
+        client = login(site, "rita", PASSWORD)
+        answer = client.post(f"/console/review/{target.id}", data={
+            "csrf": csrf(client.get("/console/review")), "outcome": "confirmed",
+            "corrected": "violence_terror"})  # fmt: skip
+        assert "measures=unapplied" in answer.headers["location"]
+        assert "done=confirmed-unsent" in answer.headers["location"]
+    finally:
+        site.stop()
+        for stop in stops:
+            stop()
+    result = retry_outcomes(settings)
+    key = f"review:{target.id}"
+    assert result.done == [("review_not_sent", key), ("measures_not_applied", key)]
+    assert real_pipeline.receiver.wait_for(2, timeout=20)  # it checked the signatures
+    types = sorted(e["type"] for e in real_pipeline.receiver.delivered)
+    assert types == ["measure.applied", "review.outcome"]
+    state = RedisPolicyState(redis.Redis.from_url(settings.redis_url or ""))
+    assert state.credit("u9", load_policy().credit, time.time()) == 100 - 8 * 3
+    assert retry_outcomes(settings).done == []  # recorded as done: never again
+
+
+def test_retry_measures_needs_redis(env: dict[str, str]) -> None:
+    done = _run(env, "console", "retry-measures")
+    assert done.returncode == 2 and "SCREENING_REDIS_URL" in done.stderr
 
 
 def test_on_postgresql_the_owner_sets_up_and_the_writer_serves(

@@ -115,6 +115,7 @@ def test_log_in_explain_and_review_with_the_keyboard(console_site: Site, browser
     wait.until(lambda c: len(c.find_elements(By.CSS_SELECTOR, "#queue .item")) == 1)
     assert _reviews(console_site) == {"m2": "confirmed", "m3": "overturned"}
     assert [e["message_id"] for e in console_site.sent] == ["m2", "m3"]
+    assert "no measure rested on it alone" in chrome.find_element(By.ID, "lifted").text
     _shot(chrome, "04-review-done")
 
     chrome.get(f"{console_site.url}/console/subjects?group=g1")
@@ -125,6 +126,9 @@ def test_log_in_explain_and_review_with_the_keyboard(console_site: Site, browser
     rows = {row.get_attribute("data-name"): row.find_element(By.CLASS_NAME, "precision").text
             for row in chrome.find_elements(By.CSS_SELECTOR, "#terms tr[data-name]")}  # fmt: skip
     assert rows == {"赌博": "0 %", "百家乐": "100 %"}
+    lists = {row.get_attribute("data-name"): row.find_element(By.CLASS_NAME, "precision").text
+             for row in chrome.find_elements(By.CSS_SELECTOR, "#lists tr[data-name]")}  # fmt: skip
+    assert lists == {"gambling": "50 %"}  # per list file: both terms are gambling.txt's
     _shot(chrome, "06-feedback")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -15,8 +16,8 @@ from screening.records.store import RecordStore
 from tests.fixtures.console import Site, login, verdict_record
 
 
-def _review(vid: int, outcome: str, terms: list[str], sources: list[str], at: float = 1.0) -> Record:
-    detail = {"outcome": outcome, "verdict_id": vid, "terms": terms, "sources": sources}
+def _review(vid: int, outcome: str, terms: list[str], lists: list[str], at: float = 1.0) -> Record:
+    detail = {"outcome": outcome, "verdict_id": vid, "terms": terms, "lists": lists}
     return Record("review", at, f"review:{vid}", detail=detail)
 
 
@@ -36,13 +37,13 @@ PRECISION_CASES = [
 @pytest.mark.parametrize(("outcomes", "expected"), PRECISION_CASES)
 def test_precision_per_term(outcomes, expected, record_store: RecordStore) -> None:
     """Counted by the database of each backend, ranked here."""
-    record_store.append([_review(n, o, terms, ["wordlist"]) for n, (o, terms) in enumerate(outcomes)])
+    record_store.append([_review(n, o, terms, ["gambling"]) for n, (o, terms) in enumerate(outcomes)])
     counts = outcome_counts(record_store, 0.0)
     rows = precision(counts["terms"])
     assert [(r.name, r.confirmed, r.overturned) for r in rows] == expected
     for row in rows:
         assert row.value == pytest.approx(row.confirmed / row.reviewed)
-    lists = precision(counts["sources"])
+    lists = precision(counts["lists"])
     assert sum(r.reviewed for r in lists) == len(outcomes)
     assert sum(n for _, _, n in counts["outcomes"]) == len(outcomes)
 
@@ -92,6 +93,44 @@ def test_a_reviewer_also_sees_overturned_examples(console_site: Site) -> None:
 
 def test_the_window_limits_the_outcomes(console_site: Site) -> None:
     _reviewed(console_site)
-    console_site.store.append([_review(10**6, "overturned", ["旧词"], ["wordlist"])])  # at 0: 1970
+    console_site.store.append([_review(10**6, "overturned", ["旧词"], ["gambling"])])  # at 0: 1970
     client = login(console_site, console_site.add_user("viewer"))
     assert "旧词" not in client.get("/console/feedback", params={"days": "365"}).text
+
+
+def test_precision_per_list_file(console_site: Site) -> None:
+    """Per list file (what analysts edit), not per source: a wordlist's terms together."""
+    _reviewed(console_site)
+    client = login(console_site, console_site.add_user("viewer"))
+    page = client.get("/console/feedback")
+    lists = page.text.split('id="lists"')[1].split("</table>")[0]
+    assert _rows(lists) == {"gambling": "50", "drugs": "100"}
+
+
+def test_outcomes_written_before_they_named_their_lists_count_by_their_verdict(
+    record_store: RecordStore,
+) -> None:
+    """An outcome without ``lists`` counts under its verdict's hits' lists (a pattern's
+    is ``patterns``), each verdict once per list."""
+    verdict = verdict_record("m1", "来赌博吧赌博", at=2.0)
+    hit = verdict.detail["hits"][0]
+    pattern = {**hit, "term": "qq", "category": "contact_diversion", "source": "pattern:qq"}
+    record_store.append([replace(verdict, detail={**verdict.detail, "hits": [hit, hit, pattern]})])
+    (vid,) = [i for (i,) in record_store.query("SELECT id FROM records WHERE kind = 'verdict'")]
+    old = {"outcome": "overturned", "verdict_id": vid, "terms": ["赌博", "qq"],
+           "sources": ["pattern:qq", "wordlist"]}  # fmt: skip
+    record_store.append([Record("review", 3.0, f"review:{vid}", detail=old),
+                         _review(10**6, "confirmed", ["冰毒"], ["drugs", "bank:scams"], at=3.0)])  # fmt: skip
+    lists = precision(outcome_counts(record_store, 0.0)["lists"])
+    assert {(r.name, r.confirmed, r.overturned) for r in lists} == {
+        ("gambling", 0, 1), ("patterns", 0, 1), ("drugs", 1, 0), ("bank:scams", 1, 0)}
+
+
+def test_a_review_names_the_lists_of_its_verdict() -> None:
+    from screening.console.audit import verdict_lists
+
+    detail = {"hits": [{"source": "wordlist", "category": "gambling"},
+                       {"source": "pattern:qq", "category": "contact_diversion", "list": "patterns"}],
+              "labels": [{"source": "model", "also": [{"source": "bank:scams"}]},
+                         {"source": "bank:ads"}]}  # fmt: skip
+    assert verdict_lists(detail) == ["bank:ads", "bank:scams", "gambling", "patterns"]

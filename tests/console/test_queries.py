@@ -4,9 +4,11 @@ verdicts and pages by time; the partial index serves it."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 from screening.console.audit import Audit
 from screening.console.queries import QueueFilter, create_indexes, review_queue, verdict
+from screening.records.model import Record
 from screening.records.store import RecordStore
 from tests.fixtures.console import verdict_record
 
@@ -54,3 +56,57 @@ def test_a_filter_finds_matches_beyond_the_newest(record_store: RecordStore, mon
                     QueueFilter(category="drugs", term="冰毒")):  # fmt: skip
         assert [r.message_id for r in review_queue(record_store, filters)] == ["old"], filters
     assert review_queue(record_store, QueueFilter(category="drugs", term="赌博")) == []
+
+
+def _evidence(record: Record, *, hits: list[dict], labels: list[dict]) -> Record:
+    return replace(record, detail={**record.detail, "hits": hits, "labels": labels})
+
+
+def test_the_list_filter(record_store: RecordStore, monkeypatch) -> None:
+    """A list file (with or without ``.txt``), a pattern or a bank; records written before
+    hits carried their list match by their labels' list; beyond the newest too."""
+    from screening.console import queries
+
+    create_indexes(record_store)
+    monkeypatch.setattr(queries, "RECENT", 3)
+    now = time.time()
+    drugs = verdict_record("drugs", "冰毒出售", term="冰毒", category="drugs", at=now - 100)
+    hit = {**drugs.detail["hits"][0], "list": "drugs"}
+    pattern = {**hit, "term": "qq", "category": "contact_diversion", "source": "pattern:qq",
+               "list": "patterns"}  # fmt: skip
+    bank = {"category": "fraud", "decision": "review", "source": "bank:scams", "score": 0.9}
+    old = verdict_record("old", "来赌博吧", at=now - 90)  # a hit without its list
+    record_store.append([
+        _evidence(drugs, hits=[hit], labels=[{**drugs.detail["labels"][0], "list": "drugs"}]),
+        _evidence(verdict_record("pat", "加qq", at=now - 80), hits=[pattern], labels=[]),
+        _evidence(verdict_record("bank", "刷单返利", at=now - 70), hits=[],
+                  labels=[{"category": "gambling", "decision": "review", "source": "model",
+                           "score": 0.6, "also": [bank]}]),
+        _evidence(old, hits=old.detail["hits"],
+                  labels=[{**old.detail["labels"][0], "list": "gambling"}]),
+        *(verdict_record(f"n{i}", "来赌博吧", at=now - i) for i in range(4)),
+    ])  # fmt: skip
+    cases = [("drugs", ["drugs"]), ("drugs.txt", ["drugs"]), ("patterns", ["pat"]),
+             ("pattern:qq", ["pat"]), ("patterns.txt", ["pat"]), ("bank:scams", ["bank"]),
+             ("scams.jsonl", ["bank"]), ("gambling.txt", ["old"]), ("porn", [])]  # fmt: skip
+    for name, expected in cases:
+        found = review_queue(record_store, QueueFilter(list_name=name))
+        assert [r.message_id for r in found] == expected, name
+    both = QueueFilter(list_name="drugs", term="冰毒", category="drugs")
+    assert [r.message_id for r in review_queue(record_store, both)] == ["drugs"]
+    assert review_queue(record_store, QueueFilter(list_name="drugs", term="赌博")) == []
+    assert [r.message_id for r, _ in queries.reported_queue(record_store, QueueFilter(
+        list_name="drugs"))] == []  # nobody reported it  # fmt: skip
+
+
+def test_new_verdict_records_carry_each_hits_list() -> None:
+    from screening.enforcement.events import verdict_record as recorded
+    from screening.engine.verdict import Hit, Verdict
+    from screening.pipeline.message import Message
+
+    hits = (Hit("赌博", "gambling", "block", 0, 2, "赌博"),
+            Hit("qq", "contact_diversion", "review", 3, 5, "qq", source="pattern:qq"))  # fmt: skip
+    verdict = Verdict("m1", "block", {"gambling": 1.0}, hits, {})
+    record = recorded(Message("m1", "g1", "u1", "赌博 qq", 1.0), verdict, 1.0)
+    assert [h["list"] for h in record.detail["hits"]] == ["gambling", "patterns"]
+    assert "list" not in verdict.to_dict()["hits"][0]  # the published verdict is unchanged

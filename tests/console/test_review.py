@@ -52,6 +52,23 @@ def test_filters(console_site: Site) -> None:
         assert _queued(page.text) == [ids[m] for m in expected], params
 
 
+def test_the_list_filter_is_in_the_form_and_kept_when_deciding(console_site: Site) -> None:
+    ids = _fill(console_site)
+    client = login(console_site, console_site.add_user("reviewer"))
+    page = client.get("/console/review", params={"list": "drugs.txt"})
+    assert 'name="list" value="drugs.txt"' in page.text
+    assert _queued(page.text) == []  # the fixture's labels name no list
+    labelled = verdict_record("m5", "冰毒出售", term="冰毒", category="drugs")
+    labelled.detail["labels"][0]["list"] = "drugs"
+    console_site.store.append([labelled])
+    page = client.get("/console/review", params={"list": "drugs.txt"})
+    (vid,) = _queued(page.text)
+    assert vid not in ids.values()
+    answer = client.post(f"/console/review/{vid}", data={"csrf": csrf(page), "outcome": "overturned",
+                                                         "list": "drugs.txt"})  # fmt: skip
+    assert answer.status_code == 303 and "list=drugs.txt" in answer.headers["location"]
+
+
 def test_user_ids_are_masked_unless_asked_and_asking_is_recorded(console_site: Site) -> None:
     _fill(console_site)
     name = console_site.add_user("reviewer")
@@ -216,3 +233,56 @@ def test_user_reports_most_reported_first_and_decided_the_same_way(console_site:
         == [reported["few"]]  # fmt: skip
     assert _queued(client.get("/console/review", params={"order": "reported",
                                                          "group": "g2"}).text) == []  # fmt: skip
+
+
+def test_an_overturn_gives_back_what_the_verdict_cost(console_site: Site) -> None:
+    ids = _fill(console_site)
+    client = login(console_site, console_site.add_user("reviewer"))
+    token = csrf(client.get("/console/review"))
+    answer = client.post(f"/console/review/{ids['m2']}", data={"csrf": token, "outcome": "overturned"})
+    assert "lifted=group_warning" in answer.headers["location"]
+    assert console_site.retracts == [ids["m2"]] and console_site.confirms == []
+    page = client.get(answer.headers["location"])
+    assert "Given back, and lifted: group_warning." in page.text
+    answer = client.post(f"/console/review/{ids['m1']}", data={"csrf": token, "outcome": "overturned"})
+    assert "lifted=none" in answer.headers["location"]
+    console_site.console.retract = None  # no broker: the outcome stands, and says so
+    answer = client.post(f"/console/review/{ids['m3']}", data={"csrf": token, "outcome": "overturned"})
+    assert "lifted=unretracted" in answer.headers["location"]
+    actions = [r.detail for r in console_site.store.export(0, time.time() + 1, kinds=["console"])]
+    assert [a["review"] for a in actions if a["action"] == "retraction_not_applied"] \
+        == [f"review:{ids['m3']}"]  # fmt: skip
+
+
+def _reported(site: Site) -> int:
+    enforcer = Enforcer(make_policy(), MemoryPolicyState(), site.store)
+    for n in range(3):
+        _report(enforcer, "rep", f"r{n}", f"广告 {n}")
+    ((vid,),) = site.store.query("SELECT id FROM records WHERE kind = 'verdict' AND message_id = 'rep'")
+    return int(vid)
+
+
+def test_each_reporter_hears_the_outcome_of_the_review(console_site: Site) -> None:
+    vid = _reported(console_site)
+    client = login(console_site, console_site.add_user("reviewer"))
+    client.post(f"/console/review/{vid}", data={
+        "csrf": csrf(client.get("/console/review")), "outcome": "overturned"})  # fmt: skip
+    outcome, *reports = console_site.sent
+    assert outcome["type"] == EVENT_REVIEW_OUTCOME
+    assert [(e["type"], e["reporter_id"], e["outcome"], e["reason"]) for e in reports] == [
+        ("report.outcome", f"r{n}", "overturned", f"广告 {n}") for n in range(3)]
+    assert {e["distinct_reporters"] for e in reports} == {3} and all(e["reviewed"] for e in reports)
+    assert len({e["event_id"] for e in reports}) == 3
+    assert all("sender_id" not in e and "text" not in e for e in reports)
+    # the screening's own report.outcome (dismissed, then review) has other ids
+    assert not {e["event_id"] for e in reports} & {
+        e["event_id"] for e in console_site.sent if e.get("reviewed") is None}
+
+
+def test_reporters_are_not_told_when_the_policy_says_not_to(console_site: Site) -> None:
+    vid = _reported(console_site)
+    console_site.console.notify_reporters = False
+    client = login(console_site, console_site.add_user("reviewer"))
+    client.post(f"/console/review/{vid}", data={
+        "csrf": csrf(client.get("/console/review")), "outcome": "confirmed"})  # fmt: skip
+    assert [e["type"] for e in console_site.sent] == [EVENT_REVIEW_OUTCOME]
