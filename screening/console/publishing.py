@@ -1,8 +1,9 @@
 """The Lists page's draft: start one from the live wordlist, add, change and remove terms
-(or paste/upload a CSV: the import's validation), see the lint findings beside the terms
-they concern and what publishing would change, then publish it (live or as the shadow
-candidate), promote the shadow, or roll back — for analysts and up, each step recorded
-in the audit store with the account's name.
+(or paste/upload a CSV: the import's validation), allow-list entries and patterns
+(:mod:`~screening.console.draft_entries`: their parsers' validation), see the lint
+findings beside the entries they concern and what publishing would change, then publish
+it (live or as the shadow candidate), promote the shadow, or roll back — for analysts and
+up, each step recorded in the audit store with the account's name.
 
 Publishing goes through the CLI's code (:func:`~screening.operations.publish.
 checked_wordlist`: the same checks, refused on lint findings unless forced, and what was
@@ -21,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from screening.console.draft_entries import allow_line, edit_entry, pattern_line
 from screening.console.drafts import (
     Draft,
     DraftStore,
@@ -93,10 +95,17 @@ class _Drafts:
         by_line = {(f.path, f.line): f for f in findings}
         live = self.sources.parsed(self.sources.live()[1])
         terms = [t for t in wordlist.terms if not query or query in t.text or query in t.note]
+        allow = [a for a in wordlist.allow if not query or query in a.text or query in a.note]
+        patterns = [p for p in wordlist.patterns
+                    if not query or query in p.name or query in p.regex.pattern]  # fmt: skip
+        cancels = {(a.path, a.line): [f for f in findings if f.kind == "shadowed" and
+                                      f.message.endswith(f" entry {a.path}:{a.line}")]
+                   for a in allow[:SHOWN]}  # fmt: skip
         return shown | {
             "findings": findings, "by_line": by_line, "terms": terms[:SHOWN],
             "matching": len(terms), "diff": diff_wordlists(live, wordlist),
-            "categories": wordlist.categories,
+            "categories": wordlist.categories, "allow": allow[:SHOWN], "cancels": cancels,
+            "patterns": patterns[:SHOWN],
         }  # fmt: skip
 
     def edit(self, account: str, fields: dict[str, str]) -> tuple[str, dict[str, Any]]:
@@ -110,6 +119,8 @@ class _Drafts:
         if action == "discard":
             self.store.discard(draft)
             return "draft_discard", {"revision": draft.revision}
+        if action.startswith(("allow_", "pattern_")):
+            return self._entry(draft, account, action, fields)
         row = form_line(fields.get("term", "").strip(), fields.get("severity", ""),
                         fields.get("modes", ""), fields.get("note", "").strip())  # fmt: skip
         if action == "add":
@@ -125,6 +136,24 @@ class _Drafts:
         self.store.save(draft, files, account)
         detail = {"category": category, "term": fields.get("text") or fields.get("term")}
         return f"draft_{action}", detail | ({"rows": added} if action == "upload" else {})
+
+    def _entry(
+        self, draft: Draft, account: str, action: str, fields: dict[str, str]
+    ) -> tuple[str, dict[str, Any]]:
+        """An allow-list entry or pattern added, changed or removed (``allow_add``,
+        ``pattern_change``, …): the key names the entry a change or removal is of."""
+        kind, step = action.split("_", 1)
+        if step not in ("add", "change", "remove"):
+            raise ConfigError(f"unknown draft action {action!r}")
+        line = None
+        if step != "remove" and kind == "allow":
+            line = allow_line(fields.get("term", ""), fields.get("note", ""))
+        elif step != "remove":
+            line = pattern_line(fields.get("name", ""), fields.get("category", ""),
+                                fields.get("severity", ""), fields.get("regex", ""))  # fmt: skip
+        key = "" if step == "add" else fields.get("key", "")
+        self.store.save(draft, edit_entry(draft, kind, key, line), account)
+        return f"draft_{action}", {"key": key, "line": line}
 
     def _current(self, fields: dict[str, str]) -> Draft:
         draft = self.store.get()
