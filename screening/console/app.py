@@ -19,6 +19,7 @@ from starlette.staticfiles import StaticFiles
 from screening.console import (
     admin,
     backtest,
+    bank_drafts,
     explain,
     feedback,
     lists,
@@ -123,6 +124,7 @@ def create_console(console: Console) -> Starlette:
         *lists.routes(console),
         *publishing.routes(console),
         *backtest.routes(console),
+        *bank_drafts.routes(console),
         Mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static"))),
     ]
     return Starlette(routes=routes, middleware=[Middleware(_Headers)])

@@ -32,7 +32,7 @@ from screening.console.drafts import (
     remove_term,
 )
 from screening.console.sources import STORE_ERRORS, ListSources
-from screening.console.web import Console, blocking, guarded, render
+from screening.console.web import Console, Handler, blocking, guarded, render
 from screening.engine.config import load_config
 from screening.engine.core import Engine
 from screening.engine.lint import Finding, lint_wordlist
@@ -44,7 +44,7 @@ from screening.operations.publish import checked_wordlist, publication
 from screening.operations.shadow_report import current_key
 from screening.operations.shadow_report import render as render_shadow
 
-__all__ = ["publish_unavailable", "routes"]
+__all__ = ["draft_handler", "publish_unavailable", "routes"]
 
 #: Draft terms listed at once (a search narrows them).
 SHOWN = 200
@@ -190,6 +190,38 @@ class _Drafts:
                            "findings": len(forced)}  # fmt: skip
 
 
+def draft_handler(
+    console: Console,
+    step: Callable[[], Callable[[str, dict[str, str]], tuple[str, dict[str, Any]]]],
+    shown: Callable[[str], dict[str, Any]],
+    template: str,
+    done: str,
+) -> Handler:
+    """A draft page's POST: run ``step()(account, form)``, record it and go back to
+    ``done``; a refusal is recorded (``lists_refused``) and shown on the page, with 400."""
+
+    @guarded(console, "analyst")
+    async def post(request: Request) -> Response:
+        account, fields = request.state.account.name, request.state.form
+        if console.lists is None:
+            return render(request, console, "lists.html", 400, unconfigured=True)
+        try:
+            action, detail = await blocking(step(), account, fields)
+        except (ScreeningError, ValueError, *STORE_ERRORS) as exc:
+            await blocking(console.audit.action, account, "lists_refused",
+                           step=fields.get("action", ""), why=str(exc)[:500])  # fmt: skip
+            try:
+                page = await blocking(shown, "")
+            except STORE_ERRORS as down:
+                return render(request, console, "lists.html", 503, unreachable=str(down))
+            return render(request, console, template, 400, error=str(exc), **page)
+        await blocking(console.audit.action, account, action, **detail)
+        return RedirectResponse(console.url(f"{done}?" + urlencode({"done": action})),
+                                status_code=303)  # fmt: skip
+
+    return post
+
+
 def routes(console: Console) -> list[Route]:
     drafts: list[_Drafts] = []
 
@@ -199,41 +231,25 @@ def routes(console: Console) -> list[Route]:
             drafts.append(_Drafts(console, console.lists))
         return drafts[0]
 
+    def shown(query: str) -> dict[str, Any]:
+        return ops().page(query)
+
     @guarded(console, "analyst")
     async def page(request: Request) -> Response:
         if console.lists is None:
             return render(request, console, "lists.html", unconfigured=True)
         try:
-            shown = await blocking(ops().page, request.query_params.get("q", "").strip())
+            found = await blocking(shown, request.query_params.get("q", "").strip())
         except STORE_ERRORS as exc:
             return render(request, console, "lists.html", 503, unreachable=str(exc))
         return render(request, console, "draft.html", done=request.query_params.get("done", ""),
-                      **shown)  # fmt: skip
+                      **found)  # fmt: skip
 
-    def handler(step: Callable[[_Drafts], Callable[..., tuple[str, dict[str, Any]]]]) -> Any:
-        @guarded(console, "analyst")
-        async def post(request: Request) -> Response:
-            account, fields = request.state.account.name, request.state.form
-            if console.lists is None:
-                return render(request, console, "lists.html", 400, unconfigured=True)
-            try:
-                action, detail = await blocking(step(ops()), account, fields)
-            except (ScreeningError, ValueError, *STORE_ERRORS) as exc:
-                await blocking(console.audit.action, account, "lists_refused",
-                               step=fields.get("action", ""), why=str(exc)[:500])  # fmt: skip
-                try:
-                    shown = await blocking(ops().page, "")
-                except STORE_ERRORS as down:
-                    return render(request, console, "lists.html", 503, unreachable=str(down))
-                return render(request, console, "draft.html", 400, error=str(exc), **shown)
-            await blocking(console.audit.action, account, action, **detail)
-            return RedirectResponse(console.url("/lists/draft?" + urlencode({"done": action})),
-                                    status_code=303)  # fmt: skip
-
-        return post
+    def post(step: Callable[[], Callable[..., tuple[str, dict[str, Any]]]]) -> Handler:
+        return draft_handler(console, step, shown, "draft.html", "/lists/draft")
 
     return [
         Route("/lists/draft", page, methods=["GET"]),
-        Route("/lists/draft", handler(lambda d: d.edit), methods=["POST"]),
-        Route("/lists/publish", handler(lambda d: d.publish), methods=["POST"]),
+        Route("/lists/draft", post(lambda: ops().edit), methods=["POST"]),
+        Route("/lists/publish", post(lambda: ops().publish), methods=["POST"]),
     ]
