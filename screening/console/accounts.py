@@ -65,6 +65,11 @@ def check_name(name: str) -> str:
     return name
 
 
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise ConfigError(f"passwords need at least {MIN_PASSWORD} characters")
+
+
 class AccountStore:
     """Accounts in the records database. :meth:`migrate` creates the table (on PostgreSQL
     as the owner, granting the writer role what the console needs: the serving process
@@ -102,8 +107,7 @@ class AccountStore:
     def add(self, name: str, role: str, password: str) -> Account:
         check_name(name)
         check_role(role)
-        if len(password) < MIN_PASSWORD:
-            raise ConfigError(f"passwords need at least {MIN_PASSWORD} characters")
+        _check_password(password)
         if self.get(name) is not None:
             raise ConfigError(f"account {name!r} exists")
         self.store.execute([(
@@ -125,6 +129,21 @@ class AccountStore:
             changes.append(("UPDATE console_accounts SET disabled = ? WHERE name = ?",
                             (int(disabled), name)))  # fmt: skip
         return bool(changes) and self.store.execute(changes) > 0
+
+    def set_password(self, name: str, password: str) -> bool:
+        """Replace an account's password (an admin's reset, or the account's own change
+        after :meth:`authenticate`); False when there is no such account."""
+        _check_password(password)
+        return self.store.execute([("UPDATE console_accounts SET password_hash = ? WHERE name = ?",
+                                    (_HASHER.hash(password), name))]) > 0  # fmt: skip
+
+    def change_password(self, name: str, current: str, new: str) -> bool:
+        """The account's own change: False (nothing changed) unless ``current`` is its
+        password; a new password too short is refused (ConfigError)."""
+        _check_password(new)
+        if self.authenticate(name, current) is None:
+            return False
+        return self.set_password(name, new)
 
     def get(self, name: str) -> Account | None:
         rows = self.store.query(
