@@ -5,8 +5,10 @@ labelled sets (``SCREENING_CONSOLE_EVAL_DATA``), with the figures and the chart 
 "Live" is the engine this server process screens with — the version the workers run,
 since both follow the same live pointers — and the candidate is that engine with the
 draft's wordlist in place of its own (the same model, banks, tokenizer and config), so
-the difference measured is the draft's alone. It runs in the request: labelled sets of a
-few thousand messages take seconds; larger ones belong to the CLI.
+the difference measured is the draft's alone. It runs in the background
+(:mod:`~screening.console.compare_jobs`: one at a time per deployment, the result kept
+per draft revision and live version): the request that starts it returns at once and
+the page refreshes itself until the result is there.
 """
 
 from __future__ import annotations
