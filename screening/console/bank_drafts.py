@@ -16,15 +16,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import Route
 
 from screening.console.draft_entries import bank_line, edit_bank
 from screening.console.drafts import Draft, DraftStore
-from screening.console.publishing import draft_handler, publish_unavailable
-from screening.console.sources import STORE_ERRORS, ListSources
-from screening.console.web import Console, blocking, guarded, render
+from screening.console.publishing import draft_routes, publish_unavailable
+from screening.console.sources import ListSources
+from screening.console.web import Console
 from screening.engine.bank_lint import BankFinding, lint_banks
 from screening.engine.banks import BankEntry, BankMatcher, read_bank
 from screening.engine.config import load_config
@@ -181,33 +179,5 @@ class _BankDrafts:
 
 
 def routes(console: Console) -> list[Route]:
-    drafts: list[_BankDrafts] = []
-
-    def ops() -> _BankDrafts:
-        if not drafts:  # the sources are wired after the routes are built
-            assert console.lists is not None
-            drafts.append(_BankDrafts(console, console.lists))
-        return drafts[0]
-
-    def shown(query: str) -> dict[str, Any]:
-        return ops().page(query)
-
-    @guarded(console, "analyst")
-    async def page(request: Request) -> Response:
-        if console.lists is None:
-            return render(request, console, "lists.html", unconfigured=True)
-        try:
-            found = await blocking(shown, request.query_params.get("q", "").strip())
-        except STORE_ERRORS as exc:
-            return render(request, console, "lists.html", 503, unreachable=str(exc))
-        return render(request, console, "bank_draft.html",
-                      done=request.query_params.get("done", ""), **found)  # fmt: skip
-
-    done = "/lists/banks"
-    return [
-        Route("/lists/banks", page, methods=["GET"]),
-        Route("/lists/banks", draft_handler(console, lambda: ops().edit, shown,
-                                            "bank_draft.html", done), methods=["POST"]),
-        Route("/lists/banks/publish", draft_handler(console, lambda: ops().publish, shown,
-                                                    "bank_draft.html", done), methods=["POST"]),
-    ]  # fmt: skip
+    return draft_routes(console, _BankDrafts, "bank_draft.html", "/lists/banks",
+                        "/lists/banks/publish")  # fmt: skip

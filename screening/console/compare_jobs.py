@@ -77,8 +77,10 @@ class CompareJobs:
                 self.store.execute([(
                     "INSERT INTO console_drafts (kind, base, files, revision, author, updated_at) "
                     "VALUES (?, ?, ?, 1, ?, ?)", (_KIND, key, state, account, now))])  # fmt: skip
-            except Exception:  # another process inserted it first: theirs runs
-                return False
+            except Exception:  # the store's driver's integrity error, whichever it is
+                if self.get() is None:  # not another process's claim: a real failure
+                    raise
+                return False  # another process inserted it first: theirs runs
             return True
         return self.store.execute([(
             "UPDATE console_drafts SET base = ?, files = ?, revision = ?, author = ?, "

@@ -44,7 +44,7 @@ from screening.operations.publish import checked_wordlist, publication
 from screening.operations.shadow_report import current_key
 from screening.operations.shadow_report import render as render_shadow
 
-__all__ = ["draft_handler", "publish_unavailable", "routes"]
+__all__ = ["draft_handler", "draft_routes", "publish_unavailable", "routes"]
 
 #: Draft terms listed at once (a search narrows them).
 SHOWN = 200
@@ -222,17 +222,26 @@ def draft_handler(
     return post
 
 
-def routes(console: Console) -> list[Route]:
-    drafts: list[_Drafts] = []
+def draft_routes(
+    console: Console,
+    build: Callable[[Console, ListSources], Any],
+    template: str,
+    path: str,
+    publish_path: str,
+) -> list[Route]:
+    """A draft's pages: ``GET path`` shows it, ``POST path`` edits it and ``POST
+    publish_path`` publishes, promotes or rolls back, through the object ``build`` makes
+    (its ``page(query)``, ``edit`` and ``publish``), once the sources are wired."""
+    made: list[Any] = []
 
-    def ops() -> _Drafts:
-        if not drafts:  # the sources are wired after the routes are built
+    def ops() -> Any:
+        if not made:  # the sources are wired after the routes are built
             assert console.lists is not None
-            drafts.append(_Drafts(console, console.lists))
-        return drafts[0]
+            made.append(build(console, console.lists))
+        return made[0]
 
     def shown(query: str) -> dict[str, Any]:
-        return ops().page(query)
+        return ops().page(query)  # type: ignore[no-any-return]
 
     @guarded(console, "analyst")
     async def page(request: Request) -> Response:
@@ -242,14 +251,14 @@ def routes(console: Console) -> list[Route]:
             found = await blocking(shown, request.query_params.get("q", "").strip())
         except STORE_ERRORS as exc:
             return render(request, console, "lists.html", 503, unreachable=str(exc))
-        return render(request, console, "draft.html", done=request.query_params.get("done", ""),
+        return render(request, console, template, done=request.query_params.get("done", ""),
                       **found)  # fmt: skip
 
-    def post(step: Callable[[], Callable[..., tuple[str, dict[str, Any]]]]) -> Handler:
-        return draft_handler(console, step, shown, "draft.html", "/lists/draft")
+    edit = draft_handler(console, lambda: ops().edit, shown, template, path)
+    publish = draft_handler(console, lambda: ops().publish, shown, template, path)
+    return [Route(path, page, methods=["GET"]), Route(path, edit, methods=["POST"]),
+            Route(publish_path, publish, methods=["POST"])]  # fmt: skip
 
-    return [
-        Route("/lists/draft", page, methods=["GET"]),
-        Route("/lists/draft", post(lambda: ops().edit), methods=["POST"]),
-        Route("/lists/publish", post(lambda: ops().publish), methods=["POST"]),
-    ]
+
+def routes(console: Console) -> list[Route]:
+    return draft_routes(console, _Drafts, "draft.html", "/lists/draft", "/lists/publish")

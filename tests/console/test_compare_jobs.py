@@ -10,16 +10,12 @@ import pytest
 
 from screening.console.compare_jobs import STALE, CompareJobs, Job
 from screening.console.drafts import DraftStore
-from screening.records.store import RecordStore
 from tests.fixtures.pipeline import wait_until
 
 
 @pytest.fixture
-def jobs(record_store: RecordStore) -> CompareJobs:
-    DraftStore(record_store).migrate()
-    if record_store.dialect == "postgres":
-        record_store.execute([("DELETE FROM console_drafts", ())])
-    return CompareJobs(record_store)
+def jobs(drafts: DraftStore) -> CompareJobs:
+    return CompareJobs(drafts.store)
 
 
 def _result(changed: int) -> list[dict[str, Any]]:

@@ -17,21 +17,11 @@ from screening.console.draft_entries import (
 from screening.console.drafts import DraftStore
 from screening.engine.banks import read_bank
 from screening.errors import BankError, WordlistError
-from screening.records.store import RecordStore
 from tests.fixtures.engine import FIXTURE_BANKS, FIXTURE_WORDLIST
 
 FILES = {name: text.encode() for name, text in FIXTURE_WORDLIST.items()}
 BANKS = {name: c if isinstance(c, bytes) else c.encode() for name, c in FIXTURE_BANKS.items()}
 LONG = "您好这里是客服中心您的快递在运输途中丢失了我们按照三倍的价格给您理赔请您添加客服的微信"
-
-
-@pytest.fixture
-def drafts(record_store: RecordStore) -> DraftStore:
-    store = DraftStore(record_store)
-    store.migrate()
-    if record_store.dialect == "postgres":
-        record_store.execute([("DELETE FROM console_drafts", ())])
-    return store
 
 
 EDITS = [
