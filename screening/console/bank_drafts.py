@@ -18,7 +18,7 @@ from typing import Any
 
 from starlette.routing import Route
 
-from screening.console.draft_entries import bank_line, edit_bank
+from screening.console.draft_entries import add_bank_rows, bank_line, edit_bank
 from screening.console.drafts import Draft, DraftStore
 from screening.console.publishing import draft_routes, publish_unavailable
 from screening.console.sources import ListSources
@@ -137,6 +137,10 @@ class _BankDrafts:
         if action == "discard":
             self.store.discard(draft)
             return "bank_draft_discard", {"revision": draft.revision}
+        if action == "upload":
+            files, rows = add_bank_rows(draft, bank, fields.get("jsonl", ""))
+            self.store.save(draft, files, account, check=self._matcher)
+            return "bank_draft_upload", {"bank": bank, "rows": rows}
         if action not in ("add", "change", "remove"):
             raise ConfigError(f"unknown bank draft action {action!r}")
         line = None if action == "remove" else bank_line(

@@ -22,7 +22,7 @@ from screening.engine.banks import BANK_SUFFIX, bank_name, read_bank
 from screening.engine.wordlist import ALLOW_FILE, PATTERNS_FILE, parse_allow, parse_patterns
 from screening.errors import BankError, WordlistError
 
-__all__ = ["allow_line", "bank_line", "edit_bank", "edit_entry", "pattern_line"]
+__all__ = ["add_bank_rows", "allow_line", "bank_line", "edit_bank", "edit_entry", "pattern_line"]
 
 _COMMENT = re.compile(r"(^|\s)#")
 _FILES = {"allow": ALLOW_FILE, "pattern": PATTERNS_FILE}
@@ -135,3 +135,31 @@ def edit_bank(draft: Draft, bank: str, key: str, line: str | None) -> dict[str, 
     if not list(read_bank(name, files[name])):
         del files[name]  # a bank without entries is no bank
     return files
+
+
+def add_bank_rows(draft: Draft, bank: str, jsonl: str) -> tuple[dict[str, str], int]:
+    """The draft's bank files with the JSONL rows of ``jsonl`` (an upload: one entry a
+    line, as the file holds them) appended to ``bank``, and how many; every bad row is
+    reported at once, by its line in the upload."""
+    name = f"{bank.strip()}{BANK_SUFFIX}"
+    bank_name(name)
+    text = draft.files.get(name, "")
+    taken = {e.id for e in read_bank(name, text)}
+    rows, problems = [], []
+    for number, raw in enumerate(jsonl.removeprefix("\ufeff").splitlines(), start=1):
+        try:
+            for entry in read_bank(name, raw):
+                if entry.id in taken:
+                    raise BankError(f"bank {bank} has an entry {entry.id!r} already")
+                taken.add(entry.id)
+                rows.append(raw.strip())
+        except BankError as exc:
+            problems.append(f"upload:{number}: {str(exc).removeprefix(f'{name}:1: ')}")
+    if problems:
+        raise BankError(f"{len(problems)} bad row(s):\n  " + "\n  ".join(problems[:20]))
+    if not rows:
+        raise BankError("no rows to import")
+    files = dict(draft.files)
+    files[name] = (text.rstrip("\n") + "\n" if text.strip() else "") + "".join(
+        f"{row}\n" for row in rows)  # fmt: skip
+    return files, len(rows)

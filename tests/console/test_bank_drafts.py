@@ -6,6 +6,7 @@ version store — and promoting or rolling back a model from the history page.""
 from __future__ import annotations
 
 import html
+import json
 import re
 from typing import Any
 
@@ -62,6 +63,15 @@ def test_bank_entries_are_drafted_linted_published_and_rolled_back(
     assert short.status_code == 400 and "min_chars" in html.unescape(short.text)
     bad = _post(client, "/lists/banks", **_entry(id="x", text=SCRIPT, category="spam"))
     assert bad.status_code == 400 and "unknown category" in html.unescape(bad.text)
+    rows = json.dumps({"id": "scam-3", "text": SCRIPT + "马上", "category": "fraud", "note": ""},
+                      ensure_ascii=False)  # fmt: skip
+    upload = _post(client, "/lists/banks", action="upload", bank="scams",
+                   jsonl=rows + '\n{"id": "scam-4"}\n')  # fmt: skip
+    assert upload.status_code == 400 and "upload:2: missing text, category, note" in upload.text
+    assert _post(client, "/lists/banks", action="upload", bank="scams",
+                 jsonl=rows + "\n").status_code == 303  # fmt: skip
+    assert _post(client, "/lists/banks", action="remove", bank="scams",
+                 key="scam-3").status_code == 303  # fmt: skip
     for fields in (_entry(id="parcel", text=SCRIPT), _entry(id="meeting", text=NOTICE),
                    {"action": "change", "bank": "scams", "key": "parcel", "id": "parcel",
                     "text": SCRIPT, "category": "fraud", "severity": "review", "note": "理赔"},
@@ -88,6 +98,7 @@ def test_bank_entries_are_drafted_linted_published_and_rolled_back(
     assert publishing.pointer("bank", "live") == publishing.events("bank")[0]["version"] != live
     actions = [a["action"] for a in _actions(lists_site) if a["account"] == analyst]
     assert actions[1:] == ["bank_draft_start", "lists_refused", "lists_refused",
+                           "lists_refused", "bank_draft_upload", "bank_draft_remove",
                            "bank_draft_add", "bank_draft_add", "bank_draft_change",
                            "bank_draft_remove", "lists_refused", "publish", "rollback"]  # fmt: skip
 

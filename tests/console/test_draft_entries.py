@@ -8,6 +8,7 @@ import json
 import pytest
 
 from screening.console.draft_entries import (
+    add_bank_rows,
     allow_line,
     bank_line,
     edit_bank,
@@ -113,3 +114,24 @@ def test_bank_entries_are_added_changed_and_removed(drafts: DraftStore) -> None:
         edit_bank(draft, "scams", "gone", None)
     with pytest.raises(BankError, match=r"<name>\.jsonl"):
         edit_bank(draft, "Bad Name", "", bank_line("x", LONG, "fraud", "", ""))
+
+
+def test_bank_rows_are_imported_and_bad_ones_named_by_their_line(drafts: DraftStore) -> None:
+    draft = drafts.start("b1", BANKS, "ana", kind="bank")
+    good = bank_line("parcel", LONG, "fraud", "", "") + "\n\n" + bank_line(
+        "parcel-2", LONG + "快", "fraud", "", "review") + "\n"  # fmt: skip
+    files, rows = add_bank_rows(draft, "scams", good)
+    assert rows == 2 and [e.id for e in read_bank("scams.jsonl", files["scams.jsonl"])] == [
+        "refund", "new-number", "parcel", "parcel-2"]  # fmt: skip
+    assert drafts.save(draft, files, "ana").revision == 2
+    bad = "\n".join([bank_line("refund", LONG, "fraud", "", ""), "{not json",
+                     bank_line("ok", LONG, "fraud", "", ""), bank_line("ok", LONG, "fraud", "", "")])  # fmt: skip
+    with pytest.raises(BankError) as refused:
+        add_bank_rows(draft, "scams", bad)
+    assert str(refused.value).splitlines()[1:] == [
+        "  upload:1: bank scams has an entry 'refund' already",
+        "  upload:2: not a JSON object: Expecting property name enclosed in double quotes: "
+        "line 1 column 2 (char 1)",
+        "  upload:4: bank scams has an entry 'ok' already"]  # fmt: skip
+    with pytest.raises(BankError, match="no rows"):
+        add_bank_rows(draft, "scams", "\n# a comment\n")
