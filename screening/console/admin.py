@@ -11,6 +11,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from screening.console.accounts import ROLES
+from screening.console.sessions import COOKIE
 from screening.console.web import Console, blocking, guarded, render
 from screening.errors import ConfigError
 
@@ -82,7 +83,13 @@ def routes(console: Console) -> list[Route]:
             return render(request, console, "account.html", 400,
                           error="The current password is wrong.")  # fmt: skip
         await blocking(console.audit.action, name, "password_change")
-        return RedirectResponse(console.url("/account?done=password"), status_code=303)
+        account = await blocking(console.accounts.get, name)
+        response = RedirectResponse(console.url("/account?done=password"), status_code=303)
+        if account is not None:  # this session goes on; those under the old password end
+            _, cookie = console.signer.issue(name, stamp=account.stamp)
+            response.set_cookie(COOKIE, cookie, max_age=int(console.signer.lifetime),
+                                **console.signer.cookie_flags())  # type: ignore[arg-type]
+        return response
 
     return [
         Route("/accounts", page, methods=["GET"]),

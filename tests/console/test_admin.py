@@ -79,7 +79,7 @@ def _cannot_log_in(site: Site, name: str, password: str) -> bool:
 
 def test_an_account_changes_its_own_password_with_the_current_one(console_site: Site) -> None:
     name = console_site.add_user("viewer")
-    client = login(console_site, name)
+    client, elsewhere = login(console_site, name), login(console_site, name)
     page = client.get("/console/account")
     assert page.status_code == 200 and 'id="password-form"' in page.text
     token = csrf(page)
@@ -99,6 +99,8 @@ def test_an_account_changes_its_own_password_with_the_current_one(console_site: 
                          data={"csrf": token, "current": PASSWORD, "new": new, "again": new})  # fmt: skip
     assert answer.status_code == 303 and "done=password" in answer.headers["location"]
     assert _cannot_log_in(console_site, name, PASSWORD)
+    assert client.get("/console/explain").status_code == 200  # this session goes on
+    assert elsewhere.get("/console/explain").status_code == 303  # the one elsewhere ends
     login(console_site, name, new)
     stored = console_site.store.query(
         "SELECT password_hash FROM console_accounts WHERE name = ?", (name,))[0][0]
@@ -109,7 +111,7 @@ def test_an_account_changes_its_own_password_with_the_current_one(console_site: 
 
 def test_an_admin_resets_another_account_s_password(console_site: Site) -> None:
     admin_name, name = console_site.add_user("admin"), console_site.add_user("reviewer")
-    admin = login(console_site, admin_name)
+    admin, theirs = login(console_site, admin_name), login(console_site, name)
     page = admin.get("/console/accounts")
     assert f'name="name" value="{name}"' in page.text and 'value="password"' in page.text
     token = csrf(page)
@@ -123,6 +125,7 @@ def test_an_admin_resets_another_account_s_password(console_site: Site) -> None:
     reset = admin.post("/console/accounts",
                        data={"csrf": token, "action": "password", "name": name, "password": new})  # fmt: skip
     assert reset.status_code == 303
+    assert theirs.get("/console/review").status_code == 303  # their session ended
     assert _cannot_log_in(console_site, name, PASSWORD)
     login(console_site, name, new)
     assert {"account": admin_name, "action": "reset_password", "name": name} in _actions(
