@@ -1,5 +1,5 @@
-"""``screening console add-user|users`` and the console's wiring into ``screening serve
---console`` (docs/console.md).
+"""``screening console add-user|passwd|migrate|users`` and the console's wiring into
+``screening serve --console`` (docs/console.md).
 
 The console wing (:mod:`screening.console`) imports no worker code; what needs the broker
 is built here and injected: sending callback events (the signed path ``policy lift``
@@ -52,6 +52,25 @@ def cmd_add_user(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         store.close()
     print(f"account {account.name} ({account.role}) created", file=sys.stderr)
+    return 0
+
+
+def cmd_passwd(args: argparse.Namespace, settings: Settings) -> int:
+    """Set an account's password (a forgotten one, or the last admin's), as the writer the
+    servers log in as; recorded as a ``reset_password`` by the system user."""
+    from screening.console.accounts import AccountStore
+    from screening.console.audit import Audit
+    from screening.records.model import RecordsSettings
+    from screening.records.sql import open_store
+
+    store = open_store(RecordsSettings.from_env(), "writer")
+    try:
+        if not AccountStore(store).set_password(args.name, _password(args)):
+            raise ConfigError(f"no console account {args.name!r}")
+        Audit(store).action(f"cli:{getpass.getuser()}", "reset_password", name=args.name)
+    finally:
+        store.close()
+    print(f"password of {args.name} changed", file=sys.stderr)
     return 0
 
 
@@ -236,6 +255,11 @@ def add_console_commands(commands: Any, common: argparse.ArgumentParser) -> None
     add.add_argument("--password-stdin", action="store_true",
                      help="read the password from the first line of stdin")  # fmt: skip
     add.set_defaults(handler=cmd_add_user)
+    passwd = sub.add_parser("passwd", parents=[common], help="set a console account's password")
+    passwd.add_argument("name")
+    passwd.add_argument("--password-stdin", action="store_true",
+                        help="read the password from the first line of stdin")  # fmt: skip
+    passwd.set_defaults(handler=cmd_passwd)
     migrate = sub.add_parser(
         "migrate", parents=[common], help="set up the console's tables and indexes (as the owner)"
     )

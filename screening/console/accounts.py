@@ -14,8 +14,9 @@ time whether or not the account exists, so names cannot be probed.
 
 from __future__ import annotations
 
+import hashlib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -41,9 +42,13 @@ _DUMMY = _HASHER.hash("not a password of anyone's")
 
 @dataclass(frozen=True, slots=True)
 class Account:
+    """``stamp`` names the current password (a digest of its hash): sessions carry it, so
+    a changed password ends the sessions issued under the old one."""
+
     name: str
     role: str
     disabled: bool = False
+    stamp: str = field(default="", compare=False, repr=False)
 
     def can(self, role: str) -> bool:
         return not self.disabled and role_at_least(self.role, role)
@@ -63,6 +68,15 @@ def check_name(name: str) -> str:
     if not (1 <= len(name) <= 64) or not name.isprintable() or name != name.strip():
         raise ConfigError(f"account name {name!r}: 1-64 printable characters, no outer spaces")
     return name
+
+
+def _stamp(password_hash: str) -> str:
+    return hashlib.sha256(password_hash.encode("utf-8")).hexdigest()[:16]
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise ConfigError(f"passwords need at least {MIN_PASSWORD} characters")
 
 
 class AccountStore:
@@ -102,8 +116,7 @@ class AccountStore:
     def add(self, name: str, role: str, password: str) -> Account:
         check_name(name)
         check_role(role)
-        if len(password) < MIN_PASSWORD:
-            raise ConfigError(f"passwords need at least {MIN_PASSWORD} characters")
+        _check_password(password)
         if self.get(name) is not None:
             raise ConfigError(f"account {name!r} exists")
         self.store.execute([(
@@ -126,14 +139,30 @@ class AccountStore:
                             (int(disabled), name)))  # fmt: skip
         return bool(changes) and self.store.execute(changes) > 0
 
+    def set_password(self, name: str, password: str) -> bool:
+        """Replace an account's password (an admin's reset, or the account's own change
+        after :meth:`authenticate`); False when there is no such account."""
+        _check_password(password)
+        return self.store.execute([("UPDATE console_accounts SET password_hash = ? WHERE name = ?",
+                                    (_HASHER.hash(password), name))]) > 0  # fmt: skip
+
+    def change_password(self, name: str, current: str, new: str) -> bool:
+        """The account's own change: False (nothing changed) unless ``current`` is its
+        password; a new password too short is refused (ConfigError)."""
+        _check_password(new)
+        if self.authenticate(name, current) is None:
+            return False
+        return self.set_password(name, new)
+
     def get(self, name: str) -> Account | None:
         rows = self.store.query(
-            "SELECT name, role, disabled FROM console_accounts WHERE name = ?", (name,)
+            "SELECT name, role, disabled, password_hash FROM console_accounts WHERE name = ?",
+            (name,),
         )
         if not rows:
             return None
-        found, role, disabled = rows[0]
-        return Account(found, role, bool(disabled))
+        found, role, disabled, password_hash = rows[0]
+        return Account(found, role, bool(disabled), _stamp(password_hash))
 
     def all(self) -> list[Account]:
         rows = self.store.query("SELECT name, role, disabled FROM console_accounts ORDER BY name")
@@ -151,7 +180,8 @@ class AccountStore:
             return None
         if not rows or rows[0][2]:
             return None
-        if _HASHER.check_needs_rehash(stored):
+        if _HASHER.check_needs_rehash(stored):  # ends its other sessions: rare, and safe
+            stored = _HASHER.hash(password)
             self.store.execute([("UPDATE console_accounts SET password_hash = ? WHERE name = ?",
-                                 (_HASHER.hash(password), name))])  # fmt: skip
-        return Account(name, rows[0][0])
+                                 (stored, name))])  # fmt: skip
+        return Account(name, rows[0][0], stamp=_stamp(stored))

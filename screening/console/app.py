@@ -19,6 +19,7 @@ from starlette.staticfiles import StaticFiles
 from screening.console import (
     admin,
     backtest,
+    bank_drafts,
     explain,
     feedback,
     lists,
@@ -93,7 +94,7 @@ def create_console(console: Console) -> Starlette:
             await blocking(console.audit.action, name, "login_failed")
             return await login_page(request, "Unknown name or wrong password.", 401)
         await blocking(console.audit.action, account.name, "login", role=account.role)
-        _, cookie = signer.issue(account.name)
+        _, cookie = signer.issue(account.name, stamp=account.stamp)
         response = RedirectResponse(console.url("/explain"), status_code=303)
         response.set_cookie(COOKIE, cookie, max_age=int(signer.lifetime), **signer.cookie_flags())  # type: ignore[arg-type]
         response.delete_cookie(PRE_COOKIE, path="/")
@@ -123,6 +124,7 @@ def create_console(console: Console) -> Starlette:
         *lists.routes(console),
         *publishing.routes(console),
         *backtest.routes(console),
+        *bank_drafts.routes(console),
         Mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static"))),
     ]
     return Starlette(routes=routes, middleware=[Middleware(_Headers)])

@@ -5,25 +5,30 @@ labelled sets (``SCREENING_CONSOLE_EVAL_DATA``), with the figures and the chart 
 "Live" is the engine this server process screens with — the version the workers run,
 since both follow the same live pointers — and the candidate is that engine with the
 draft's wordlist in place of its own (the same model, banks, tokenizer and config), so
-the difference measured is the draft's alone. It runs in the request: labelled sets of a
-few thousand messages take seconds; larger ones belong to the CLI.
+the difference measured is the draft's alone. It runs in the background
+(:mod:`~screening.console.compare_jobs`: one at a time per deployment, the result kept
+per draft revision and live version): the request that starts it returns at once and
+the page refreshes itself until the result is there.
 """
 
 from __future__ import annotations
 
 import base64
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from screening.console.compare_jobs import CompareJobs, Job
 from screening.console.drafts import DraftStore
 from screening.console.web import Console, blocking, guarded, render
 from screening.engine.core import Engine
+from screening.engine.parts import files_digest
 from screening.engine.wordlist import Wordlist
 from screening.errors import ConfigError, ScreeningError
 from screening.evaluation.compare import compare_engines, plot_comparison, render_comparison
@@ -49,7 +54,9 @@ def compare_draft(serving: Engine, draft: Wordlist, sets: Sequence[Path]) -> lis
     return results
 
 
-def _run(console: Console) -> list[dict[str, Any]]:
+def _start(console: Console, account: str) -> tuple[Job, bool]:
+    """Start comparing the current draft (refused at once, with the reason, when nothing
+    can be compared); the job running or finished for it when there is one."""
     sources, serving = console.lists, console.engine()
     if sources is None or not sources.eval_data:
         raise ConfigError("no labelled sets are configured (SCREENING_CONSOLE_EVAL_DATA)")
@@ -58,21 +65,51 @@ def _run(console: Console) -> list[dict[str, Any]]:
     draft = DraftStore(console.store).get()
     if draft is None:
         raise ConfigError("no draft: start one from the live version")
-    return compare_draft(serving, draft.wordlist, sources.eval_data)
+    key = _key(draft.revision, draft.files, serving.wordlist.version)
+    sets = sources.eval_data
+
+    def finished(job: Job) -> None:
+        counts = {r["data"]: r["changed_count"] for r in job.results}
+        console.audit.action(account, "compare" if job.state == "done" else "compare_failed",
+                             key=job.key, sets=counts, **({"why": job.error[:500]}
+                                                          if job.error else {}))  # fmt: skip
+
+    return CompareJobs(console.store).start(
+        key, account, lambda: compare_draft(serving, draft.wordlist, sets), finished)
+
+
+def _key(revision: int, files: dict[str, str], live: str) -> str:
+    digest = files_digest({name: text.encode("utf-8") for name, text in files.items()})
+    return f"revision {revision} ({digest}) against live {live}"
+
+
+def _state(console: Console) -> dict[str, Any]:
+    job = CompareJobs(console.store).get()
+    draft, serving = DraftStore(console.store).get(), console.engine()
+    current = _key(draft.revision, draft.files, serving.wordlist.version) if (
+        draft and serving) else None  # fmt: skip
+    return {"job": job, "current": current, "running": job is not None and job.running(time.time()),
+            "results": job.results if job and job.state == "done" else []}  # fmt: skip
 
 
 def routes(console: Console) -> list[Route]:
     @guarded(console, "analyst")
-    async def compare(request: Request) -> Response:
+    async def start(request: Request) -> Response:
         account = request.state.account.name
         try:
-            results = await blocking(_run, console)
+            job, started = await blocking(_start, console, account)
         except (ScreeningError, OSError) as exc:
             await blocking(console.audit.action, account, "lists_refused", step="compare",
                            why=str(exc)[:500])  # fmt: skip
-            return render(request, console, "compare.html", 400, error=str(exc), results=[])
-        await blocking(console.audit.action, account, "compare",
-                       sets={r["data"]: len(r["changed"]) for r in results})  # fmt: skip
-        return render(request, console, "compare.html", results=results)
+            return render(request, console, "compare.html", 400, error=str(exc),
+                          **await blocking(_state, console))  # fmt: skip
+        if started:
+            await blocking(console.audit.action, account, "compare_start", key=job.key)
+        return RedirectResponse(console.url("/lists/compare"), status_code=303)
 
-    return [Route("/lists/compare", compare, methods=["POST"])]
+    @guarded(console, "analyst")
+    async def page(request: Request) -> Response:
+        return render(request, console, "compare.html", **await blocking(_state, console))
+
+    return [Route("/lists/compare", start, methods=["POST"]),
+            Route("/lists/compare", page, methods=["GET"])]  # fmt: skip

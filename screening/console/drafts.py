@@ -1,9 +1,9 @@
-"""An analyst's draft of the next wordlist version: the live files with terms added,
-changed and removed, kept in the records database (table ``console_drafts``) until it is
-published or discarded.
+"""An analyst's draft of the next wordlist (or bank) version: the live files with entries
+added, changed and removed, kept in the records database (table ``console_drafts``,
+keyed by ``kind``: ``wordlist`` or ``bank``) until it is published or discarded.
 
-One draft per deployment: the lists are one version, so two drafts would have to be
-merged by hand. Edits are checked as they are made, by the code that reads the files —
+One draft of each kind per deployment: the lists are one version, so two drafts would
+have to be merged by hand. Edits are checked as they are made, by the code that reads the files —
 a term typed into the form goes through the CSV import's row validation
 (:func:`~screening.engine.wordlist_csv.csv_terms`), so the form, the upload and the files
 refuse the same things — and saved only if the whole draft still parses. Two analysts
@@ -17,10 +17,11 @@ import csv
 import io
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from screening.engine.banks import read_bank
 from screening.engine.text_files import decode_files
 from screening.engine.wordlist import Term, Wordlist, category_file
 from screening.engine.wordlist_csv import csv_terms
@@ -28,7 +29,10 @@ from screening.errors import ConfigError, RecordsError, WordlistError
 from screening.records.model import check_role_name
 from screening.records.store import RecordStore
 
-__all__ = ["Draft", "DraftStore", "add_terms", "change_term", "form_line", "remove_term"]
+__all__ = ["KINDS", "Draft", "DraftStore", "add_terms", "change_term", "form_line", "remove_term"]
+
+#: What a draft can be of: the wordlist version (terms, allow-list, patterns) or the banks.
+KINDS = ("wordlist", "bank")
 
 _TABLE = (
     "CREATE TABLE IF NOT EXISTS console_drafts (kind TEXT PRIMARY KEY, base TEXT NOT NULL, "
@@ -41,6 +45,7 @@ _TABLE = (
 class Draft:
     """``base``: the version it started from; ``files``: ``{file name: text}``."""
 
+    kind: str
     base: str
     files: dict[str, str]
     revision: int
@@ -81,6 +86,7 @@ class DraftStore:
             ) from None
 
     def get(self, kind: str = "wordlist") -> Draft | None:
+        _check_kind(kind)
         rows = self.store.query(
             "SELECT base, files, revision, author, updated_at FROM console_drafts WHERE kind = ?",
             (kind,),
@@ -88,40 +94,66 @@ class DraftStore:
         if not rows:
             return None
         base, files, revision, author, at = rows[0]
-        return Draft(base, json.loads(files), int(revision), author, float(at))
+        return Draft(kind, base, json.loads(files), int(revision), author, float(at))
 
-    def start(self, base: str, files: Mapping[str, bytes], author: str) -> Draft:
-        """A draft of ``files`` (the live version's); refused while one exists."""
-        if self.get() is not None:
+    def start(
+        self, base: str, files: Mapping[str, bytes], author: str, kind: str = "wordlist"
+    ) -> Draft:
+        """A draft of ``files`` (the live version's); refused while one of ``kind`` exists."""
+        if self.get(kind) is not None:
             raise ConfigError("a draft exists already: edit it, publish it or discard it")
         texts = decode_files(dict(files), origin=f"{base}:")
         self.store.execute([(
             "INSERT INTO console_drafts (kind, base, files, revision, author, updated_at) "
-            "VALUES ('wordlist', ?, ?, 1, ?, ?)",
-            (base, json.dumps(texts, ensure_ascii=False), author, time.time()),
+            "VALUES (?, ?, ?, 1, ?, ?)",
+            (kind, base, json.dumps(texts, ensure_ascii=False), author, time.time()),
         )])  # fmt: skip
-        return self.get()  # type: ignore[return-value]
+        return self.get(kind)  # type: ignore[return-value]
 
-    def save(self, draft: Draft, files: dict[str, str], author: str) -> Draft:
-        """Store ``files`` as the draft's next revision: refused when they do not parse
-        (WordlistError) or when someone saved since ``draft`` was read (ConfigError)."""
-        Wordlist.from_files(files, origin="draft:")
+    def save(
+        self,
+        draft: Draft,
+        files: dict[str, str],
+        author: str,
+        check: Callable[[dict[str, str]], object] | None = None,
+    ) -> Draft:
+        """Store ``files`` as the draft's next revision: refused when they do not load
+        (``check``, by default the kind's parser: WordlistError, BankError) or when someone
+        saved since ``draft`` was read (ConfigError)."""
+        (check or _PARSERS[draft.kind])(files)
         changed = self.store.execute([(
             "UPDATE console_drafts SET files = ?, revision = ?, author = ?, updated_at = ? "
-            "WHERE kind = 'wordlist' AND revision = ?",
+            "WHERE kind = ? AND revision = ?",
             (json.dumps(files, ensure_ascii=False), draft.revision + 1, author, time.time(),
-             draft.revision),
+             draft.kind, draft.revision),
         )])  # fmt: skip
         if not changed:
             raise ConfigError("the draft changed since you opened it: reload and try again")
-        return self.get()  # type: ignore[return-value]
+        return self.get(draft.kind)  # type: ignore[return-value]
 
     def discard(self, draft: Draft) -> bool:
         """Drop the draft (after publishing, or on request); False when it changed since."""
         return self.store.execute([(
-            "DELETE FROM console_drafts WHERE kind = 'wordlist' AND revision = ?",
-            (draft.revision,),
+            "DELETE FROM console_drafts WHERE kind = ? AND revision = ?",
+            (draft.kind, draft.revision),
         )]) > 0  # fmt: skip
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in KINDS:
+        raise ConfigError(f"unknown draft kind {kind!r}: one of {', '.join(KINDS)}")
+
+
+def _read_banks(files: Mapping[str, str]) -> None:
+    for name, text in files.items():
+        for _ in read_bank(name, text):
+            pass
+
+
+_PARSERS: dict[str, Callable[[dict[str, str]], object]] = {
+    "wordlist": lambda files: Wordlist.from_files(files, origin="draft:"),
+    "bank": _read_banks,
+}
 
 
 def form_line(term: str, severity: str, modes: str, note: str) -> str:

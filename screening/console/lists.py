@@ -17,19 +17,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from screening.console.publishing import publish_unavailable
 from screening.console.sources import STORE_ERRORS
 from screening.console.stats_cache import StatsCache
 from screening.console.web import Console, blocking, guarded, render
 from screening.engine.banks import read_bank
 from screening.engine.wordlist import Wordlist
-from screening.errors import ScreeningError
+from screening.errors import ConfigError, ScreeningError
 from screening.operations.history import diff_wordlists, load_wordlist
+from screening.operations.versions import KINDS, SLOTS, VersionStore
 from screening.records.terms import TermReport, term_stats
 
-__all__ = ["PAGE", "Entry", "entries", "routes"]
+__all__ = ["PAGE", "Entry", "entries", "move", "routes"]
 
 #: Entries a page.
 PAGE = 100
@@ -97,11 +99,23 @@ def _int(request: Request, name: str, default: int, low: int, high: int) -> int:
         return default
 
 
-def _history(console: Console, a: str, b: str) -> dict[str, Any]:
+def _named(versions: VersionStore, kind: str, version: str | None) -> str | None:
+    """A version as the history shows it: a model's with its manifest name."""
+    name = (versions.meta(kind, version) or {}).get("model_version") if version else None
+    return f"{version} ({name})" if name else version
+
+
+def _history(console: Console, a: str, b: str, kind: str) -> dict[str, Any]:
     versions = console.lists.versions if console.lists else None
     if versions is None:
         return {"no_store": True}
-    shown: dict[str, Any] = {"events": versions.events("wordlist"), "a": a, "b": b}
+    slots = [{"kind": k, "history": len(versions.history(k)),
+              **{slot: _named(versions, k, versions.pointer(k, slot)) for slot in SLOTS}}
+             for k in KINDS]  # fmt: skip
+    shown: dict[str, Any] = {"events": versions.events(kind), "a": a, "b": b, "kind": kind,
+                             "slots": slots, "kinds": KINDS}  # fmt: skip
+    if kind != "wordlist":
+        return shown
     try:
         if a and b:
             label_a, before = load_wordlist(versions, a)
@@ -111,6 +125,19 @@ def _history(console: Console, a: str, b: str) -> dict[str, Any]:
     except ScreeningError as exc:
         shown["error"] = str(exc)
     return shown
+
+
+def move(console: Console, account: str, fields: dict[str, str]) -> tuple[str, dict[str, Any]]:
+    """Promote the shadow candidate of a kind (wordlist, model, bank) or roll it back:
+    what ``screening <kind> promote|rollback`` does, through the same store calls."""
+    kind, action = fields.get("kind", ""), fields.get("action", "")
+    sources = console.lists
+    if sources is None or sources.versions is None or publish_unavailable(sources):
+        raise ConfigError(publish_unavailable(sources) if sources else "no lists configured")
+    if kind not in KINDS or action not in ("promote", "rollback"):
+        raise ConfigError(f"cannot {action!r} a {kind!r}")
+    move = sources.versions.promote if action == "promote" else sources.versions.rollback
+    return action, {"kind": kind, "version": move(kind, author=account)}
 
 
 def routes(console: Console) -> list[Route]:
@@ -134,14 +161,37 @@ def routes(console: Console) -> list[Route]:
         return render(request, console, "lists.html", q=query, kind=kind, days=days,
                       page=PAGE, **shown)  # fmt: skip
 
+    def shown(request: Request) -> tuple[Any, ...]:
+        kind = request.query_params.get("kind", "wordlist")
+        a, b = request.query_params.get("a", ""), request.query_params.get("b", "")
+        return console, a, b, kind if kind in KINDS else "wordlist"
+
     @guarded(console, "viewer")
     async def history(request: Request) -> Response:
-        a, b = request.query_params.get("a", ""), request.query_params.get("b", "")
         try:
-            shown = await blocking(_history, console, a, b)
+            found = await blocking(_history, *shown(request))
         except STORE_ERRORS as exc:
             return render(request, console, "lists.html", 503, unreachable=str(exc))
-        return render(request, console, "history.html", **shown)
+        return render(request, console, "history.html", done=request.query_params.get("done", ""),
+                      **found)  # fmt: skip
+
+    @guarded(console, "analyst")
+    async def moved(request: Request) -> Response:
+        account, fields = request.state.account.name, request.state.form
+        try:
+            action, detail = await blocking(move, console, account, fields)
+        except (ScreeningError, *STORE_ERRORS) as exc:
+            await blocking(console.audit.action, account, "lists_refused",
+                           step=fields.get("action", ""), why=str(exc)[:500])  # fmt: skip
+            try:
+                found = await blocking(_history, *shown(request))
+            except STORE_ERRORS as down:
+                return render(request, console, "lists.html", 503, unreachable=str(down))
+            return render(request, console, "history.html", 400, error=str(exc), **found)
+        await blocking(console.audit.action, account, action, **detail)
+        return RedirectResponse(console.url(f"/lists/history?kind={detail['kind']}&done={action}"),
+                                status_code=303)  # fmt: skip
 
     return [Route("/lists", browse, methods=["GET"]),
-            Route("/lists/history", history, methods=["GET"])]  # fmt: skip
+            Route("/lists/history", history, methods=["GET"]),
+            Route("/lists/versions", moved, methods=["POST"])]  # fmt: skip

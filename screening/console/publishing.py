@@ -1,8 +1,9 @@
 """The Lists page's draft: start one from the live wordlist, add, change and remove terms
-(or paste/upload a CSV: the import's validation), see the lint findings beside the terms
-they concern and what publishing would change, then publish it (live or as the shadow
-candidate), promote the shadow, or roll back — for analysts and up, each step recorded
-in the audit store with the account's name.
+(or paste/upload a CSV: the import's validation), allow-list entries and patterns
+(:mod:`~screening.console.draft_entries`: their parsers' validation), see the lint
+findings beside the entries they concern and what publishing would change, then publish
+it (live or as the shadow candidate), promote the shadow, or roll back — for analysts and
+up, each step recorded in the audit store with the account's name.
 
 Publishing goes through the CLI's code (:func:`~screening.operations.publish.
 checked_wordlist`: the same checks, refused on lint findings unless forced, and what was
@@ -21,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from screening.console.draft_entries import allow_line, edit_entry, pattern_line
 from screening.console.drafts import (
     Draft,
     DraftStore,
@@ -30,7 +32,7 @@ from screening.console.drafts import (
     remove_term,
 )
 from screening.console.sources import STORE_ERRORS, ListSources
-from screening.console.web import Console, blocking, guarded, render
+from screening.console.web import Console, Handler, blocking, guarded, render
 from screening.engine.config import load_config
 from screening.engine.core import Engine
 from screening.engine.lint import Finding, lint_wordlist
@@ -42,7 +44,7 @@ from screening.operations.publish import checked_wordlist, publication
 from screening.operations.shadow_report import current_key
 from screening.operations.shadow_report import render as render_shadow
 
-__all__ = ["publish_unavailable", "routes"]
+__all__ = ["draft_handler", "draft_routes", "publish_unavailable", "routes"]
 
 #: Draft terms listed at once (a search narrows them).
 SHOWN = 200
@@ -93,10 +95,17 @@ class _Drafts:
         by_line = {(f.path, f.line): f for f in findings}
         live = self.sources.parsed(self.sources.live()[1])
         terms = [t for t in wordlist.terms if not query or query in t.text or query in t.note]
+        allow = [a for a in wordlist.allow if not query or query in a.text or query in a.note]
+        patterns = [p for p in wordlist.patterns
+                    if not query or query in p.name or query in p.regex.pattern]  # fmt: skip
+        cancels = {(a.path, a.line): [f for f in findings if f.kind == "shadowed" and
+                                      f.message.endswith(f" entry {a.path}:{a.line}")]
+                   for a in allow[:SHOWN]}  # fmt: skip
         return shown | {
             "findings": findings, "by_line": by_line, "terms": terms[:SHOWN],
             "matching": len(terms), "diff": diff_wordlists(live, wordlist),
-            "categories": wordlist.categories,
+            "categories": wordlist.categories, "allow": allow[:SHOWN], "cancels": cancels,
+            "patterns": patterns[:SHOWN],
         }  # fmt: skip
 
     def edit(self, account: str, fields: dict[str, str]) -> tuple[str, dict[str, Any]]:
@@ -110,6 +119,8 @@ class _Drafts:
         if action == "discard":
             self.store.discard(draft)
             return "draft_discard", {"revision": draft.revision}
+        if action.startswith(("allow_", "pattern_")):
+            return self._entry(draft, account, action, fields)
         row = form_line(fields.get("term", "").strip(), fields.get("severity", ""),
                         fields.get("modes", ""), fields.get("note", "").strip())  # fmt: skip
         if action == "add":
@@ -125,6 +136,24 @@ class _Drafts:
         self.store.save(draft, files, account)
         detail = {"category": category, "term": fields.get("text") or fields.get("term")}
         return f"draft_{action}", detail | ({"rows": added} if action == "upload" else {})
+
+    def _entry(
+        self, draft: Draft, account: str, action: str, fields: dict[str, str]
+    ) -> tuple[str, dict[str, Any]]:
+        """An allow-list entry or pattern added, changed or removed (``allow_add``,
+        ``pattern_change``, …): the key names the entry a change or removal is of."""
+        kind, step = action.split("_", 1)
+        if step not in ("add", "change", "remove"):
+            raise ConfigError(f"unknown draft action {action!r}")
+        line = None
+        if step != "remove" and kind == "allow":
+            line = allow_line(fields.get("term", ""), fields.get("note", ""))
+        elif step != "remove":
+            line = pattern_line(fields.get("name", ""), fields.get("category", ""),
+                                fields.get("severity", ""), fields.get("regex", ""))  # fmt: skip
+        key = "" if step == "add" else fields.get("key", "")
+        self.store.save(draft, edit_entry(draft, kind, key, line), account)
+        return f"draft_{action}", {"key": key, "line": line}
 
     def _current(self, fields: dict[str, str]) -> Draft:
         draft = self.store.get()
@@ -161,50 +190,75 @@ class _Drafts:
                            "findings": len(forced)}  # fmt: skip
 
 
-def routes(console: Console) -> list[Route]:
-    drafts: list[_Drafts] = []
+def draft_handler(
+    console: Console,
+    step: Callable[[], Callable[[str, dict[str, str]], tuple[str, dict[str, Any]]]],
+    shown: Callable[[str], dict[str, Any]],
+    template: str,
+    done: str,
+) -> Handler:
+    """A draft page's POST: run ``step()(account, form)``, record it and go back to
+    ``done``; a refusal is recorded (``lists_refused``) and shown on the page, with 400."""
 
-    def ops() -> _Drafts:
-        if not drafts:  # the sources are wired after the routes are built
+    @guarded(console, "analyst")
+    async def post(request: Request) -> Response:
+        account, fields = request.state.account.name, request.state.form
+        if console.lists is None:
+            return render(request, console, "lists.html", 400, unconfigured=True)
+        try:
+            action, detail = await blocking(step(), account, fields)
+        except (ScreeningError, ValueError, *STORE_ERRORS) as exc:
+            await blocking(console.audit.action, account, "lists_refused",
+                           step=fields.get("action", ""), why=str(exc)[:500])  # fmt: skip
+            try:
+                page = await blocking(shown, "")
+            except STORE_ERRORS as down:
+                return render(request, console, "lists.html", 503, unreachable=str(down))
+            return render(request, console, template, 400, error=str(exc), **page)
+        await blocking(console.audit.action, account, action, **detail)
+        return RedirectResponse(console.url(f"{done}?" + urlencode({"done": action})),
+                                status_code=303)  # fmt: skip
+
+    return post
+
+
+def draft_routes(
+    console: Console,
+    build: Callable[[Console, ListSources], Any],
+    template: str,
+    path: str,
+    publish_path: str,
+) -> list[Route]:
+    """A draft's pages: ``GET path`` shows it, ``POST path`` edits it and ``POST
+    publish_path`` publishes, promotes or rolls back, through the object ``build`` makes
+    (its ``page(query)``, ``edit`` and ``publish``), once the sources are wired."""
+    made: list[Any] = []
+
+    def ops() -> Any:
+        if not made:  # the sources are wired after the routes are built
             assert console.lists is not None
-            drafts.append(_Drafts(console, console.lists))
-        return drafts[0]
+            made.append(build(console, console.lists))
+        return made[0]
+
+    def shown(query: str) -> dict[str, Any]:
+        return ops().page(query)  # type: ignore[no-any-return]
 
     @guarded(console, "analyst")
     async def page(request: Request) -> Response:
         if console.lists is None:
             return render(request, console, "lists.html", unconfigured=True)
         try:
-            shown = await blocking(ops().page, request.query_params.get("q", "").strip())
+            found = await blocking(shown, request.query_params.get("q", "").strip())
         except STORE_ERRORS as exc:
             return render(request, console, "lists.html", 503, unreachable=str(exc))
-        return render(request, console, "draft.html", done=request.query_params.get("done", ""),
-                      **shown)  # fmt: skip
+        return render(request, console, template, done=request.query_params.get("done", ""),
+                      **found)  # fmt: skip
 
-    def handler(step: Callable[[_Drafts], Callable[..., tuple[str, dict[str, Any]]]]) -> Any:
-        @guarded(console, "analyst")
-        async def post(request: Request) -> Response:
-            account, fields = request.state.account.name, request.state.form
-            if console.lists is None:
-                return render(request, console, "lists.html", 400, unconfigured=True)
-            try:
-                action, detail = await blocking(step(ops()), account, fields)
-            except (ScreeningError, ValueError, *STORE_ERRORS) as exc:
-                await blocking(console.audit.action, account, "lists_refused",
-                               step=fields.get("action", ""), why=str(exc)[:500])  # fmt: skip
-                try:
-                    shown = await blocking(ops().page, "")
-                except STORE_ERRORS as down:
-                    return render(request, console, "lists.html", 503, unreachable=str(down))
-                return render(request, console, "draft.html", 400, error=str(exc), **shown)
-            await blocking(console.audit.action, account, action, **detail)
-            return RedirectResponse(console.url("/lists/draft?" + urlencode({"done": action})),
-                                    status_code=303)  # fmt: skip
+    edit = draft_handler(console, lambda: ops().edit, shown, template, path)
+    publish = draft_handler(console, lambda: ops().publish, shown, template, path)
+    return [Route(path, page, methods=["GET"]), Route(path, edit, methods=["POST"]),
+            Route(publish_path, publish, methods=["POST"])]  # fmt: skip
 
-        return post
 
-    return [
-        Route("/lists/draft", page, methods=["GET"]),
-        Route("/lists/draft", handler(lambda d: d.edit), methods=["POST"]),
-        Route("/lists/publish", handler(lambda d: d.publish), methods=["POST"]),
-    ]
+def routes(console: Console) -> list[Route]:
+    return draft_routes(console, _Drafts, "draft.html", "/lists/draft", "/lists/publish")

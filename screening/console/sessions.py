@@ -1,9 +1,11 @@
 """Console sessions: a signed cookie, and CSRF tokens derived from it.
 
-The cookie holds the account name, a random session id and its expiry, signed with
+The cookie holds the account name, a random session id, its expiry and the account's
+password stamp (:attr:`~screening.console.accounts.Account.stamp`), signed with
 HMAC-SHA256 under ``SCREENING_CONSOLE_SECRET``; the server keeps no session table, so
 every server process accepts it. The role is *not* in the cookie: each request reads the
-account again, so a disabled account or a lowered role takes effect at once.
+account again, so a disabled account or a lowered role takes effect at once, and a
+changed password ends every session issued under the old one (the stamps differ).
 
 The cookie is ``HttpOnly`` (scripts cannot read it), ``SameSite=Strict`` (no other site's
 page sends it) and ``Secure`` unless turned off for plain-HTTP development. Forms carry
@@ -36,6 +38,7 @@ class Session:
     name: str
     sid: str
     expires: float
+    stamp: str = ""
 
 
 class SessionSigner:
@@ -50,10 +53,12 @@ class SessionSigner:
         data = f"{purpose}\x00{value}".encode()
         return hmac.new(self._key, data, hashlib.sha256).hexdigest()
 
-    def issue(self, name: str, now: float | None = None) -> tuple[Session, str]:
-        """A new session for ``name`` and its cookie value."""
-        session = Session(name, secrets.token_hex(16), (now or time.time()) + self.lifetime)
-        body = json.dumps([session.name, session.sid, session.expires], ensure_ascii=False)
+    def issue(self, name: str, now: float | None = None, stamp: str = "") -> tuple[Session, str]:
+        """A new session for ``name`` (whose password stamp is ``stamp``) and its cookie."""
+        session = Session(name, secrets.token_hex(16), (now or time.time()) + self.lifetime,
+                          stamp)  # fmt: skip
+        body = json.dumps([session.name, session.sid, session.expires, session.stamp],
+                          ensure_ascii=False)  # fmt: skip
         payload = base64.urlsafe_b64encode(body.encode("utf-8")).decode("ascii").rstrip("=")
         return session, f"{payload}.{self._mac('session', payload)}"
 
@@ -66,12 +71,12 @@ class SessionSigner:
             return None
         try:
             padded = payload + "=" * (-len(payload) % 4)
-            name, sid, expires = json.loads(base64.urlsafe_b64decode(padded))
-        except (ValueError, TypeError):
+            name, sid, expires, stamp = json.loads(base64.urlsafe_b64decode(padded))
+        except (ValueError, TypeError):  # a cookie of an earlier version too: log in again
             return None
         if float(expires) <= (now or time.time()):
             return None
-        return Session(str(name), str(sid), float(expires))
+        return Session(str(name), str(sid), float(expires), str(stamp))
 
     def csrf(self, session: Session) -> str:
         return self._mac("csrf", session.sid)

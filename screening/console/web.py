@@ -120,7 +120,9 @@ def guarded(console: Console, role: str) -> Callable[[Handler], Handler]:
             account: Account | None = None
             if session is not None:
                 account = await blocking(console.accounts.get, session.name)
-            if session is None or account is None or account.disabled:
+            # A session issued under an earlier password ends when the password changes.
+            renewed = account is not None and session is not None and session.stamp != account.stamp
+            if session is None or account is None or account.disabled or renewed:
                 return RedirectResponse(console.url("/login"), status_code=303)
             request.state.session, request.state.account = session, account
             if not account.can(role):

@@ -39,6 +39,7 @@ from screening.progress import progress_bar
 from screening.settings import Settings, model_path
 
 __all__ = [
+    "checked_banks",
     "checked_wordlist",
     "cmd_promote",
     "cmd_publish",
@@ -108,6 +109,24 @@ def checked_wordlist(
     return wordlist.version, wordlist_files(files, normalizer), meta
 
 
+def checked_banks(
+    store: VersionStore,
+    files: Mapping[str, bytes],
+    *,
+    benign: Sequence[str],
+    config: Path | None,
+    force: bool = False,
+    forced: list[str] | None = None,
+) -> tuple[str, dict[str, bytes], dict[str, Any]]:
+    """``(version, files to store, meta)`` of banks that passed the publish checks against
+    the live ones (``validate_banks``; the CLI and the console publish through this)."""
+    live = store.pointer("bank", "live") or next(iter(store.history("bank")), None)
+    live_entries = (store.meta("bank", live) or {}).get("entries") if live else None
+    matcher = validate_banks(files, benign=benign, config=config, live_entries=live_entries,
+                             force=force, forced=forced)  # fmt: skip
+    return matcher.version, dict(files), {"entries": matcher.size, "banks": list(matcher.banks)}
+
+
 def publication(
     meta: Mapping[str, Any], source: str, author: str, reason: str | None,
     forced: list[str] | None,
@@ -159,7 +178,6 @@ def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
                           "signed with the deployment's signing key")  # fmt: skip
     slot = "shadow" if args.shadow else "live"
     seed_boot_versions(store, _configured(args, settings), author=author_of(args))
-    live = store.pointer(args.kind, "live") or next(iter(store.history(args.kind)), None)
     forced: list[str] = []
     if args.kind == "wordlist":
         directory = Path(args.directory or args.wordlists or settings.wordlists)
@@ -173,16 +191,13 @@ def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
         banks = args.directory or getattr(args, "banks", None) or settings.banks
         if not banks:
             raise ConfigError("no bank directory: give one, --banks or SCREENING_BANKS")
-        files = read_directory(Path(banks), f"*{BANK_SUFFIX}")
-        live_entries = (store.meta("bank", live) or {}).get("entries") if live else None
         # Benign messages must stay unflagged: the wordlists' corpus and any --benign file.
         extra = [line for path in args.benign for line in read_benign_file(Path(path))]
         benign = [*Wordlist.load(args.wordlists or settings.wordlists).benign, *extra]
-        matcher = validate_banks(files, benign=benign, config=args.config or settings.config,
-                                 live_entries=live_entries, force=args.force,
-                                 forced=forced)  # fmt: skip
-        version = matcher.version
-        meta = {"entries": matcher.size, "banks": list(matcher.banks)}
+        version, files, meta = checked_banks(
+            store, read_directory(Path(banks), f"*{BANK_SUFFIX}"), benign=benign,
+            config=args.config or settings.config, force=args.force, forced=forced,
+        )  # fmt: skip
     else:
         files = read_directory(Path(args.directory), "*")
         # The benign corpus travels with the wordlists: the configured ones check the model.

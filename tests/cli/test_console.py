@@ -22,6 +22,7 @@ import redis
 
 from screening.cli.console import build_console, retry_outcomes
 from screening.cli.main import main
+from screening.console.accounts import AccountStore
 from screening.console.queries import QueueFilter, create_indexes, review_queue
 from screening.console.review import outcome_event
 from screening.enforcement.enforcer import Enforcer
@@ -72,6 +73,28 @@ def test_add_user_then_list(env: dict[str, str]) -> None:
     (detail,) = store.query("SELECT detail FROM records WHERE kind = 'console'")[0]
     assert json.loads(detail)["action"] == "add_user" and PASSWORD not in detail
     store.close()
+
+
+def test_passwd_sets_a_password(env: dict[str, str]) -> None:
+    assert _run(env, "console", "add-user", "ana", "--role", "viewer", "--password-stdin",
+                stdin=PASSWORD + "\n").returncode == 0  # fmt: skip
+    changed = _run(env, "console", "passwd", "ana", "--password-stdin",
+                   stdin="a forgotten one, replaced\n")  # fmt: skip
+    assert changed.returncode == 0, changed.stderr
+    assert _run(env, "console", "passwd", "ana", "--password-stdin",
+                stdin="short\n").stderr.count("at least 12") == 1  # fmt: skip
+    missing = _run(env, "console", "passwd", "bob", "--password-stdin", stdin=PASSWORD + "\n")
+    assert missing.returncode == 2 and "no console account 'bob'" in missing.stderr
+    store = SqliteRecordStore(env["SCREENING_RECORDS_PATH"], "writer")
+    try:
+        accounts = AccountStore(store)
+        assert accounts.authenticate("ana", PASSWORD) is None
+        assert accounts.authenticate("ana", "a forgotten one, replaced") is not None
+        actions = [json.loads(d)["action"] for (d,) in store.query(
+            "SELECT detail FROM records WHERE kind = 'console' ORDER BY id")]  # fmt: skip
+        assert actions == ["add_user", "reset_password"]
+    finally:
+        store.close()
 
 
 def test_serve_console_beside_the_api(env: dict[str, str]) -> None:

@@ -1,5 +1,5 @@
 """The console tests' fixtures (tests/fixtures/console.py)."""
 
-from tests.fixtures.console import console_site, lists_site
+from tests.fixtures.console import console_site, drafts, lists_site
 
-__all__ = ["console_site", "lists_site"]
+__all__ = ["console_site", "drafts", "lists_site"]

@@ -73,3 +73,20 @@ def test_a_store_without_the_table_is_not_ready(tmp_path) -> None:
         AccountStore(store).check_ready()
     AccountStore(store).migrate()
     AccountStore(store).check_ready()
+
+
+def test_a_password_change_needs_the_current_one_and_renews_the_stamp(
+    accounts: AccountStore,
+) -> None:
+    accounts.add("ana", "viewer", PASSWORD)
+    before = accounts.get("ana")
+    assert before is not None and len(before.stamp) == 16
+    assert accounts.authenticate("ana", PASSWORD).stamp == before.stamp  # type: ignore[union-attr]
+    assert not accounts.change_password("ana", "not the password", "another long password")
+    with pytest.raises(ConfigError, match="at least 12"):
+        accounts.change_password("ana", PASSWORD, "short")
+    assert accounts.change_password("ana", PASSWORD, "another long password")
+    after = accounts.get("ana")
+    assert after == before and after.stamp != before.stamp  # type: ignore[union-attr]
+    assert accounts.authenticate("ana", PASSWORD) is None
+    assert not accounts.set_password("nobody", "another long password")

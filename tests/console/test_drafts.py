@@ -13,19 +13,9 @@ from screening.console.drafts import (
     remove_term,
 )
 from screening.errors import ConfigError, WordlistError
-from screening.records.store import RecordStore
 from tests.fixtures.engine import FIXTURE_WORDLIST
 
 FILES = {name: text.encode() for name, text in FIXTURE_WORDLIST.items()}
-
-
-@pytest.fixture
-def drafts(record_store: RecordStore) -> DraftStore:
-    store = DraftStore(record_store)
-    store.migrate()
-    if record_store.dialect == "postgres":
-        record_store.execute([("DELETE FROM console_drafts", ())])
-    return store
 
 
 def test_a_draft_starts_from_the_live_files_once(drafts: DraftStore) -> None:

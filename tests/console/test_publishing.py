@@ -174,3 +174,53 @@ def test_an_unreachable_version_store_is_said_not_crashed_on(lists_site: Site) -
     assert published.status_code == 503 and 'id="unreachable"' in published.text
     refused = [a for a in _actions(lists_site) if a["action"] == "lists_refused"]
     assert refused[-1]["step"] == "publish" and "127.0.0.1" in refused[-1]["why"]
+
+
+def _cell(page: str, attribute: str, key: str) -> str:
+    row = re.search(rf'{attribute}="{key}"[^>]*>.*?class="lint">([^<]*)<', page, re.S)
+    assert row, page
+    return html.unescape(row.group(1))
+
+
+def test_allow_list_entries_and_patterns_are_edited_checked_and_published(
+    lists_site: Site, publishing: RedisVersionStore
+) -> None:
+    analyst = lists_site.add_user("analyst")
+    client = login(lists_site, analyst)
+    _post(client, "/lists/draft", action="start")
+    added = _post(client, "/lists/draft", action="allow_add", term="百家乐", note="游戏名")
+    assert added.status_code == 303, added.text
+    page = client.get("/console/lists/draft").text
+    assert "cancels: '百家乐'" in _cell(page, "data-allow", "百家乐")  # lint, beside the entry
+    assert "shadowed" in _cell(page, "data-text", "百家乐")  # and beside the term it cancels
+    slow = _post(client, "/lists/draft", action="pattern_add", name="qq2",
+                 category="contact_diversion", severity="review", regex=r"qq\s*:?\s*\d{5,}")  # fmt: skip
+    assert slow.status_code == 400 and "super-linear" in html.unescape(slow.text)
+    assert "qq2" not in client.get("/console/lists/draft").text  # nothing saved
+    wechat = r"(?<![a-z])wx\s*+[:：]?\s*+[a-z][a-z0-9_-]{5,19}"
+    for fields in (
+        {"action": "pattern_add", "name": "wx", "category": "contact_diversion",
+         "severity": "review", "regex": wechat},
+        {"action": "pattern_change", "key": "qq", "name": "qq", "category": "contact_diversion",
+         "severity": "block", "regex": r"(?:qq|扣扣|企鹅)\s*+[:：号]?\s*+\d{5,11}"},
+        {"action": "allow_remove", "key": "他妈妈"},
+        {"action": "allow_remove", "key": "百家乐"},
+    ):  # fmt: skip
+        assert _post(client, "/lists/draft", **fields).status_code == 303, fields
+    page = html.unescape(client.get("/console/lists/draft").text)
+    assert _cell(page, "data-pattern", "wx") == "" and 'data-allow="百家乐"' not in page
+    assert "+ pattern contact_diversion/wx" in page
+    assert "~ pattern contact_diversion/qq  severity review -> block" in page
+    assert "- allow 他妈妈" in page
+    published = _post(client, "/lists/publish", action="publish", reason="wechat ids")
+    assert published.status_code == 303, published.text
+    live = publishing.pointer("wordlist", "live")
+    assert live is not None
+    files = publishing.files("wordlist", live) or {}
+    assert wechat in files["patterns.txt"].decode() and "他妈妈" not in files["allow.txt"].decode()
+    actions = [a["action"] for a in _actions(lists_site)]
+    assert actions == ["draft_start", "draft_allow_add", "lists_refused", "draft_pattern_add",
+                       "draft_pattern_change", "draft_allow_remove", "draft_allow_remove",
+                       "publish"]  # fmt: skip
+    refused = next(a for a in _actions(lists_site) if a["action"] == "lists_refused")
+    assert refused["step"] == "pattern_add" and "super-linear" in refused["why"]

@@ -12,8 +12,9 @@ SECRET = "s" * 32
 
 def test_a_cookie_carries_its_session_until_it_ends() -> None:
     signer = SessionSigner(SECRET, hours=1)
-    session, cookie = signer.issue("李雷", now=1000.0)
+    session, cookie = signer.issue("李雷", now=1000.0, stamp="0123abcd")
     assert signer.read(cookie, now=1000.0 + 3599) == session
+    assert session.stamp == "0123abcd"
     assert signer.read(cookie, now=1000.0 + 3600) is None
 
 
@@ -60,3 +61,14 @@ def test_cookie_flags_follow_the_setting() -> None:
     assert SessionSigner(SECRET).cookie_flags()["secure"] is True
     flags = SessionSigner(SECRET, secure=False).cookie_flags()
     assert flags["secure"] is False and flags["httponly"] is True and flags["samesite"] == "strict"
+
+
+def test_a_cookie_of_the_earlier_format_is_no_session() -> None:
+    """Before password stamps a cookie held three fields: its holder logs in again."""
+    import base64
+    import json
+
+    signer = SessionSigner(SECRET)
+    payload = base64.urlsafe_b64encode(json.dumps(["alice", "ab", 2e10]).encode()).decode()
+    payload = payload.rstrip("=")
+    assert signer.read(f"{payload}.{signer._mac('session', payload)}") is None

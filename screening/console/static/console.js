@@ -25,12 +25,14 @@ document.addEventListener("DOMContentLoaded", () => {
   });
 });
 
-// Lists draft: a chosen CSV file is read into the form's text area (the form posts text,
-// so the import's validation reports bad rows by line as it does for `wordlist import`).
+// Lists drafts: a chosen file (CSV of terms, JSONL of bank entries) is read into the form's
+// text area named by its data-into (the form posts text, so the import's validation
+// reports bad rows by line as it does for `wordlist import`).
 document.addEventListener("DOMContentLoaded", () => {
-  const file = document.getElementById("csv-file");
-  if (!file) return;
-  file.addEventListener("change", async () => {
-    if (file.files.length) file.form.querySelector("textarea[name=csv]").value = await file.files[0].text();
-  });
+  for (const file of document.querySelectorAll("input[type=file][data-into]")) {
+    file.addEventListener("change", async () => {
+      const area = file.form.querySelector(`textarea[name=${file.dataset.into}]`);
+      if (file.files.length) area.value = await file.files[0].text();
+    });
+  }
 });
