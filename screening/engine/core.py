@@ -76,7 +76,10 @@ class Engine:
         normalizer: Normalizer | None = None,
         timings: Callable[[Mapping[str, float]], None] | None = None,
         evidence: Sequence[EvidenceSource] = (),
+        cache: Path | None = None,
     ):
+        """``cache``: a directory for the compiled wordlist, a derived file that spares the
+        next process compiling it (:mod:`screening.engine.compiled`; None: no cache)."""
         self.config = config
         self.wordlist = wordlist
         self.normalizer = normalizer or Normalizer(config.transforms)
@@ -84,7 +87,7 @@ class Engine:
         self.tokenizer = tokenizer or Tokenizer(config.tokenizer_backend)
         self.phonetic = Phonetic()
         self.matcher = Matcher(
-            wordlist, self.normalizer, self.tokenizer, self.phonetic, config.transforms
+            wordlist, self.normalizer, self.tokenizer, self.phonetic, config.transforms, cache
         )
         self.patterns = PatternMatcher(wordlist.patterns, self.normalizer)
         self.classifier = classifier
@@ -118,8 +121,9 @@ class Engine:
         model_cache: Path | None = None,
     ) -> Engine:
         """Build from files; ``model`` is a model directory (None: wordlists only),
-        ``banks`` a directory of text banks (None: no banks), ``model_cache`` where the
-        model's weights may be cached (:mod:`screening.engine.weights`; None: nowhere)."""
+        ``banks`` a directory of text banks (None: no banks), ``model_cache`` where derived
+        files may be cached: the model's weights (:mod:`screening.engine.weights`) and the
+        compiled wordlist (:mod:`screening.engine.compiled`; None: nowhere)."""
         engine_config = load_config(config)
         tokenizer = tokenizer or Tokenizer(engine_config.tokenizer_backend)
         classifier = None
@@ -137,7 +141,7 @@ class Engine:
             matcher = BankMatcher.load(banks, normalizer, engine_config.banks)
             evidence = [matcher] if matcher is not None else []
         return cls(engine_config, Wordlist.load(wordlists), tokenizer, classifier,
-                   normalizer=normalizer, evidence=evidence)  # fmt: skip
+                   normalizer=normalizer, evidence=evidence, cache=model_cache)  # fmt: skip
 
     def analyse_batch(self, messages: Iterable[tuple[Any, str]]) -> list[Analysis]:
         """Analyses for ``(id, text)`` pairs, in order; the model scores them in one call."""
