@@ -172,3 +172,25 @@ def test_a_cache_that_cannot_be_written_is_a_warning_not_a_failure(
         engine = Engine(load_config(), shipped, tokenizer, cache=blocked / "cache")
     assert any("compiled wordlist not cached" in str(w.message) for w in caught)
     assert _verdicts(engine) == _verdicts(Engine(load_config(), shipped, tokenizer))
+
+
+def test_a_builder_reads_the_cache_at_start_up_only(
+    tokenizer: Tokenizer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Workers and `serve` boot from the cache; their hot reloads neither read nor write it
+    (a reload seeds term keys from the publisher instead)."""
+    from screening.engine.builder import EngineBuilder
+
+    cache = tmp_path / "cache"
+    Engine.load(DEFAULT_WORDLISTS, tokenizer=tokenizer, model_cache=cache)
+    (path,) = _files(cache)
+    compiled: list[int] = []
+    original = Matcher._compile
+    monkeypatch.setattr(Matcher, "_compile", lambda self: compiled.append(1) or original(self))
+    builder = EngineBuilder(load_config(), None, wordlists=DEFAULT_WORDLISTS, model_cache=cache)
+    builder.tokenizer = tokenizer
+    builder.build({})
+    assert compiled == []
+    path.unlink()
+    builder.build({})
+    assert compiled == [1] and _files(cache) == []
