@@ -145,6 +145,15 @@ class Engine:
 
     def analyse_batch(self, messages: Iterable[tuple[Any, str]]) -> list[Analysis]:
         """Analyses for ``(id, text)`` pairs, in order; the model scores them in one call."""
+        normalized_texts, verdicts = self._screen(messages)
+        return [
+            Analysis(normalized, verdict.hits, verdict)
+            for normalized, verdict in zip(normalized_texts, verdicts, strict=True)
+        ]
+
+    def _screen(
+        self, messages: Iterable[tuple[Any, str]]
+    ) -> tuple[list[NormalizedText], list[Verdict]]:
         items = list(messages)
         for message_id, text in items:
             if not isinstance(text, str):
@@ -176,27 +185,30 @@ class Engine:
                 [*mine, *theirs] if theirs else mine
                 for mine, theirs in zip(extra, found, strict=True)
             ]
-        matching = clock() - classified
-        analyses = []
-        rules = self.config.decision
-        for index, (message_id, normalized) in enumerate(zip(ids, normalized_texts, strict=True)):
-            before = clock()
-            hits = self.matcher.find(normalized) + self.patterns.find(normalized)
+        patterns = self.patterns.find
+        found_hits = [
+            words + patterns(normalized) if words else patterns(normalized)
+            for words, normalized in zip(
+                self.matcher.find_batch(normalized_texts), normalized_texts, strict=True
+            )
+        ]
+        matched = clock()
+        verdicts = []
+        rules, versions = self.config.decision, self.versions
+        for index, hits in enumerate(found_hits):
             if not hits and model_scores is None and not extra[index]:
                 # Most messages: no evidence at all, so nothing to weigh or label.
-                matching += clock() - before
-                verdict = Verdict(message_id, "pass", {}, (), self.versions, {}, ())
-                analyses.append(Analysis(normalized, (), verdict))
+                verdicts.append(Verdict(ids[index], "pass", {}, (), versions, {}, ()))
                 continue
             hits.sort(key=lambda h: (h.start, h.end, h.category, h.term))
             hits = with_utf16_offsets(texts[index], hits)
-            matching += clock() - before
             probabilities = model_scores[index] if model_scores is not None else {}
             # Hits of a message the model reads as a warning, report or condemnation stay
             # evidence but do not decide (screening/engine/context.py).
             deciding = deciding_hits(
-                hits, probabilities, self.model_thresholds, self.context, normalized.compact
-            )
+                hits, probabilities, self.model_thresholds, self.context,
+                normalized_texts[index].compact,
+            )  # fmt: skip
             scores = category_scores(deciding, rules)
             others = extra[index]
             labels = (
@@ -214,27 +226,27 @@ class Engine:
                 if scores or probabilities or others
                 else ()
             )
-            verdict = Verdict(
-                id=message_id,
-                decision=labels[0].decision if labels else "pass",
-                categories=scores,
-                hits=tuple(hits),
-                versions=self.versions,
-                model_scores=probabilities,
-                labels=labels,
+            verdicts.append(
+                Verdict(
+                    id=ids[index],
+                    decision=labels[0].decision if labels else "pass",
+                    categories=scores,
+                    hits=tuple(hits),
+                    versions=versions,
+                    model_scores=probabilities,
+                    labels=labels,
+                )
             )
-            analyses.append(Analysis(normalized, tuple(hits), verdict))
         if self.timings is not None:
-            deciding = clock() - classified - matching
             self.timings(
                 {
                     "normalise": normalised - started,
                     "classify": classified - normalised,
-                    "match": matching,
-                    "decide": deciding,
+                    "match": matched - classified,
+                    "decide": clock() - matched,
                 }
             )
-        return analyses
+        return normalized_texts, verdicts
 
     def analyse(self, text: str, message_id: Any = None) -> Analysis:
         return self.analyse_batch([(message_id, text)])[0]
@@ -244,7 +256,7 @@ class Engine:
 
     def screen_batch(self, messages: Iterable[tuple[Any, str]]) -> list[Verdict]:
         """Verdicts for ``(id, text)`` pairs, in order."""
-        return [analysis.verdict for analysis in self.analyse_batch(messages)]
+        return self._screen(messages)[1]
 
 
 def _sub_labels(wordlist: Wordlist) -> dict[tuple[str, str], str]:
