@@ -13,6 +13,7 @@ make an allowed term look like a prohibited one (他妈妈 collapses to 他妈).
 from __future__ import annotations
 
 import bisect
+import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,7 +136,10 @@ class Matcher:
                         phonetic.max_homophones, MIN_INITIALS)  # fmt: skip
             key = fingerprint(self._items, settings)
             path = compiled_file(cache, key)
-            compiled = read_compiled(path, key, len(self._items), self._compile_item)
+            # Checked against surface keys only: spelling the sample by sound would cost
+            # importing pypinyin, which a process reading its wordlist compiled never needs.
+            check = functools.partial(self._compile_item, sound=False)
+            compiled = read_compiled(path, key, len(self._items), check)
         if compiled is None:
             compiled = self._compile()
             if cache is not None:
@@ -150,9 +154,9 @@ class Matcher:
         rows: list[tuple[int, ...]] = []
         return Compiled(builders[MAIN].build(rows), builders[COLLAPSED_EXTRA].build(rows), rows)
 
-    def _compile_item(self, index: int) -> list[Keyed]:
+    def _compile_item(self, index: int, sound: bool = True) -> list[Keyed]:
         """The keys of wordlist item ``index`` (terms, then allow-list): in which automaton,
-        and with which entry code."""
+        and with which entry code; without ``sound``, only its surface keys."""
         item, transforms, phonetic = self._items[index], self.transforms, self.phonetic
         term = item if index < self._terms else None
         key = self._key(item)
@@ -161,7 +165,7 @@ class Matcher:
         collapsed_key = self.normalizer.collapse(key)  # the key is normalised once
         if transforms.repeat and collapsed_key != key:
             out.append((COLLAPSED_EXTRA, collapsed_key, surface))
-        if term is None:
+        if term is None or not sound:
             return out
         assert isinstance(term, Term)
         if transforms.pinyin and "pinyin" in term.modes:

@@ -55,6 +55,26 @@ def test_a_second_engine_reads_the_cache_and_screens_the_same(
     assert _verdicts(Engine(load_config(), shipped, tokenizer, cache=cache)) == reference
 
 
+def test_a_process_reading_the_cache_never_imports_pypinyin(tmp_path: Path) -> None:
+    """Spelling terms by sound is what the cache spares, and pypinyin's dictionaries
+    (~0.1 s, ~20 MB) with it; sound-alike hits still come from the compiled keys."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys; from pathlib import Path; from screening.engine.core import Engine; "
+        f"e = Engine.load({str(DEFAULT_WORDLISTS)!r}, model_cache=Path({str(tmp_path)!r})); "
+        "print('pypinyin' in sys.modules, [h.term for h in e.screen('shabi').hits])"
+    )
+    first, second = (
+        subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                       check=True).stdout.split(maxsplit=1)
+        for _ in range(2)
+    )  # fmt: skip
+    assert first[0] == "True" and second[0] == "False"
+    assert first[1] == second[1] and "傻逼" in second[1]
+
+
 def test_verdicts_from_the_cache_match_the_recorded_reference(
     tokenizer: Tokenizer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
