@@ -195,11 +195,19 @@ class Engine:
         matched = clock()
         verdicts = []
         rules, versions = self.config.decision, self.versions
+        # Acting thresholds only ever rise above these (context.acting_thresholds), so a
+        # message with nothing else whose scores stay under them all is a pass.
+        reviews = [(c, limits.review) for c, limits in self.model_thresholds.items()]
         for index, hits in enumerate(found_hits):
-            if not hits and model_scores is None and not extra[index]:
+            if not hits and not extra[index]:
                 # Most messages: no evidence at all, so nothing to weigh or label.
-                verdicts.append(Verdict(ids[index], "pass", {}, (), versions, {}, ()))
-                continue
+                if model_scores is None:
+                    verdicts.append(Verdict(ids[index], "pass", {}, (), versions, {}, ()))
+                    continue
+                scored = model_scores[index]
+                if all(scored.get(c, 0.0) < review for c, review in reviews):
+                    verdicts.append(Verdict(ids[index], "pass", {}, (), versions, scored, ()))
+                    continue
             hits.sort(key=lambda h: (h.start, h.end, h.category, h.term))
             hits = with_utf16_offsets(texts[index], hits)
             probabilities = model_scores[index] if model_scores is not None else {}
