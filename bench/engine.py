@@ -167,8 +167,10 @@ def write_lines(texts: list[str], count: int, path: Path) -> Path:
     return path
 
 
-def breakdown(wordlists: Path) -> list[tuple[str, float]]:
-    """RSS (MB) after each stage of building an engine with the model, in this process."""
+def breakdown(wordlists: Path, cache: Path | None) -> list[tuple[str, float]]:
+    """RSS (MB) after each stage of building an engine with the model, in this process:
+    with ``cache``, the compiled wordlist read from it (what every process but the first
+    does), else compiled here (pypinyin and the sound-alike spellings then show)."""
 
     def rss() -> float:
         for line in Path("/proc/self/status").read_text().splitlines():
@@ -176,13 +178,12 @@ def breakdown(wordlists: Path) -> list[tuple[str, float]]:
                 return int(line.split()[1]) / 1024
         return 0.0
 
-    from screening.engine.classify import Classifier
     from screening.engine.compiled import VIAS
     from screening.engine.match import Matcher
     from screening.engine.normalize import Normalizer
     from screening.engine.phonetic import Phonetic
 
-    stages = [("imports", rss())]
+    stages = [("imports (engine, without numpy/scipy)", rss())]
     config = load_config()
     tokenizer = Tokenizer(config.tokenizer_backend)
     stages.append((f"tokenizer ({config.tokenizer_backend} dictionary)", rss()))
@@ -192,18 +193,23 @@ def breakdown(wordlists: Path) -> list[tuple[str, float]]:
     wordlist = Wordlist.load(wordlists)
     stages.append((f"term metadata ({len(wordlist.terms):,} parsed terms)", rss()))
     phonetic = Phonetic()
-    phonetic.homophones("预热")  # pypinyin's dictionaries and the homophone index
-    stages.append(("phonetic: pypinyin + homophone index (not loaded from the cache)", rss()))
-    matcher = Matcher(wordlist, normalizer, tokenizer, phonetic, config.transforms)
+    if cache is None:
+        phonetic.homophones("预热")  # pypinyin's dictionaries and the homophone index
+        stages.append(("phonetic: pypinyin + homophone index", rss()))
+    matcher = Matcher(wordlist, normalizer, tokenizer, phonetic, config.transforms, cache)
     automata = [a for a in (matcher._main, matcher._collapsed_extra) if a is not None]
     size = sum(a.get_stats()["total_size"] for a in automata) / 2**20
     keys = [0] * len(VIAS)
     for _, *codes in matcher._rows:
         keys[codes[0] >> 1 & 3] += 1
     spelled = ", ".join(f"{n:,} {via or 'surface'}" for via, n in zip(VIAS, keys, strict=True))
-    stages.append((f"automata ({size:.0f} MB of nodes) + rows; keys: {spelled}", rss()))
+    how = "read from the cache" if cache is not None else "compiled"
+    stages.append((f"automata + rows, {how}\n      ({size:.0f} MB of automaton nodes; keys: "
+                   f"{spelled})", rss()))  # fmt: skip
+    from screening.engine.classify import Classifier
+
     alive = [matcher, Classifier.load(DEFAULT_MODEL, tokenizer, Settings.from_env().model_cache)]
-    stages.append(("model (its weights from the cache when there is one)", rss()))
+    stages.append(("model: numpy, scipy, vocabulary, weights (from their cache)", rss()))
     del alive
     return stages
 
@@ -329,9 +335,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs of each measurement")
     parser.add_argument("--lines", type=int, default=60_000, help="lines per scan run")
     parser.add_argument("--breakdown", help=argparse.SUPPRESS)  # child: memory by stage
+    parser.add_argument("--cache", help=argparse.SUPPRESS)  # child: compiled wordlists
     args = parser.parse_args()
     if args.breakdown:
-        print(json.dumps(breakdown(Path(args.breakdown))))
+        cache = Path(args.cache) if args.cache else None
+        print(json.dumps(breakdown(Path(args.breakdown), cache)))
         return
     rng = random.Random(SEED)
     name, texts = measured_texts(rng)
@@ -343,13 +351,23 @@ def main() -> None:
         lists = {"shipped": REPO / "wordlists",
                  "100k": write_padded_wordlists(100_000, rng, tmp / "100k")}  # fmt: skip
         report(measure(args, texts, lists, tmp))
-        out = subprocess.run([sys.executable, __file__, "--breakdown", str(lists["100k"])],
-                             capture_output=True, text=True, check=True, cwd=REPO)  # fmt: skip
-    print("\nRSS by stage, 100k terms and the model (fresh process):")
-    before = 0.0
-    for stage, mb in json.loads(out.stdout):
-        print(f"  {stage:<46}{mb:7.0f} MB  (+{mb - before:.0f})")
-        before = mb
+        cache = tmp / "breakdown-cache"
+        for title, extra in (
+            ("compiling the wordlist (the first process)", []),
+            ("the compiled wordlist read back (every later process)", ["--cache", str(cache)]),
+        ):
+            if extra:  # fill the cache first
+                subprocess.run([sys.executable, __file__, "--breakdown", str(lists["100k"]),
+                                *extra], capture_output=True, check=True, cwd=REPO)  # fmt: skip
+            out = subprocess.run(
+                [sys.executable, __file__, "--breakdown", str(lists["100k"]), *extra],
+                capture_output=True, text=True, check=True, cwd=REPO,
+            )
+            print(f"\nRSS by stage, 100k terms and the model, fresh process, {title}:")
+            before = 0.0
+            for stage, mb in json.loads(out.stdout):
+                print(f"  {stage:<60}{mb:7.0f} MB  (+{mb - before:.0f})")
+                before = mb
     long_messages()
     print(f"load average at the end: {load()}")
 
