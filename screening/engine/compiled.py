@@ -190,11 +190,10 @@ def read_compiled(
             header = _Unpickler(source).load()
             if header != {"format": COMPILED_FORMAT, "key": key, "items": items}:
                 return None
-            main, collapsed_extra, rows = _Unpickler(source).load()
-    except (OSError, EOFError, ValueError, TypeError, pickle.UnpicklingError):
-        return None  # damaged or foreign: compiled again like a missing one
-    compiled = Compiled(main, collapsed_extra, rows)
-    if not _consistent(compiled, items, check):
+            compiled = Compiled(*_Unpickler(source).load())
+        if not _consistent(compiled, items, check):
+            return None
+    except Exception:  # whatever a damaged or foreign file raises: it is compiled again
         return None
     try:
         os.utime(path)  # the newest used is kept longest (see KEEP)

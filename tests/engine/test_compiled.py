@@ -214,3 +214,19 @@ def test_a_builder_reads_the_cache_at_start_up_only(
     path.unlink()
     builder.build({})
     assert compiled == [1] and _files(cache) == []
+
+
+@pytest.mark.parametrize("rows", [None, [None], [(1, "x")], "rows"])
+def test_rows_of_the_wrong_shape_are_compiled_again(
+    shipped: Wordlist, tokenizer: Tokenizer, tmp_path: Path, rows: object
+) -> None:
+    cache = tmp_path / "cache"
+    reference = _verdicts(Engine(load_config(), shipped, tokenizer, cache=cache))
+    (path,) = _files(cache)
+    with path.open("rb") as source:
+        header = pickle.load(source)
+        main, extra, _ = pickle.load(source)
+    with path.open("wb") as out:
+        pickle.dump(header, out)
+        pickle.dump((main, extra, rows), out)
+    assert _verdicts(Engine(load_config(), shipped, tokenizer, cache=cache)) == reference
