@@ -240,17 +240,21 @@ class Matcher:
             if (last + 1) % 4 == 0
         }
         return [
-            self.find(text) if index in flagged or text.collapsed is not None else none
+            self.find(text, index in flagged)
+            if index in flagged or text.collapsed is not None
+            else none
             for index, text in enumerate(texts)
         ]
 
-    def find(self, text: NormalizedText) -> list[Hit]:
-        """Wordlist hits in ``text``, allow-list applied, in original coordinates."""
+    def find(self, text: NormalizedText, compact: bool = True) -> list[Hit]:
+        """Wordlist hits in ``text``, allow-list applied, in original coordinates; without
+        ``compact``, the caller knows no key is in the compact form (only the collapsed
+        form is looked at)."""
         if self._main is None:
             return []
         candidates: list[_Candidate] = []
         # Most messages match nothing: one look at the automaton's first match decides it.
-        if next(self._main.iter(as_letters(text.compact)), None) is not None:
+        if compact and next(self._main.iter(as_letters(text.compact)), None) is not None:
             found, allows = self._pass(
                 (self._main,), text.compact, text.compact_span, collapsed=False
             )
