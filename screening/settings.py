@@ -54,9 +54,10 @@ class Settings:
     #: SCREENING_BANKS: directory of text banks (<name>.jsonl, banks/README.md); "none":
     #: no banks (default: the repo's banks/). Published bank versions take precedence.
     banks: Path | None = field(default_factory=_shipped_banks)
-    #: SCREENING_MODEL_CACHE: directory for a derived, validated copy of the model's
-    #: weights that spares each later start-up reading them through scikit-learn
-    #: (screening/engine/weights.py); "none": no cache (default: ~/.cache/screening).
+    #: SCREENING_MODEL_CACHE: directory for derived, validated files that spare later
+    #: start-ups work: the model's weights without scikit-learn (screening/engine/weights.py)
+    #: and the compiled wordlist (screening/engine/compiled.py); "none": no cache
+    #: (default: ~/.cache/screening).
     model_cache: Path | None = field(default_factory=lambda: DEFAULT_MODEL_CACHE)
 
     # Pipeline (docs/pipeline.md). Durations are in seconds unless the name says otherwise.

@@ -71,7 +71,10 @@ class EngineBuilder:
         model_cache: Path | None = None,
     ):
         self.config = config
-        self.model_cache = model_cache  # screening/engine/weights.py
+        #: Derived files: the model's weights (screening/engine/weights.py) and, for the
+        #: first build only, the compiled wordlist (screening/engine/compiled.py).
+        self.model_cache = model_cache
+        self._booted = False
         self.store = store
         self.wordlists, self.model_dir, self.banks_dir = wordlists, model, banks
         self.clock = clock
@@ -175,8 +178,12 @@ class EngineBuilder:
                 normalizer=self._normalizer,
                 timings=self.clock.add_all if self.clock is not None else None,
                 evidence=[bank] if bank is not None else [],
+                # The compiled wordlist is cached for start-up only: a hot reload would pay
+                # for writing every new version, and seeds its term keys from the publisher.
+                cache=None if self._booted else self.model_cache,
             )
         except Exception as exc:
             raise BuildError("wordlist", ids.get("wordlist"), exc) from exc
         self._normalizer.retire()
+        self._booted = True
         return engine

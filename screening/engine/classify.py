@@ -279,9 +279,12 @@ class Classifier:
         self, texts: Sequence[str], compacts: Sequence[str] | None = None
     ) -> list[dict[str, float]]:
         """``{category: probability}`` per text, in order; one matrix product per call."""
+        # tolist(): the whole matrix to Python floats in one call (the same values as
+        # float() of each element, ~2 µs a message less).
+        categories = self.categories
         return [
-            dict(zip(self.categories, map(float, row), strict=True))
-            for row in self.scores(texts, compacts)
+            dict(zip(categories, row, strict=True))
+            for row in self.scores(texts, compacts).tolist()
         ]
 
     def contributions(self, text: str, top: int = 5) -> dict[str, list[tuple[str, float]]]:

@@ -76,7 +76,10 @@ class Engine:
         normalizer: Normalizer | None = None,
         timings: Callable[[Mapping[str, float]], None] | None = None,
         evidence: Sequence[EvidenceSource] = (),
+        cache: Path | None = None,
     ):
+        """``cache``: a directory for the compiled wordlist, a derived file that spares the
+        next process compiling it (:mod:`screening.engine.compiled`; None: no cache)."""
         self.config = config
         self.wordlist = wordlist
         self.normalizer = normalizer or Normalizer(config.transforms)
@@ -84,7 +87,7 @@ class Engine:
         self.tokenizer = tokenizer or Tokenizer(config.tokenizer_backend)
         self.phonetic = Phonetic()
         self.matcher = Matcher(
-            wordlist, self.normalizer, self.tokenizer, self.phonetic, config.transforms
+            wordlist, self.normalizer, self.tokenizer, self.phonetic, config.transforms, cache
         )
         self.patterns = PatternMatcher(wordlist.patterns, self.normalizer)
         self.classifier = classifier
@@ -118,8 +121,9 @@ class Engine:
         model_cache: Path | None = None,
     ) -> Engine:
         """Build from files; ``model`` is a model directory (None: wordlists only),
-        ``banks`` a directory of text banks (None: no banks), ``model_cache`` where the
-        model's weights may be cached (:mod:`screening.engine.weights`; None: nowhere)."""
+        ``banks`` a directory of text banks (None: no banks), ``model_cache`` where derived
+        files may be cached: the model's weights (:mod:`screening.engine.weights`) and the
+        compiled wordlist (:mod:`screening.engine.compiled`; None: nowhere)."""
         engine_config = load_config(config)
         tokenizer = tokenizer or Tokenizer(engine_config.tokenizer_backend)
         classifier = None
@@ -137,10 +141,19 @@ class Engine:
             matcher = BankMatcher.load(banks, normalizer, engine_config.banks)
             evidence = [matcher] if matcher is not None else []
         return cls(engine_config, Wordlist.load(wordlists), tokenizer, classifier,
-                   normalizer=normalizer, evidence=evidence)  # fmt: skip
+                   normalizer=normalizer, evidence=evidence, cache=model_cache)  # fmt: skip
 
     def analyse_batch(self, messages: Iterable[tuple[Any, str]]) -> list[Analysis]:
         """Analyses for ``(id, text)`` pairs, in order; the model scores them in one call."""
+        normalized_texts, verdicts = self._screen(messages)
+        return [
+            Analysis(normalized, verdict.hits, verdict)
+            for normalized, verdict in zip(normalized_texts, verdicts, strict=True)
+        ]
+
+    def _screen(
+        self, messages: Iterable[tuple[Any, str]]
+    ) -> tuple[list[NormalizedText], list[Verdict]]:
         items = list(messages)
         for message_id, text in items:
             if not isinstance(text, str):
@@ -172,27 +185,38 @@ class Engine:
                 [*mine, *theirs] if theirs else mine
                 for mine, theirs in zip(extra, found, strict=True)
             ]
-        matching = clock() - classified
-        analyses = []
-        rules = self.config.decision
-        for index, (message_id, normalized) in enumerate(zip(ids, normalized_texts, strict=True)):
-            before = clock()
-            hits = self.matcher.find(normalized) + self.patterns.find(normalized)
-            if not hits and model_scores is None and not extra[index]:
+        patterns = self.patterns.find
+        found_hits = [
+            words + patterns(normalized) if words else patterns(normalized)
+            for words, normalized in zip(
+                self.matcher.find_batch(normalized_texts), normalized_texts, strict=True
+            )
+        ]
+        matched = clock()
+        verdicts = []
+        rules, versions = self.config.decision, self.versions
+        # Acting thresholds only ever rise above these (context.acting_thresholds), so a
+        # message with nothing else whose scores stay under them all is a pass.
+        reviews = [(c, limits.review) for c, limits in self.model_thresholds.items()]
+        for index, hits in enumerate(found_hits):
+            if not hits and not extra[index]:
                 # Most messages: no evidence at all, so nothing to weigh or label.
-                matching += clock() - before
-                verdict = Verdict(message_id, "pass", {}, (), self.versions, {}, ())
-                analyses.append(Analysis(normalized, (), verdict))
-                continue
+                if model_scores is None:
+                    verdicts.append(Verdict(ids[index], "pass", {}, (), versions, {}, ()))
+                    continue
+                scored = model_scores[index]
+                if all(scored.get(c, 0.0) < review for c, review in reviews):
+                    verdicts.append(Verdict(ids[index], "pass", {}, (), versions, scored, ()))
+                    continue
             hits.sort(key=lambda h: (h.start, h.end, h.category, h.term))
             hits = with_utf16_offsets(texts[index], hits)
-            matching += clock() - before
             probabilities = model_scores[index] if model_scores is not None else {}
             # Hits of a message the model reads as a warning, report or condemnation stay
             # evidence but do not decide (screening/engine/context.py).
             deciding = deciding_hits(
-                hits, probabilities, self.model_thresholds, self.context, normalized.compact
-            )
+                hits, probabilities, self.model_thresholds, self.context,
+                normalized_texts[index].compact,
+            )  # fmt: skip
             scores = category_scores(deciding, rules)
             others = extra[index]
             labels = (
@@ -210,27 +234,27 @@ class Engine:
                 if scores or probabilities or others
                 else ()
             )
-            verdict = Verdict(
-                id=message_id,
-                decision=labels[0].decision if labels else "pass",
-                categories=scores,
-                hits=tuple(hits),
-                versions=self.versions,
-                model_scores=probabilities,
-                labels=labels,
+            verdicts.append(
+                Verdict(
+                    id=ids[index],
+                    decision=labels[0].decision if labels else "pass",
+                    categories=scores,
+                    hits=tuple(hits),
+                    versions=versions,
+                    model_scores=probabilities,
+                    labels=labels,
+                )
             )
-            analyses.append(Analysis(normalized, tuple(hits), verdict))
         if self.timings is not None:
-            deciding = clock() - classified - matching
             self.timings(
                 {
                     "normalise": normalised - started,
                     "classify": classified - normalised,
-                    "match": matching,
-                    "decide": deciding,
+                    "match": matched - classified,
+                    "decide": clock() - matched,
                 }
             )
-        return analyses
+        return normalized_texts, verdicts
 
     def analyse(self, text: str, message_id: Any = None) -> Analysis:
         return self.analyse_batch([(message_id, text)])[0]
@@ -240,7 +264,7 @@ class Engine:
 
     def screen_batch(self, messages: Iterable[tuple[Any, str]]) -> list[Verdict]:
         """Verdicts for ``(id, text)`` pairs, in order."""
-        return [analysis.verdict for analysis in self.analyse_batch(messages)]
+        return self._screen(messages)[1]
 
 
 def _sub_labels(wordlist: Wordlist) -> dict[tuple[str, str], str]:

@@ -13,12 +13,29 @@ make an allowed term look like a prohibited one (他妈妈 collapses to 他妈).
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Iterable
+import functools
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
 
 import ahocorasick
 
 from screening.engine.characters import is_han
+from screening.engine.compiled import (
+    COLLAPSED_EXTRA,
+    MAIN,
+    VIAS,
+    AutomatonBuilder,
+    Compiled,
+    Keyed,
+    as_letters,
+    compiled_file,
+    entry_code,
+    fingerprint,
+    read_compiled,
+    write_compiled,
+)
 from screening.engine.config import TransformsConfig
 from screening.engine.normalize import NormalizedText, Normalizer
 from screening.engine.phonetic import Phonetic, TooManyHomophones
@@ -44,10 +61,13 @@ MIN_INITIALS = 3
 AIM_TARGETS = ("你", "您", "妳", "楼主", "楼上", "题主", "博主", "lz")
 AIM_MENTIONS = frozenset("@＠")
 AIM_WINDOW = 4
+#: Between the messages of a batch searched as one text: a noncharacter, dropped as noise.
+_SEPARATOR = "\uffff"
 
 
-@dataclass(frozen=True, slots=True)
-class _Entry:
+class _Entry(NamedTuple):
+    """What a key found in a message stands for; made per candidate from an entry code."""
+
     term: Term | None  # None for an allow-list entry
     via: str  # "", "pinyin", "initials" or "homophone": how the key was derived from the term
     #: Drop a hit the tokenizer splits between two dictionary words that both reach outside
@@ -89,42 +109,6 @@ def _latin_edge(ch: str) -> bool:
     return ch.isascii() and ch.isalnum()
 
 
-def _bytes_as_letters(text: str) -> str:
-    """Each code point as four letters: its UTF-32 bytes, as a latin-1 string."""
-    return text.encode("utf-32-be").decode("latin-1")
-
-
-class _AutomatonBuilder:
-    """Collects keys, then builds an automaton over code points spelled as bytes.
-
-    pyahocorasick finds a node's child by a linear scan of its children. With Chinese
-    terms the root has one child per distinct first character — thousands for a large
-    list — and every character of every message scans them. Spelling each code point as
-    its four UTF-32 bytes caps every fan-out at 256 (and the encoding runs at C speed);
-    measured on 100k terms, this is what keeps throughput flat as the list grows. A
-    match that does not start on a four-byte boundary straddles two characters and is
-    dropped by the matcher. (UTF-16 has half the letters but measured slower: its root
-    fans out to every high byte of Han, where UTF-32's two leading zero bytes keep the
-    busiest nodes small; 100k terms, 23-character messages: 5.3 µs against 6.6 µs.)
-    """
-
-    def __init__(self) -> None:
-        self.keys: dict[str, list[_Entry]] = {}
-
-    def add(self, key: str, entry: _Entry) -> None:
-        self.keys.setdefault(key, []).append(entry)
-
-    def build(self) -> ahocorasick.Automaton | None:
-        if not self.keys:
-            return None
-        automaton = ahocorasick.Automaton()
-        for key, entries in self.keys.items():
-            # One flat tuple per key, not a pair holding a tuple: 100k keys, ~5 MB less.
-            automaton.add_word(_bytes_as_letters(key), (len(key), *entries))
-        automaton.make_automaton()
-        return automaton
-
-
 class Matcher:
     """Compiled wordlist; build once per wordlist version, share across threads."""
 
@@ -135,48 +119,87 @@ class Matcher:
         tokenizer: Tokenizer,
         phonetic: Phonetic,
         transforms: TransformsConfig,
+        cache: Path | None = None,
     ):
+        """``cache``: a directory where the compiled wordlist is kept for the next process
+        (:mod:`screening.engine.compiled`; None: compiled here every time)."""
         self.wordlist = wordlist
         self.normalizer = normalizer
         self.tokenizer = tokenizer
         self.phonetic = phonetic
-        main, collapsed_extra = _AutomatonBuilder(), _AutomatonBuilder()
-        for item in (*wordlist.terms, *wordlist.allow):
-            term = item if isinstance(item, Term) else None
-            key = self._key(item)
-            surface = _Entry(term, "", term is not None and self._is_dictionary_word(key))
-            main.add(key, surface)
-            collapsed_key = normalizer.collapse(key)  # the key is normalised once
-            if transforms.repeat and collapsed_key != key:
-                collapsed_extra.add(collapsed_key, surface)
-            if term is None:
-                continue
-            if transforms.pinyin and "pinyin" in term.modes:
-                latin = phonetic.latin_key(key)
-                if latin != key:
-                    main.add(latin, _Entry(term, "pinyin"))
-                for spelling in phonetic.mixed_spellings(key):
-                    main.add(spelling, _Entry(term, "pinyin"))
-            if "initials" in term.modes:
-                initials = phonetic.initials(key)
-                if initials is None or len(initials) < MIN_INITIALS:
-                    raise WordlistError(
-                        f"mode `initials` needs a term of {MIN_INITIALS} or more Han "
-                        f"characters: {len(key)} letters are an abbreviation of too many "
-                        "things", path=term.path, line=term.line,
-                    )  # fmt: skip
-                if transforms.pinyin:
-                    main.add(initials, _Entry(term, "initials"))
-            if transforms.homophone and "homophone" in term.modes:
-                try:
-                    spellings = phonetic.homophones(key)
-                except TooManyHomophones as exc:
-                    raise WordlistError(str(exc), path=term.path, line=term.line) from exc
-                homophone = _Entry(term, "homophone", split_check=True)
-                for spelling in spellings:
-                    main.add(spelling, homophone)
-        self._main = main.build()
-        self._collapsed_extra = collapsed_extra.build()
+        self.transforms = transforms
+        self._items: tuple[Term | AllowTerm, ...] = (*wordlist.terms, *wordlist.allow)
+        self._terms = len(wordlist.terms)
+        compiled = None
+        if cache is not None:
+            settings = (normalizer.transforms, transforms, tokenizer.backend,
+                        phonetic.max_homophones, MIN_INITIALS)  # fmt: skip
+            key = fingerprint(self._items, settings)
+            path = compiled_file(cache, key)
+            # Checked against surface keys only: spelling the sample by sound would cost
+            # importing pypinyin, which a process reading its wordlist compiled never needs.
+            check = functools.partial(self._compile_item, sound=False)
+            compiled = read_compiled(path, key, len(self._items), check)
+        if compiled is None:
+            compiled = self._compile()
+            if cache is not None:
+                write_compiled(path, key, len(self._items), compiled)
+        self._main, self._collapsed_extra, self._rows = compiled
+
+    def _compile(self) -> Compiled:
+        builders = (AutomatonBuilder(), AutomatonBuilder())
+        for index in range(len(self._items)):
+            for target, key, code in self._compile_item(index):
+                builders[target].add(key, code)
+        rows: list[tuple[int, ...]] = []
+        return Compiled(builders[MAIN].build(rows), builders[COLLAPSED_EXTRA].build(rows), rows)
+
+    def _compile_item(self, index: int, sound: bool = True) -> list[Keyed]:
+        """The keys of wordlist item ``index`` (terms, then allow-list): in which automaton,
+        and with which entry code; without ``sound``, only its surface keys."""
+        item, transforms, phonetic = self._items[index], self.transforms, self.phonetic
+        term = item if index < self._terms else None
+        key = self._key(item)
+        surface = entry_code(index, 0, term is not None and self._is_dictionary_word(key))
+        out: list[Keyed] = [(MAIN, key, surface)]
+        collapsed_key = self.normalizer.collapse(key)  # the key is normalised once
+        if transforms.repeat and collapsed_key != key:
+            out.append((COLLAPSED_EXTRA, collapsed_key, surface))
+        if term is None or not sound:
+            return out
+        assert isinstance(term, Term)
+        if transforms.pinyin and "pinyin" in term.modes:
+            latin = phonetic.latin_key(key)
+            if latin != key:
+                out.append((MAIN, latin, entry_code(index, 1)))
+            mixed = phonetic.mixed_spellings(key)
+            out.extend((MAIN, spelling, entry_code(index, 1)) for spelling in mixed)
+        if "initials" in term.modes:
+            initials = phonetic.initials(key)
+            if initials is None or len(initials) < MIN_INITIALS:
+                raise WordlistError(
+                    f"mode `initials` needs a term of {MIN_INITIALS} or more Han "
+                    f"characters: {len(key)} letters are an abbreviation of too many "
+                    "things", path=term.path, line=term.line,
+                )  # fmt: skip
+            if transforms.pinyin:
+                out.append((MAIN, initials, entry_code(index, 2)))
+        if transforms.homophone and "homophone" in term.modes:
+            try:
+                spellings = phonetic.homophones(key)
+            except TooManyHomophones as exc:
+                raise WordlistError(str(exc), path=term.path, line=term.line) from exc
+            homophone = entry_code(index, 3, True)
+            out.extend((MAIN, spelling, homophone) for spelling in spellings)
+        return out
+
+    def _entry(self, code: int) -> _Entry:
+        item = code >> 3
+        return _Entry(
+            self._items[item] if item < self._terms else None,  # type: ignore[arg-type]
+            VIAS[code >> 1 & 3],
+            bool(code & 1),
+        )
 
     def _is_dictionary_word(self, key: str) -> bool:
         """Whether the tokenizer checks a term's hits for a split across words: only for
@@ -194,13 +217,44 @@ class Matcher:
             )  # fmt: skip
         return key
 
-    def find(self, text: NormalizedText) -> list[Hit]:
-        """Wordlist hits in ``text``, allow-list applied, in original coordinates."""
+    def find_batch(self, texts: Sequence[NormalizedText]) -> list[list[Hit]]:
+        """:meth:`find` for each of ``texts``; a list shared by no other for each with hits.
+
+        Most messages match nothing, and asking the automaton message by message costs
+        more than the pass itself: one pass over the batch's compact forms joined by a
+        separator finds the few that can. A key found there ends inside the message that
+        holds it, so no message with a match is left out; a key across a separator only
+        sends one more message to :meth:`find`, which decides as before.
+        """
+        none: list[Hit] = []
+        if self._main is None:
+            return [none] * len(texts)
+        starts, offset = [], 0
+        for text in texts:
+            starts.append(offset)
+            offset += len(text.compact) + 1
+        joined = _SEPARATOR.join([text.compact for text in texts])
+        flagged = {
+            bisect.bisect_right(starts, last // 4) - 1
+            for last, _ in self._main.iter(as_letters(joined))
+            if (last + 1) % 4 == 0
+        }
+        return [
+            self.find(text, index in flagged)
+            if index in flagged or text.collapsed is not None
+            else none
+            for index, text in enumerate(texts)
+        ]
+
+    def find(self, text: NormalizedText, compact: bool = True) -> list[Hit]:
+        """Wordlist hits in ``text``, allow-list applied, in original coordinates; without
+        ``compact``, the caller knows no key is in the compact form (only the collapsed
+        form is looked at)."""
         if self._main is None:
             return []
         candidates: list[_Candidate] = []
         # Most messages match nothing: one look at the automaton's first match decides it.
-        if next(self._main.iter(_bytes_as_letters(text.compact)), None) is not None:
+        if compact and next(self._main.iter(as_letters(text.compact)), None) is not None:
             found, allows = self._pass(
                 (self._main,), text.compact, text.compact_span, collapsed=False
             )
@@ -209,7 +263,7 @@ class Matcher:
             automata = (
                 (self._main, self._collapsed_extra) if self._collapsed_extra else (self._main,)
             )
-            encoded = _bytes_as_letters(text.collapsed)
+            encoded = as_letters(text.collapsed)
             if any(next(automaton.iter(encoded), None) is not None for automaton in automata):
                 found, allows = self._pass(
                     automata, text.collapsed, text.collapsed_span, collapsed=True
@@ -227,19 +281,23 @@ class Matcher:
     ) -> tuple[list[_Candidate], list[tuple[int, int]]]:
         found: list[_Candidate] = []
         allows: list[tuple[int, int]] = []
-        encoded = _bytes_as_letters(haystack)
+        encoded = as_letters(haystack)
+        rows, terms = self._rows, self._terms
         for automaton in automata:
-            for last, (length, *entries) in automaton.iter(encoded):
+            for last, row in automaton.iter(encoded):
                 if (last + 1) % 4:
                     continue  # straddles a character boundary: not a real match
+                length, *codes = rows[row]
                 end = (last + 1) // 4
                 start = end - length
                 original = span(start, end)
-                for entry in entries:
-                    if entry.term is None:
+                for code in codes:
+                    if code >> 3 >= terms:
                         allows.append(original)
                     else:
-                        found.append(_Candidate(entry, *original, start, end, collapsed))
+                        found.append(
+                            _Candidate(self._entry(code), *original, start, end, collapsed)
+                        )
         return found, allows
 
     def _survivors(

@@ -246,12 +246,9 @@ class Normalizer:
         """The form a wordlist term is matched in: the compact form of the term itself."""
         return self.normalize(term).compact
 
-    def collapsed_key(self, term: str) -> str:
-        return self.collapse(self.key(term))
-
     @staticmethod
     def collapse(key: str) -> str:
-        """A term key with stutters squeezed (what ``collapsed_key`` gives for its term)."""
+        """A term key with stutters squeezed: what the collapsed pass matches it as."""
         return squeeze(key) if has_repeat(key) else key
 
     def transforms_in(self, normalized: NormalizedText, start: int, end: int) -> list[str]:

@@ -67,9 +67,7 @@ class MemoNormalizer(Normalizer):
     def __init__(self, transforms: TransformsConfig):
         super().__init__(transforms)
         self._keys: dict[str, str] = {}
-        self._collapsed: dict[str, str] = {}
         self._old_keys: dict[str, str] = {}
-        self._old_collapsed: dict[str, str] = {}
         self._used = 0
 
     def key(self, term: str) -> str:
@@ -82,20 +80,9 @@ class MemoNormalizer(Normalizer):
             self._keys[term] = found
         return found
 
-    def collapsed_key(self, term: str) -> str:
-        found = self._collapsed.get(term)
-        if found is None:
-            found = self._old_collapsed.get(term)
-            if found is None:
-                found = super().collapsed_key(term)
-            self._collapsed[term] = found
-        return found
-
     def export(self) -> bytes:
         """The keys of the last build, for workers to seed from (see :meth:`seed`)."""
-        return json.dumps(
-            {"keys": self._keys, "collapsed": self._collapsed}, ensure_ascii=False
-        ).encode("utf-8")
+        return json.dumps({"keys": self._keys}, ensure_ascii=False).encode("utf-8")
 
     def unknown(self, terms: Iterable[str]) -> int:
         """How many of ``terms`` have no remembered key (is seeding worth parsing?)."""
@@ -107,27 +94,24 @@ class MemoNormalizer(Normalizer):
         normalise them all again. A spread sample is recomputed first: any difference (a
         publisher with other transforms or code) and the whole blob is ignored."""
         try:
-            data = json.loads(blob)
-            keys, collapsed = data["keys"], data["collapsed"]
+            keys = json.loads(blob)["keys"]
         except (ValueError, KeyError, TypeError):
+            return False
+        if not isinstance(keys, dict):
             return False
         terms = list(keys)
         for term in terms[:: max(1, len(terms) // check)]:
-            if super().key(term) != keys[term] or (
-                term in collapsed and super().collapsed_key(term) != collapsed[term]
-            ):
+            if super().key(term) != keys[term]:
                 return False
         self._old_keys.update(keys)
-        self._old_collapsed.update(collapsed)
         return True
 
     def retire(self) -> None:
         """End of a build: start a new generation if the current one is mostly stale."""
         if len(self._keys) > 2 * self._used + 1024:
             self._old_keys, self._keys = self._keys, {}
-            self._old_collapsed, self._collapsed = self._collapsed, {}
         else:
-            self._old_keys, self._old_collapsed = {}, {}
+            self._old_keys = {}
         self._used = 0
 
 

@@ -70,7 +70,14 @@ class PatternMatcher:
         #: Each pattern with the characters one of which every match of it contains
         #: (None: unknown): most texts that reach the patterns hold a latin letter and
         #: no '@', '.', ':' or digit, and a set lookup spares running a regex over them.
-        self._needs = [(pattern, needed_chars(pattern.regex)) for pattern in patterns]
+        #: Where letters narrow that down (``wx``, ``dot``, ``qq`` rather than any digit),
+        #: also a one-class regex of those, with the pattern's flags, so that case is
+        #: matched exactly as the pattern would match it.
+        self._needs = [
+            (pattern, needed, _probe(pattern.regex, needed))
+            for pattern in patterns
+            for needed in [needed_chars(pattern.regex)]
+        ]
 
     def find(self, text: NormalizedText) -> list[Hit]:
         if not self.patterns:
@@ -81,8 +88,9 @@ class PatternMatcher:
         present = set(digits_view)
         found = [
             (pattern, match)
-            for pattern, needed in self._needs
-            if needed is None or not needed.isdisjoint(present)
+            for pattern, needed, probe in self._needs
+            if (needed is None or not needed.isdisjoint(present))
+            and (probe is None or probe.search(digits_view) is not None)
             for match in pattern.regex.finditer(digits_view)
             if match.end() > match.start()
         ]
@@ -142,29 +150,41 @@ def _strongest_per_span(
     return sorted(kept, key=lambda item: (item[1].start(), item[1].end()))
 
 
-def needed_chars(regex: re.Pattern[str]) -> frozenset[str] | None:
+def needed_chars(regex: re.Pattern[str], cased: bool = False) -> frozenset[str] | None:
     """Characters one of which every non-empty match of ``regex`` contains, or None when
     no such set is known. Read off the parsed regex: a required literal, character class,
     group or repeat, or a branch whose every alternative needs one. Only characters
-    without case count, so ``re.IGNORECASE`` cannot match them by another character."""
+    without case count, so ``re.IGNORECASE`` cannot match them by another character —
+    unless ``cased``: then the set is for a regex with ``regex``'s flags, not for a set
+    lookup (:func:`_probe`)."""
     try:
-        return _needed(sre_parse.parse(regex.pattern, regex.flags))
+        return _needed(sre_parse.parse(regex.pattern, regex.flags), cased)
     except (re.error, TypeError, ValueError, AttributeError):
         return None  # a parser of another Python version: run the pattern always
 
 
-def _needed(sequence: Iterable[tuple[Any, Any]]) -> frozenset[str] | None:
+def _probe(regex: re.Pattern[str], caseless: frozenset[str] | None) -> re.Pattern[str] | None:
+    """One character class of what every match of ``regex`` needs, letters included,
+    matched with ``regex``'s flags; None when nothing is known to be needed or when it is
+    no fewer characters than ``caseless`` (the set lookup that is checked first)."""
+    needed = needed_chars(regex, cased=True)
+    if needed is None or (caseless is not None and len(needed) >= len(caseless)):
+        return None
+    return re.compile(f"[{''.join(re.escape(ch) for ch in sorted(needed))}]", regex.flags)
+
+
+def _needed(sequence: Iterable[tuple[Any, Any]], cased: bool = False) -> frozenset[str] | None:
     best = None
     for op, value in sequence:
-        found = _needed_by(op, value)
+        found = _needed_by(op, value, cased)
         if found is not None and (best is None or len(found) < len(best)):
             best = found
     return best
 
 
-def _needed_by(op: Any, value: Any) -> frozenset[str] | None:
+def _needed_by(op: Any, value: Any, cased: bool = False) -> frozenset[str] | None:
     if op is sre.LITERAL:
-        return frozenset(chr(value)) if _caseless(chr(value)) else None
+        return frozenset(chr(value)) if cased or _caseless(chr(value)) else None
     if op is sre.IN:
         chars: set[str] = set()
         for kind, item in value:
@@ -174,21 +194,21 @@ def _needed_by(op: Any, value: Any) -> frozenset[str] | None:
                 chars.update(map(chr, range(item[0], item[1] + 1)))
             else:  # a negation or a category (\d, \w): no small set
                 return None
-        return frozenset(chars) if all(map(_caseless, chars)) else None
+        return frozenset(chars) if cased or all(map(_caseless, chars)) else None
     if op is sre.SUBPATTERN:
-        return _needed(value[3])
+        return _needed(value[3], cased)
     if op is sre.ATOMIC_GROUP:
-        return _needed(value)
+        return _needed(value, cased)
     if op is sre.BRANCH:
         union: set[str] = set()
         for alternative in value[1]:
-            found = _needed(alternative)
+            found = _needed(alternative, cased)
             if found is None:
                 return None
             union |= found
         return frozenset(union)
     if op in (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT):
-        return _needed(value[2]) if value[0] >= 1 else None
+        return _needed(value[2], cased) if value[0] >= 1 else None
     return None  # anchors, lookarounds, '.', back-references
 
 

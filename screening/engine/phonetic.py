@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import itertools
 import math
-
-from pypinyin import Style, lazy_pinyin, pinyin
-from pypinyin.pinyin_dict import pinyin_dict
+from typing import Any
 
 from screening.engine.characters import is_han
 
@@ -41,6 +39,16 @@ def _is_common_simplified(ch: str) -> bool:
     return True
 
 
+def _pypinyin() -> Any:
+    """pypinyin, imported on first use: its dictionaries cost ~0.1 s and ~20 MB, which a
+    process whose wordlist comes compiled from the cache (screening/engine/compiled.py)
+    never needs."""
+    import pypinyin
+    import pypinyin.pinyin_dict
+
+    return pypinyin
+
+
 class Phonetic:
     """Phonetic helpers; the homophone index (~0.1 s) is built on first use."""
 
@@ -51,7 +59,7 @@ class Phonetic:
     def _index(self) -> dict[str, str]:
         if self._by_reading is None:
             groups: dict[str, list[str]] = {}
-            for codepoint, readings in pinyin_dict.items():
+            for codepoint, readings in _pypinyin().pinyin_dict.pinyin_dict.items():
                 ch = chr(codepoint)
                 if 0x4E00 <= codepoint <= 0x9FFF and _is_common_simplified(ch):
                     groups.setdefault(readings.split(",")[0], []).append(ch)
@@ -60,7 +68,7 @@ class Phonetic:
 
     def same_reading(self, ch: str) -> str:
         """Characters whose default reading, tone included, is ``ch``'s (``ch`` included)."""
-        readings = pinyin_dict.get(ord(ch))
+        readings = _pypinyin().pinyin_dict.pinyin_dict.get(ord(ch))
         if readings is None:
             return ch
         alike = self._index().get(readings.split(",")[0], "")
@@ -80,7 +88,10 @@ class Phonetic:
     @staticmethod
     def latin_key(key: str) -> str:
         """Toneless pinyin of a normalised term, as typed on a latin keyboard (``dubo``)."""
-        return "".join(lazy_pinyin(key, style=Style.NORMAL, errors="default")).casefold()
+        pypinyin = _pypinyin()
+        return "".join(
+            pypinyin.lazy_pinyin(key, style=pypinyin.Style.NORMAL, errors="default")
+        ).casefold()
 
     @staticmethod
     def mixed_spellings(key: str) -> list[str]:
@@ -89,7 +100,8 @@ class Phonetic:
         for a key with anything but Han characters."""
         if not key or not all(is_han(ch) for ch in key):
             return []
-        syllables = [s.casefold() for s in lazy_pinyin(key, style=Style.NORMAL)]
+        pypinyin = _pypinyin()
+        syllables = [s.casefold() for s in pypinyin.lazy_pinyin(key, style=pypinyin.Style.NORMAL)]
         if len(syllables) != len(key):
             return []
         options = [(ch, syllable) for ch, syllable in zip(key, syllables, strict=True)]
@@ -102,9 +114,11 @@ class Phonetic:
         """The first letter of each syllable of an all-Han ``key`` (``bjl`` for 百家乐)."""
         if not key or not all(is_han(ch) for ch in key):
             return None
-        return "".join(lazy_pinyin(key, style=Style.FIRST_LETTER)).casefold()
+        pypinyin = _pypinyin()
+        return "".join(pypinyin.lazy_pinyin(key, style=pypinyin.Style.FIRST_LETTER)).casefold()
 
     @staticmethod
     def syllables(text: str) -> list[str]:
         """Toned readings of each character, for `explain`."""
-        return [s[0] for s in pinyin(text, style=Style.TONE3, heteronym=False)]
+        pypinyin = _pypinyin()
+        return [s[0] for s in pypinyin.pinyin(text, style=pypinyin.Style.TONE3, heteronym=False)]

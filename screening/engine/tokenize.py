@@ -13,7 +13,6 @@ engines with different settings never interfere.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from typing import NamedTuple
 
 from screening.errors import ConfigError
@@ -69,8 +68,3 @@ class Tokenizer:
         if self.backend == "jieba":
             return self._jieba.FREQ.get(word, 0) > 0
         return bool(self._rjieba.has_word(word))
-
-    @staticmethod
-    def boundaries(tokens: Sequence[Token]) -> tuple[set[int], set[int]]:
-        """Start and end offsets of the tokens, for word-boundary checks."""
-        return {t.start for t in tokens}, {t.end for t in tokens}

@@ -218,15 +218,20 @@ class Verdict:
     labels: tuple[Label, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
+        # Most verdicts are a pass without evidence: no comprehension runs for them.
         return {
             "id": self.id,
             "decision": self.decision,
-            "labels": [label.to_dict() for label in self.labels],
-            "categories": {k: round(v, 4) for k, v in self.categories.items()},
-            "hits": [hit.to_dict() for hit in self.hits],
-            "model_scores": {k: round(v, 4) for k, v in self.model_scores.items()},
+            "labels": [label.to_dict() for label in self.labels] if self.labels else [],
+            "categories": _rounded(self.categories) if self.categories else {},
+            "hits": [hit.to_dict() for hit in self.hits] if self.hits else [],
+            "model_scores": _rounded(self.model_scores) if self.model_scores else {},
             "versions": dict(self.versions),
         }
+
+
+def _rounded(scores: dict[str, float]) -> dict[str, float]:
+    return {k: round(v, 4) for k, v in scores.items()}
 
 
 def category_scores(hits: Iterable[Hit], rules: DecisionConfig) -> dict[str, float]:

@@ -16,7 +16,6 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from screening.engine.regex_safety import regex_risks
 from screening.engine.text_files import decode_utf8
@@ -72,7 +71,7 @@ def _content_lines(text: str, *, strip_trailing_comments: bool = True):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
-        if strip_trailing_comments:
+        if strip_trailing_comments and "#" in line:
             line = _TRAILING_COMMENT.sub("", line)
         yield number, line
 
@@ -80,7 +79,10 @@ def _content_lines(text: str, *, strip_trailing_comments: bool = True):
 def parse_terms(text: str, category: str, path: str) -> list[Term]:
     """Parse one ``<category>.txt``: ``term | severity | modes | [sub_label] note``."""
     terms = []
-    shared: dict[Any, Any] = {}
+    # A list of 100,000 terms holds a handful of distinct severity and mode fields: each
+    # is checked once, and its parsed objects are shared by every term that has it (they
+    # then cost nothing per term: a frozenset each was ~21 MB).
+    parsed: dict[tuple[str, str], tuple[str, frozenset[str]]] = {}
     for number, line in _content_lines(text):
         fields = [f.strip() for f in line.split("|")]
         if len(fields) > 4:
@@ -89,30 +91,42 @@ def parse_terms(text: str, category: str, path: str) -> list[Term]:
                 path=path, line=number,
             )  # fmt: skip
         fields += [""] * (4 - len(fields))
-        term, severity, modes_field, note = fields
+        term, severity_field, modes_field, note = fields
         if not term:
             raise WordlistError("empty term", path=path, line=number)
-        severity = severity or "review"
-        if severity not in SEVERITIES:
-            raise WordlistError(
-                f"unknown severity {severity!r} (expected block, review or watch)",
-                path=path, line=number,
-            )  # fmt: skip
-        modes = frozenset(m.strip() for m in modes_field.split(",") if m.strip()) or {"substring"}
-        unknown = modes - MODES
-        if unknown:
-            expected = ", ".join(sorted(MODES))
-            raise WordlistError(
-                f"unknown mode(s) {', '.join(sorted(unknown))} (expected {expected})",
-                path=path, line=number,
-            )  # fmt: skip
-        sub_label, note = _sub_label(note, path, number)
-        # A list of 100,000 terms holds a handful of distinct severities and mode sets:
-        # shared, they cost nothing per term (a frozenset each was ~21 MB).
-        modes = shared.setdefault(frozenset(modes), frozenset(modes))
-        severity = shared.setdefault(severity, severity)
+        known = parsed.get((severity_field, modes_field))
+        if known is None:
+            known = parsed[severity_field, modes_field] = _severity_and_modes(
+                severity_field, modes_field, path, number
+            )
+        severity, modes = known
+        sub_label = None
+        if note.startswith("["):
+            sub_label, note = _sub_label(note, path, number)
         terms.append(Term(term, category, severity, modes, note, path, number, sub_label))
     return terms
+
+
+def _severity_and_modes(
+    severity: str, modes_field: str, path: str, line: int
+) -> tuple[str, frozenset[str]]:
+    severity = severity or "review"
+    if severity not in SEVERITIES:
+        raise WordlistError(
+            f"unknown severity {severity!r} (expected block, review or watch)",
+            path=path, line=line,
+        )  # fmt: skip
+    modes = frozenset(m.strip() for m in modes_field.split(",") if m.strip()) or frozenset(
+        {"substring"}
+    )
+    unknown = modes - MODES
+    if unknown:
+        expected = ", ".join(sorted(MODES))
+        raise WordlistError(
+            f"unknown mode(s) {', '.join(sorted(unknown))} (expected {expected})",
+            path=path, line=line,
+        )  # fmt: skip
+    return severity, modes
 
 
 def _sub_label(note: str, path: str, line: int) -> tuple[str | None, str]:

@@ -284,3 +284,31 @@ def test_scan_output_follows_input_whatever_the_batch_size(engine, batch: int) -
     assert [(r["line"], r["decision"]) for r in records] == [
         (1, "block"), (2, "error"), (3, "error"), (4, "error"), (5, "error"), (7, "pass"), (8, "error"), (9, "error")
     ]  # fmt: skip
+
+
+def test_scan_and_explain_parse_alike_without_the_other_command_modules() -> None:
+    """`scan` and `explain` are parsed by a parser holding only them (start-up: the
+    console, enforcer and service modules are not imported), to the same arguments as by
+    the whole command line; `--help` still lists every command."""
+    from screening.cli.main import build_parser
+
+    for argv in (["scan", "in.jsonl", "out.jsonl", "--model", "none", "--text"],
+                 ["explain", "快来赌博", "--json", "--wordlists", "w"]):  # fmt: skip
+        assert vars(build_parser(engine_only=True).parse_args(argv)) == vars(
+            build_parser().parse_args(argv)
+        )
+    probe = """
+import sys
+from screening.cli.main import main
+try:
+    main(["scan", "--help"])
+except SystemExit:
+    pass
+print(sorted(m for m in sys.modules
+             if m.startswith(("screening.console", "screening.enforcement", "screening.service"))))
+"""
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True).stdout
+    assert "usage: screening scan" in out and out.rstrip().endswith("[]"), out
+    full = subprocess.run([sys.executable, "-m", "screening.cli", "--help"],
+                          capture_output=True, text=True)  # fmt: skip
+    assert "records" in full.stdout and "serve" in full.stdout

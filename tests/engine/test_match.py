@@ -276,3 +276,19 @@ def test_mixed_spellings_follow_the_pinyin_switch(tokenizer: Tokenizer) -> None:
     off = replace(config, transforms=replace(config.transforms, pinyin=False))
     engine = Engine(off, Wordlist.from_files(EVASION_LIST), tokenizer)
     assert engine.screen("du博 赌bo bjl").hits == ()
+
+
+def test_a_batch_finds_what_each_message_finds_alone(engine: Engine) -> None:
+    """The batch's one automaton pass over joined messages only picks which messages to
+    look at: hits at either end of a message, in empty and stuttered messages, and keys
+    that would run across two messages (赌 | 博) come out as when screened one by one."""
+    texts = ["赌博", "快来赌", "博彩", "", "今天天气不错", "赌赌赌博博", "dubo", "加我微信",
+             "du", "bo", "。。。", "三黄片", "你好" * 50 + "赌博"]  # fmt: skip
+    normalized = [engine.normalizer.normalize(text) for text in texts]
+    alone = [engine.matcher.find(text) for text in normalized]
+    assert engine.matcher.find_batch(normalized) == alone
+    assert sum(map(bool, alone)) >= 4
+    for size in (1, 2, 5):
+        for start in range(0, len(normalized), size):
+            part = normalized[start : start + size]
+            assert engine.matcher.find_batch(part) == alone[start : start + size]

@@ -197,3 +197,40 @@ def test_needed_chars_are_what_every_match_contains(regex: str, needed: set[str]
 
     found = needed_chars(re.compile(regex, re.IGNORECASE))
     assert found == (frozenset(needed) if needed is not None else None)
+
+
+@pytest.mark.parametrize(
+    ("regex", "needed"),
+    [
+        (r"(?:qq|扣扣|企鹅)\s*+[:：号]?\s*+\d{5,11}", {"q", "扣", "企"}),
+        (r"(?:微信|vx)\s*\w+", {"微", "v"}),
+        (r"(?:www\.)?[a-z]+", set("abcdefghijklmnopqrstuvwxyz")),
+        (r"\d{5}", None),
+    ],
+)
+def test_needed_chars_with_case_are_for_a_regex_with_the_patterns_flags(
+    regex: str, needed: set[str] | None
+) -> None:
+    from screening.engine.patterns import needed_chars
+
+    found = needed_chars(re.compile(regex, re.IGNORECASE), cased=True)
+    assert found == (frozenset(needed) if needed is not None else None)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["WX: abcdef123", "VX abc_def", "ＷＸ号是 13812345678", "QQ 12345678", "Qq群 123456",
+     "abc DOT com", "abc.COM", "TG @abcdef", "加V abcdef", "ſs wx abcdefg", "K qq 54321"],
+)  # fmt: skip
+def test_the_pre_filters_never_skip_a_match(engine: Engine, text: str) -> None:
+    """Hits of the shipped patterns with the pre-filters are the hits of every pattern
+    run over every text."""
+    from screening.engine.patterns import PatternMatcher
+
+    normalized = engine.normalizer.normalize(text)
+    matcher = PatternMatcher(tuple(SHIPPED.values()), engine.normalizer)
+    found = matcher.find(normalized)
+    everything = PatternMatcher(matcher.patterns, engine.normalizer)
+    everything._needs = [(pattern, None, None) for pattern, _, _ in matcher._needs]
+    assert found == everything.find(normalized)
+    assert found, text
