@@ -97,6 +97,11 @@ class Settings:
     worker_processes: int = os.cpu_count() or 1
     #: SCREENING_WORKER_THREADS: threads per screening process (CPU-bound: keep it small).
     worker_threads: int = 2
+    #: SCREENING_WORKER_PRELOAD: build the engine once in `screening worker`'s supervisor,
+    #: freeze its heap and fork every worker process from it, so they share the engine's
+    #: pages copy-on-write (gunicorn's preload); off: each process is dramatiq's CLI and
+    #: builds its own engine.
+    worker_preload: bool = True
     #: SCREENING_CALLBACK_PROCESSES: callback delivery processes (0: none on this host).
     callback_processes: int = 1
     #: SCREENING_CALLBACK_THREADS: threads per callback process (I/O-bound).
@@ -283,6 +288,7 @@ _PIPELINE_FIELDS: dict[str, Callable[[str], object]] = {
     "callback_probe_interval": _positive(float),
     "worker_processes": _positive(int),
     "worker_threads": _positive(int),
+    "worker_preload": _flag,
     "callback_processes": _positive(int),
     "callback_threads": _positive(int),
     "poll_ms": _positive(int),

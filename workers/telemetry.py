@@ -300,3 +300,9 @@ def serve_metrics() -> int:
     log.info("metrics on %s:%d/metrics", addr, port, extra={"addr": addr, "port": port})
     threading.Event().wait()
     return 0
+
+
+if __name__ == "__main__":  # the /metrics slot of `screening worker` (workers/supervisor.py)
+    import sys
+
+    sys.exit(serve_metrics())
