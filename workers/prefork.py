@@ -32,6 +32,7 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import dramatiq
@@ -181,14 +182,15 @@ class ForkedProcess:
     """A child forked from this process, with the part of :class:`subprocess.Popen`'s
     interface the supervisor uses (``pid``, ``returncode``, ``poll``, ``wait``,
     ``send_signal``). The child runs in a session of its own, with ``env`` as its
-    environment, and never returns into the parent's code."""
+    environment and ``name`` as its process name (``ps -o comm``: ``screening-0``), and
+    never returns into the parent's code."""
 
     def __init__(self, pid: int):
         self.pid = pid
         self.returncode: int | None = None
 
     @classmethod
-    def start(cls, target: Callable[[], int], env: dict[str, str]) -> ForkedProcess:
+    def start(cls, target: Callable[[], int], env: dict[str, str], name: str = "") -> ForkedProcess:
         sys.stdout.flush()
         sys.stderr.flush()
         pid = os.fork()
@@ -197,6 +199,8 @@ class ForkedProcess:
         code = 1
         try:
             os.setsid()
+            if name:  # what ps and top show for it (15 bytes at most)
+                Path("/proc/self/comm").write_text(name[:15])
             os.environ.clear()
             os.environ.update(env)
             code = target()

@@ -249,7 +249,7 @@ class Supervisor:
         if slot.target is not None:
             from workers.prefork import ForkedProcess
 
-            slot.process = ForkedProcess.start(slot.target, slot.env)
+            slot.process = ForkedProcess.start(slot.target, slot.env, slot.name)
         else:
             slot.process = subprocess.Popen(slot.command, env=slot.env, start_new_session=True)
         slot.started_at, slot.restart_at, slot.seen = time.monotonic(), None, frozenset()
