@@ -8,7 +8,8 @@ process), this process as the chat server (a Screener submitting) and a local ca
 receiver. A verdict's time is when its worker wrote it to the verdict stream; a message's
 latency runs from its `submit()` call to that moment, so it includes the linger time.
 
-For each batch size (100: the default; 1: one queue message per chat message):
+For each batch size (--batch/--linger, the client's defaults: 500 messages or 20 ms; 1:
+one queue message per chat message):
 - max: messages/s when submitting as fast as possible (N / first submit → last verdict);
 - CPU: microseconds of CPU per message during that run, for the workers and Redis and for
   this process (the chat-server side) — unlike wall-clock rates, not skewed by whatever
@@ -44,6 +45,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from screening.pipeline.client import Screener  # noqa: E402
+from screening.settings import Settings  # noqa: E402
 from workers.receiver import LocalReceiver  # noqa: E402
 
 STREAM = "bench:verdicts"
@@ -225,6 +227,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0, help="length of latency runs")
     parser.add_argument("--processes", type=int, default=2, help="screening processes")
     parser.add_argument("--threads", type=int, default=2, help="threads per process")
+    defaults = Settings()
+    parser.add_argument("--batch", type=int, default=defaults.batch_size,
+                        help="client batch size of the batched runs (default: the client's)")
+    parser.add_argument("--linger", type=float, default=defaults.batch_linger_ms,
+                        help="client linger (ms) of the batched runs (default: the client's)")
     parser.add_argument("--flagged", type=float, default=0.02, help="share of flagged messages")
     parser.add_argument("--aof", choices=("off", "everysec", "always"), default="off",
                         help="Redis append-only file and its fsync policy (default: off)")
@@ -245,11 +252,12 @@ def main() -> None:
     bench = Bench(url, texts(args.flagged, random.Random(7)), receiver)
     try:
         print(f"warming up {args.processes} screening process(es) x {args.threads} thread(s)...")
-        bench.max_rate("warm", 2000, 100, 10)
+        bench.max_rate("warm", 2000, args.batch, args.linger)
         time.sleep(2)
         bench.verdict_times(0)
         rows, shares = [], []
-        for batch, linger, count in ((100, 10.0, args.messages), (1, 0.0, args.messages // 6)):
+        runs = ((args.batch, args.linger, args.messages), (1, 0.0, args.messages // 6))
+        for batch, linger, count in runs:
             servers = [worker.pid] + ([redis_process.pid] if redis_process else [])
             before = sample(bench, worker.pid, servers)
             rate = bench.max_rate(f"max{batch}", count, batch, linger)

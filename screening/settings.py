@@ -119,10 +119,13 @@ class Settings:
     #: SCREENING_WORKER_ID: set by `screening worker` for each process it starts (its
     #: dramatiq broker id, kept across restarts); not set by hand.
     worker_id: str = ""
-    #: SCREENING_BATCH_SIZE: client batch size (messages per queue message).
-    batch_size: int = 100
+    #: SCREENING_BATCH_SIZE: client batch size (messages per queue message). A queue
+    #: message costs ~6 ms of CPU across workers, callbacks and Redis whatever it holds,
+    #: so full batches of 500 carry ~1.7 times the load of 100 (bench/pipeline.py); below
+    #: ~25,000 msg/s the linger, not the size, closes a batch.
+    batch_size: int = 500
     #: SCREENING_BATCH_LINGER_MS: how long the client waits to fill a batch.
-    batch_linger_ms: float = 10.0
+    batch_linger_ms: float = 20.0
     #: SCREENING_MAX_QUEUED_BATCHES: client backpressure: past this many queue messages
     #: waiting in the screening queue and its delay queue, `Screener.submit` blocks or
     #: raises (SCREENING_BACKPRESSURE) until workers drain it to 3/4 of it; 0: no limit.
