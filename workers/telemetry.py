@@ -305,4 +305,6 @@ def serve_metrics() -> int:
 if __name__ == "__main__":  # the /metrics slot of `screening worker` (workers/supervisor.py)
     import sys
 
-    sys.exit(serve_metrics())
+    from workers.telemetry import serve_metrics as serve  # logs as workers.telemetry
+
+    sys.exit(serve())
