@@ -8,7 +8,8 @@ process), this process as the chat server (a Screener submitting) and a local ca
 receiver. A verdict's time is when its worker wrote it to the verdict stream; a message's
 latency runs from its `submit()` call to that moment, so it includes the linger time.
 
-For each batch size (100: the default; 1: one queue message per chat message):
+For each batch size (--batch/--linger, the client's defaults: 500 messages or 20 ms; 1:
+one queue message per chat message):
 - max: messages/s when submitting as fast as possible (N / first submit → last verdict);
 - CPU: microseconds of CPU per message during that run, for the workers and Redis and for
   this process (the chat-server side) — unlike wall-clock rates, not skewed by whatever
@@ -16,7 +17,11 @@ For each batch size (100: the default; 1: one queue message per chat message):
 - latency: p50/p99 while submitting at half that rate for --seconds, to the verdict and,
   for flagged messages, to their signed callback arriving at the receiver (what the
   platform sees: policy, callback queue, the delivery process and the POST included).
-Targets: ≥ 5,000 msg/s end to end, p99 ≤ 100 ms at half load.
+- where the CPU goes: the screening processes' CPU per message and the share of it spent
+  outside the engine (the engine's own thread CPU is counted by the workers as
+  ``engine.cpu_us``), and the callback processes' CPU per event delivered.
+Targets (issue 15): ≥ 15,000 msg/s on 2 cores, p99 ≤ 50 ms at half load, ≤ 30 % of
+the screening processes' CPU outside the engine, ≤ 0.5 ms of callback CPU per event.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from screening.pipeline.client import Screener  # noqa: E402
+from screening.settings import Settings  # noqa: E402
 from workers.receiver import LocalReceiver  # noqa: E402
 
 STREAM = "bench:verdicts"
@@ -73,24 +79,29 @@ def start_redis(aof: str, directory: str) -> tuple[str, subprocess.Popen[bytes] 
     sys.exit("redis-server did not start")
 
 
-def cpu_seconds(root: int) -> float:
-    """User + system CPU of ``root`` and all its descendants (Linux /proc)."""
+def cpu_seconds(root: int, names: str = "") -> float:
+    """User + system CPU of ``root`` and all its descendants (Linux /proc); with
+    ``names``, only of those whose process name starts with it (``screening-``: the
+    forked screening processes; ``callbacks-``: the callback processes)."""
     parents: dict[int, int] = {}
     times: dict[int, float] = {}
+    comms: dict[int, str] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
+            head, tail = stat.read_text().rsplit(")", 1)
         except OSError:
             continue
+        fields = tail.split()
         pid = int(stat.parent.name)
         parents[pid] = int(fields[1])
+        comms[pid] = head.partition("(")[2]
         times[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     total = 0.0
     for pid, spent in times.items():
         ancestor = pid
         while ancestor not in (root, 0, 1) and ancestor in parents:
             ancestor = parents[ancestor]
-        if ancestor == root:
+        if ancestor == root and comms[pid].startswith(names):
             total += spent
     return total
 
@@ -109,6 +120,20 @@ def quantiles(seconds: list[float]) -> tuple[float, float]:
     ordered = sorted(seconds)
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
     return ordered[len(ordered) // 2] * 1000, p99 * 1000
+
+
+def sample(bench: Bench, worker: int, servers: list[int]) -> tuple[float, ...]:
+    """CPU seconds now: workers + Redis, this process, the screening processes, the
+    engine within them, the callback processes; and events delivered so far."""
+    counters = bench.client.hgetall("screening:counters")
+    return (
+        sum(cpu_seconds(pid) for pid in servers),
+        time.process_time(),
+        cpu_seconds(worker, "screening-"),
+        int(counters.get(b"engine.cpu_us", 0)) / 1e6,
+        cpu_seconds(worker, "callbacks-"),
+        len(bench.receiver.delivered),
+    )
 
 
 class Bench:
@@ -202,6 +227,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0, help="length of latency runs")
     parser.add_argument("--processes", type=int, default=2, help="screening processes")
     parser.add_argument("--threads", type=int, default=2, help="threads per process")
+    defaults = Settings()
+    parser.add_argument("--batch", type=int, default=defaults.batch_size,
+                        help="client batch size of the batched runs (default: the client's)")
+    parser.add_argument("--linger", type=float, default=defaults.batch_linger_ms,
+                        help="client linger (ms) of the batched runs (default: the client's)")
     parser.add_argument("--flagged", type=float, default=0.02, help="share of flagged messages")
     parser.add_argument("--aof", choices=("off", "everysec", "always"), default="off",
                         help="Redis append-only file and its fsync policy (default: off)")
@@ -222,19 +252,24 @@ def main() -> None:
     bench = Bench(url, texts(args.flagged, random.Random(7)), receiver)
     try:
         print(f"warming up {args.processes} screening process(es) x {args.threads} thread(s)...")
-        bench.max_rate("warm", 2000, 100, 10)
+        bench.max_rate("warm", 2000, args.batch, args.linger)
         time.sleep(2)
         bench.verdict_times(0)
-        rows = []
-        for batch, linger, count in ((100, 10.0, args.messages), (1, 0.0, args.messages // 6)):
+        rows, shares = [], []
+        runs = ((args.batch, args.linger, args.messages), (1, 0.0, args.messages // 6))
+        for batch, linger, count in runs:
             servers = [worker.pid] + ([redis_process.pid] if redis_process else [])
-            before = sum(cpu_seconds(pid) for pid in servers), time.process_time()
+            before = sample(bench, worker.pid, servers)
             rate = bench.max_rate(f"max{batch}", count, batch, linger)
-            after = sum(cpu_seconds(pid) for pid in servers), time.process_time()
-            server_us = (after[0] - before[0]) / count * 1e6
-            client_us = (after[1] - before[1]) / count * 1e6
+            after = sample(bench, worker.pid, servers)
+            spent = [(a - b) for a, b in zip(after, before, strict=True)]
+            server_us, client_us = spent[0] / count * 1e6, spent[1] / count * 1e6
             latency = bench.latency(f"lat{batch}", rate / 2, args.seconds, batch, linger)
             rows.append((batch, linger, rate, server_us, client_us, rate / 2, *latency))
+            screening, engine, callback_cpu, delivered = spent[2:]
+            shares.append((batch, screening / count * 1e6, 1 - engine / screening if screening
+                           else float("nan"), callback_cpu / delivered * 1e3 if delivered
+                           else float("nan"), int(delivered)))  # fmt: skip
         callbacks = len(receiver.delivered)
     finally:
         worker.send_signal(signal.SIGTERM)
@@ -256,7 +291,16 @@ def main() -> None:
     print("server us / client us: CPU per message in workers + Redis / in the submitting process")
     print("p50/p99: submit -> verdict; cb p50/p99: submit -> signed callback received, per "
           "flagged message (policy, callback queue, delivery process and HTTP included)")
-    print("targets: >= 5,000 msg/s end to end; p99 <= 100 ms at half load")
+    print(f"\n{'batch':>6} {'screening us':>13} {'outside engine':>15} {'callback ms/event':>18} "
+          f"{'events':>7}")  # fmt: skip
+    for batch, screening_us, outside, callback_ms, delivered in shares:
+        print(f"{batch:>6} {screening_us:>13.0f} {outside:>15.0%} {callback_ms:>18.2f} "
+              f"{delivered:>7}")  # fmt: skip
+    print("screening us: CPU per message of the screening processes; outside engine: their "
+          "share not spent in the engine (engine.cpu_us, thread CPU around each engine call); "
+          "callback ms/event: CPU of the callback processes per event delivered")
+    print("targets (issue 15): >= 15,000 msg/s on 2 cores; p99 <= 50 ms at half load; "
+          "outside engine <= 30 %; callback <= 0.5 ms per delivered event")
 
 
 if __name__ == "__main__":

@@ -98,6 +98,11 @@ class Settings:
     worker_processes: int = os.cpu_count() or 1
     #: SCREENING_WORKER_THREADS: threads per screening process (CPU-bound: keep it small).
     worker_threads: int = 2
+    #: SCREENING_WORKER_PRELOAD: build the engine once in `screening worker`'s supervisor,
+    #: freeze its heap and fork every worker process from it, so they share the engine's
+    #: pages copy-on-write (gunicorn's preload); off: each process is dramatiq's CLI and
+    #: builds its own engine.
+    worker_preload: bool = True
     #: SCREENING_CALLBACK_PROCESSES: callback delivery processes (0: none on this host).
     callback_processes: int = 1
     #: SCREENING_CALLBACK_THREADS: threads per callback process (I/O-bound).
@@ -115,10 +120,13 @@ class Settings:
     #: SCREENING_WORKER_ID: set by `screening worker` for each process it starts (its
     #: dramatiq broker id, kept across restarts); not set by hand.
     worker_id: str = ""
-    #: SCREENING_BATCH_SIZE: client batch size (messages per queue message).
-    batch_size: int = 100
+    #: SCREENING_BATCH_SIZE: client batch size (messages per queue message). A queue
+    #: message costs ~6 ms of CPU across workers, callbacks and Redis whatever it holds,
+    #: so full batches of 500 carry ~1.7 times the load of 100 (bench/pipeline.py); below
+    #: ~25,000 msg/s the linger, not the size, closes a batch.
+    batch_size: int = 500
     #: SCREENING_BATCH_LINGER_MS: how long the client waits to fill a batch.
-    batch_linger_ms: float = 10.0
+    batch_linger_ms: float = 20.0
     #: SCREENING_MAX_QUEUED_BATCHES: client backpressure: past this many queue messages
     #: waiting in the screening queue and its delay queue, `Screener.submit` blocks or
     #: raises (SCREENING_BACKPRESSURE) until workers drain it to 3/4 of it; 0: no limit.
@@ -284,6 +292,7 @@ _PIPELINE_FIELDS: dict[str, Callable[[str], object]] = {
     "callback_probe_interval": _positive(float),
     "worker_processes": _positive(int),
     "worker_threads": _positive(int),
+    "worker_preload": _flag,
     "callback_processes": _positive(int),
     "callback_threads": _positive(int),
     "poll_ms": _positive(int),

@@ -110,6 +110,7 @@ def install_operations(
     metrics: ScreeningMetrics | None = None,
     versions: VersionStore | None = None,
     shadows: ShadowStore | None = None,
+    clock: StageClock | None = None,
 ) -> Operations:
     """Wire metrics, hot reload and shadow testing into ``broker`` and ``runtime``.
 
@@ -124,7 +125,7 @@ def install_operations(
         shadows = shadows or RedisShadowStore(
             client, examples_per_category=getattr(settings, "shadow_examples", 20)
         )
-    clock = StageClock()
+    clock = clock or StageClock()
     enabled = metrics is not None or getattr(settings, "metrics_port", 9191) > 0
     telemetry = Telemetry(runtime, clock, metrics=metrics, settings=settings) if enabled else None
     holder = EngineHolder(

@@ -234,8 +234,10 @@ def run_distributed(settings: Settings, source: str | None) -> int:
     tail = threading.Thread(
         target=_tail_verdicts, args=(settings.redis_url, stream, stop), daemon=True
     )
-    tail.start()
+    # Workers first: they are forked from this process (workers/prefork.py), better with
+    # as few threads running as can be.
     supervisor = spawn_workers(settings, env=worker_env(settings, extra))
+    tail.start()
     try:
         if source is not None:
             url = settings.rabbitmq_url if settings.broker == "rabbitmq" else settings.redis_url

@@ -151,14 +151,19 @@ def _screen(runtime: Runtime, deliver: dramatiq.Actor, batch: Any) -> BatchOutco
     candidates = unique_messages(messages)
     screened: list[tuple[Message, Verdict]] = []
     crashed: list[Rejected] = []
-    for message, result in zip(candidates, _screen_all(runtime.engine, candidates), strict=True):
+    cpu = time.thread_time()
+    results = _screen_all(runtime.engine, candidates)
+    engine_us = int((time.thread_time() - cpu) * 1e6)
+    for message, result in zip(candidates, results, strict=True):
         if isinstance(result, Rejected):
             crashed.append(result)
         else:
             screened.append((message, result))
     dead_letter_messages(runtime, crashed, "screening")
     duplicates = len(messages) - len(candidates)
-    events = act_on_verdicts(runtime, deliver, screened, duplicates=duplicates, owner=_owner())
+    events = act_on_verdicts(
+        runtime, deliver, screened, duplicates=duplicates, owner=_owner(), engine_us=engine_us
+    )
     return BatchOutcome(screened, events, len(rejected) + len(crashed))
 
 
@@ -169,13 +174,16 @@ def act_on_verdicts(
     *,
     duplicates: int,
     owner: str | Sequence[str],
+    engine_us: int = 0,
 ) -> list[dict[str, Any]]:
     """What follows screening, wherever the verdicts came from (a queue batch, or the HTTP
     service's synchronous screening): the verdict sink and stream, the dedupe claims of
     the flagged messages under ``owner`` (one for all, or one per message: the HTTP
     service acts for several requests at once), the policy (enforcement and its records),
     one queue message of callback events, and the counters. ``duplicates``: repeats
-    already left out of ``screened``. Returns the events enqueued."""
+    already left out of ``screened``; ``engine_us``: CPU microseconds the engine spent on
+    them, counted as ``engine.cpu_us`` (how much of a worker's CPU is screening proper:
+    bench/pipeline.py). Returns the events enqueued."""
     if runtime.on_verdicts is not None and screened:
         runtime.on_verdicts([m for m, _ in screened], [v for _, v in screened])
     runtime.state.append_verdicts(
@@ -203,6 +211,7 @@ def act_on_verdicts(
     counts["messages.duplicates"] = duplicates + claimed_before
     counts["messages.id_conflicts"] = conflicts
     counts["callbacks.enqueued"] = enqueued
+    counts["engine.cpu_us"] = engine_us
     runtime.state.count(counts)
     return events
 

@@ -63,10 +63,11 @@ class CallbackSigning(Middleware):
     def sign(self, actor_name: str, args: Any, kwargs: Any) -> str:
         return self.keys.sign(PURPOSE_CALLBACK_MESSAGE, message_payload(actor_name, args, kwargs))
 
-    def verified(self, message: Any) -> bool:
+    def verified(self, message: Any, *, decoded: bool = False) -> bool:
+        """``decoded``: the message was just decoded from the broker (a consumer's)."""
         payload = message_payload(message.actor_name, message.args, message.kwargs)
         signature = message.options.get(SIGNATURE_OPTION)
-        return self.keys.verify(PURPOSE_CALLBACK_MESSAGE, payload, signature)
+        return self.keys.verify(PURPOSE_CALLBACK_MESSAGE, payload, signature, decoded=decoded)
 
     def before_enqueue(self, broker: Broker, message: Any, delay: Any) -> None:
         if message.actor_name in CALLBACK_ACTORS and SIGNATURE_OPTION not in message.options:
@@ -81,7 +82,7 @@ class CallbackSigning(Middleware):
     def before_process_message(self, broker: Broker, message: Any) -> None:
         """Fail (never run) a callback message that does not verify; the DeadLetters
         middleware keeps it, with the reason, when the broker rejects it."""
-        if message.actor_name in CALLBACK_ACTORS and not self.verified(message):
+        if message.actor_name in CALLBACK_ACTORS and not self.verified(message, decoded=True):
             log.error("refusing callback queue message %s: %s", message.message_id, FORGED)
             message.stuff_exception(SignatureError(FORGED))
             message.fail()

@@ -16,6 +16,11 @@ workers. The supervisor also watches each slot's heartbeat in Redis: a process t
 not touched Redis for ``SCREENING_STUCK_AFTER`` seconds — frozen in C code that holds the
 GIL, where no time limit can interrupt it — is killed and restarted, and the batch it was
 on comes back to be screened message by message (workers/screen.py).
+
+With SCREENING_WORKER_PRELOAD (the default) a slot is not dramatiq's CLI but a process
+forked from the supervisor after it built the engine (workers/prefork.py): every worker
+process shares the engine's pages, and a restart is a new fork, not a new build. The
+/metrics server then runs in a slot of its own.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -99,24 +105,51 @@ def spawn_workers(
         check_metrics_address(settings)  # a ConfigError: no worker runs unwatched
         reset_metrics_dir(settings)  # one /metrics server per host, summing every process
     instance = f"{socket.gethostname()}-{os.getpid()}"
+    preloaded = _preload(settings, base) if settings.worker_preload else None
     slots: list[Slot] = []
     for role, queues, count, thread_count in groups:
         for index in range(max(count, 0)):
             # dramatiq's CLI, logging as SCREENING_LOG_FORMAT says (workers/logs.py)
             command = [sys.executable, "-m", "workers.logs", "workers.app", "--queues", *queues]
             command += ["--processes", "1", "--threads", str(thread_count)]
-            command += ["--worker-shutdown-timeout", "30000"]
+            command += ["--worker-shutdown-timeout", str(SHUTDOWN_MS)]
             name = f"{role}-{index}"
             slot_env = base | {"SCREENING_WORKER_ID": f"{instance}-{name}"}
             if settings.metrics_port:
-                slot_env |= metrics_env(settings, serve=not slots)
-            slots.append(Slot(name, command, slot_env))
+                slot_env |= metrics_env(settings, serve=not slots and preloaded is None)
+            target = None
+            if preloaded is not None:
+                target = _forked_worker(preloaded, queues, thread_count)
+            slots.append(Slot(name, command, slot_env, target=target))
+    if settings.metrics_port and preloaded is not None:  # no dramatiq CLI to fork it
+        command = [sys.executable, "-m", "workers.telemetry"]
+        slots.append(Slot("metrics", command, base | metrics_env(settings, serve=True)
+                          | {"SCREENING_WORKER_ID": f"{instance}-metrics"}))  # fmt: skip
     watchdog = None
     if settings.redis_url and settings.broker == "redis" and settings.stuck_after > 0:
         watchdog = HeartbeatWatchdog(settings.redis_url, settings.stuck_after)
     supervisor = Supervisor(slots, watchdog=watchdog)
     supervisor.start()
     return supervisor
+
+
+#: Milliseconds a stopping worker process gets to finish the batches it holds.
+SHUTDOWN_MS = 30000
+
+
+def _preload(settings: Settings, env: dict[str, str]) -> Any:
+    """Build the engine here, in the supervisor, under the workers' environment (the
+    metrics directory must be known before prometheus-client is first imported)."""
+    from workers.prefork import preload
+
+    os.environ.update(env)
+    return preload(Settings.from_env(env))
+
+
+def _forked_worker(preloaded: Any, queues: list[str], threads: int) -> Callable[[], int]:
+    from workers.prefork import serve
+
+    return lambda: serve(preloaded, queues, threads, SHUTDOWN_MS)
 
 
 @dataclasses.dataclass
@@ -126,7 +159,7 @@ class Slot:
     name: str
     command: list[str]
     env: dict[str, str]
-    process: subprocess.Popen[bytes] | None = None
+    process: Any = None  # subprocess.Popen, or workers.prefork.ForkedProcess
     started_at: float = 0.0
     restarts: int = 0
     #: Consecutive exits within START_GRACE of starting: a process that cannot start.
@@ -136,6 +169,8 @@ class Slot:
     seen: frozenset[int] = frozenset()
     #: When a slot whose worker process is gone gets SIGKILL if it has not exited by then.
     kill_at: float | None = None
+    #: Forked from the supervisor to run this (workers/prefork.py) instead of ``command``.
+    target: Callable[[], int] | None = None
 
     @property
     def worker_id(self) -> str:
@@ -200,7 +235,7 @@ class Supervisor:
         self._next_watch = 0.0
 
     @property
-    def children(self) -> list[subprocess.Popen[bytes]]:
+    def children(self) -> list[Any]:
         """The processes running now (a restart replaces a slot's process)."""
         return [s.process for s in self.slots if s.process is not None]
 
@@ -211,7 +246,12 @@ class Supervisor:
     def _start(self, slot: Slot) -> None:
         # Its own session: a terminal's Ctrl-C reaches it once, through the supervisor,
         # and killing the session takes dramatiq's worker process with its parent.
-        slot.process = subprocess.Popen(slot.command, env=slot.env, start_new_session=True)
+        if slot.target is not None:
+            from workers.prefork import ForkedProcess
+
+            slot.process = ForkedProcess.start(slot.target, slot.env, slot.name)
+        else:
+            slot.process = subprocess.Popen(slot.command, env=slot.env, start_new_session=True)
         slot.started_at, slot.restart_at, slot.seen = time.monotonic(), None, frozenset()
         slot.kill_at = None
 
@@ -227,7 +267,8 @@ class Supervisor:
                 continue
             if process is not None and process.poll() is None:
                 if slot.kill_at is None:
-                    self._check_children(slot, process, now)
+                    if slot.target is None:  # a forked slot is the worker process itself
+                        self._check_children(slot, process, now)
                 elif now >= slot.kill_at:
                     _kill_session(process, signal.SIGKILL)
                 continue
@@ -249,7 +290,7 @@ class Supervisor:
             self._next_watch = now + 1.0
             self._kill_frozen(now)
 
-    def _check_children(self, slot: Slot, process: subprocess.Popen[bytes], now: float) -> None:
+    def _check_children(self, slot: Slot, process: Any, now: float) -> None:
         """dramatiq's main process notices a dead worker only once it is past waiting for
         its workers to boot (up to 30 s): a worker killed while its engine loaded held its
         batches that long. The supervisor reads the main process's children itself and
@@ -336,7 +377,7 @@ def _alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
-def _kill_session(process: subprocess.Popen[bytes], sig: int) -> None:
+def _kill_session(process: Any, sig: int) -> None:
     """Signal the process's whole session (dramatiq's main process and its worker), or
     the process alone if its session is gone."""
     try:

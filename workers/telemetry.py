@@ -300,3 +300,11 @@ def serve_metrics() -> int:
     log.info("metrics on %s:%d/metrics", addr, port, extra={"addr": addr, "port": port})
     threading.Event().wait()
     return 0
+
+
+if __name__ == "__main__":  # the /metrics slot of `screening worker` (workers/supervisor.py)
+    import sys
+
+    from workers.telemetry import serve_metrics as serve  # logs as workers.telemetry
+
+    sys.exit(serve())

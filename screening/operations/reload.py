@@ -133,6 +133,24 @@ class EngineHolder:
         self._store_boot_versions()
         return self.live
 
+    def adopt(self, built: EngineHolder) -> None:
+        """Start from the engines another holder built before this process was forked
+        from its process (``screening worker`` preloads: workers/prefork.py): its live
+        and shadow engines and their ids, and its tokenizer for later builds — pages
+        shared copy-on-write with the parent instead of a copy per process. :meth:`load`
+        then finds nothing to build and only reports what this worker runs."""
+        self.live = built.live
+        self.shadow_slot, self._shadow_key = built.shadow_slot, built._shadow_key
+        self._ids = {slot: dict(ids) for slot, ids in built._ids.items()}
+        self.builder.tokenizer = built.builder.tokenizer
+
+    def announce(self) -> None:
+        """The ``engine`` events of what runs now, for a holder that :meth:`adopt`-ed
+        its engines (version gauges are set from these events)."""
+        for slot, engine in (("live", self.live), ("shadow", self.shadow)):
+            if engine is not None:
+                self._event(ReloadEvent("engine", slot, None, True, 0.0))
+
     def _store_boot_versions(self) -> None:
         """The configured files this worker runs, stored as each kind's first version
         when nothing was published yet (:mod:`screening.operations.boot`)."""

@@ -90,6 +90,14 @@ def _cmdline(pid: int) -> list[str]:
     return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
 
 
+def _comm(pid: int) -> str:
+    """The process name (``screening worker`` names its forks ``screening-0`` …)."""
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
 @dataclass
 class Rig:
     """One pipeline under test; see the module docstring."""
@@ -198,9 +206,12 @@ class Rig:
         return ids
 
     def slot_pid(self, slot: str) -> int | None:
-        """The dramatiq worker process of a slot now (its worker id is in its environment)."""
+        """The worker process of a slot now: the fork named after it (preload, the
+        default), or the dramatiq worker process with its worker id in its environment."""
         wanted = f"SCREENING_WORKER_ID={self.worker_id(slot)}".encode()
         for pid in self.worker_pids() + self.worker_pids(f"{self.queue}-callbacks"):
+            if _comm(pid) == slot:
+                return pid
             try:
                 if wanted in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"):
                     return pid
@@ -209,13 +220,18 @@ class Rig:
         return None
 
     def worker_pids(self, queue: str | None = None) -> list[int]:
-        """The dramatiq worker processes that consume ``queue`` (default: the screening
-        queue), i.e. those whose parent is a dramatiq process with the same command line
+        """The worker processes that consume ``queue`` (default: the screening queue):
+        the supervisor's forks named ``screening-N`` / ``callbacks-N`` (preload, the
+        default), or those whose parent is a dramatiq process with the same command line
         (dramatiq forks its workers from its own main process)."""
         assert self.supervisor is not None
         wanted = queue or self.queue
+        role = "callbacks-" if wanted.endswith("-callbacks") else "screening-"
         pids = []
         for pid in self._descendants(self.supervisor.pid):
+            if _comm(pid).startswith(role) and _cmdline(pid) == _cmdline(self.supervisor.pid):
+                pids.append(pid)
+                continue
             command = _cmdline(pid)
             if "workers.app" not in command or "--queues" not in command:
                 continue

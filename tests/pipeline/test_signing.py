@@ -3,6 +3,8 @@ rotation, and the 32-byte minimum for every key the settings accept."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from screening.errors import ConfigError
@@ -87,3 +89,25 @@ def test_content_digest_tells_apart_what_a_naive_concatenation_would_not() -> No
     b = {"a.txt": b"x", "b.txt": b"y"}
     assert content_digest(a) != content_digest(b)
     assert content_digest(b) == content_digest(dict(reversed(b.items())))
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"actor": "deliver_callbacks", "args": [], "kwargs": {"events": [{"b": 1, "a": [1.5, None]}]}},
+        {"text": "刷单返利 \u00e9 \U0001f600", "lone": "\udc80", "n": 10**30, "f": 0.1, "t": True},
+        [{"z": {}, "y": []}, "", 0, -1.0e-7],
+    ],
+)
+def test_a_decoded_payload_is_signed_over_the_same_bytes_without_the_round_trip(
+    payload: object,
+) -> None:
+    """Consumers skip canonical()'s normalising round trip for what they just decoded:
+    the bytes, and so every signature, must be the same either way."""
+    decoded = json.loads(json.dumps(payload))
+    assert canonical(decoded, decoded=True) == canonical(payload)
+    keys = SigningKeys.of("k" * 32)
+    signature = keys.sign("purpose", payload)
+    assert keys.verify("purpose", decoded, signature, decoded=True)
+    assert not keys.verify("other", decoded, signature, decoded=True)
+    assert not keys.verify("purpose", [decoded], signature, decoded=True)

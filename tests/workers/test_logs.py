@@ -128,9 +128,13 @@ def test_screening_run_logs_json_with_ids_and_never_text(tmp_path: Path) -> None
         assert text not in run.stderr
 
 
+@pytest.mark.parametrize("preload", ["0", "1"])
 def test_screening_worker_and_dramatiqs_processes_log_json(
-    redis_url: str, fixture_wordlist_dir: Path, tmp_path: Path
+    redis_url: str, fixture_wordlist_dir: Path, tmp_path: Path, preload: str
 ) -> None:
+    """Every process ``screening worker`` starts logs JSON: with preload the supervisor,
+    its forked worker and the /metrics process; without, dramatiq's main and worker
+    processes too."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCREENING_")} | {
         "SCREENING_LOG_FORMAT": "json",
         "SCREENING_REDIS_URL": redis_url,
@@ -144,7 +148,9 @@ def test_screening_worker_and_dramatiqs_processes_log_json(
         "SCREENING_SIGNING_KEY": SIGNING_KEY,
         "SCREENING_WORKER_PROCESSES": "1",
         "SCREENING_CALLBACK_PROCESSES": "0",
+        "SCREENING_WORKER_PRELOAD": preload,
     }
+    ready = "worker process ready" if preload == "1" else "is ready for action"
     stderr = tmp_path / "stderr"
     with stderr.open("w") as sink:
         worker = subprocess.Popen([sys.executable, "-m", "screening.cli", "worker"], cwd=REPO,
@@ -152,7 +158,7 @@ def test_screening_worker_and_dramatiqs_processes_log_json(
         try:
             deadline = time.monotonic() + 90
             while time.monotonic() < deadline and not all(
-                    text in stderr.read_text() for text in ("is ready for action", "metrics on")):
+                    text in stderr.read_text() for text in (ready, "metrics on")):
                 assert worker.poll() is None, stderr.read_text()[-3000:]
                 time.sleep(0.2)
         finally:
@@ -160,9 +166,16 @@ def test_screening_worker_and_dramatiqs_processes_log_json(
             worker.wait(timeout=60)
     records = json_lines(stderr.read_text())
     loggers = {r["logger"] for r in records}
-    assert any(name.startswith("dramatiq.WorkerProcess") for name in loggers), loggers
-    assert "dramatiq.MainProcess" in loggers, loggers
-    assert len({r["process"] for r in records}) >= 3  # main, worker and metrics processes
+    if preload == "1":
+        assert {"workers.prefork", "workers.broker"} <= loggers, loggers
+        forked = {r["process"] for r in records if r["logger"] == "workers.broker"}
+        preloaded = {r["process"] for r in records if r["logger"] == "workers.prefork"
+                     and r["message"].startswith("engine preloaded")}  # fmt: skip
+        assert forked and preloaded and not forked & preloaded  # built in one, forked to run
+    else:
+        assert any(name.startswith("dramatiq.WorkerProcess") for name in loggers), loggers
+        assert "dramatiq.MainProcess" in loggers, loggers
+    assert len({r["process"] for r in records}) >= 3  # main/supervisor, worker and metrics
     served = [r for r in records if r["logger"] == "workers.telemetry"]
     assert served and served[0]["addr"] == "127.0.0.1" and served[0]["port"] > 0
 
