@@ -42,6 +42,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from screening.engine.config import Thresholds
+from screening.engine.mentions import inside, quoted_spans, unquoted
 from screening.engine.verdict import Hit
 
 __all__ = [
@@ -51,10 +52,12 @@ __all__ = [
     "SAID",
     "ContextSignal",
     "acting_thresholds",
+    "below_review",
     "deciding_hits",
     "quiet",
     "quiet_on",
     "read_by_head",
+    "without_mentions",
 ]
 
 #: The model head that reads a message as warning, report or condemnation.
@@ -121,6 +124,17 @@ def quiet_on(
     return model_scores.get(category, 0.0) < QUIET * limits.review
 
 
+def below_review(
+    category: str, model_scores: Mapping[str, float], thresholds: Mapping[str, Thresholds]
+) -> bool:
+    """The model's score for ``category`` is below its review threshold: the model does
+    not flag it (False without scores or thresholds for it)."""
+    limits = thresholds.get(category)
+    if not model_scores or limits is None:
+        return False
+    return model_scores.get(category, 0.0) < limits.review
+
+
 def read_by_head(
     model_scores: Mapping[str, float],
     thresholds: Mapping[str, Thresholds],
@@ -168,6 +182,7 @@ def deciding_hits(
     thresholds: Mapping[str, Thresholds],
     signal: ContextSignal | None,
     compact: str,
+    text: str = "",
 ) -> Sequence[Hit]:
     """The hits that take part in the decision.
 
@@ -194,9 +209,19 @@ def deciding_hits(
         return hits
     covered = read_by_head(model_scores, thresholds, signal)
     context: bool | None = None  # computed once, only when a quiet category asks
+    quotes = quoted_spans(text) if signal is not None else ()
     out: list[Hit] = []
     for hit in hits:
         if hit.category in covered:
+            continue
+        if (
+            quotes
+            and inside(hit.start, hit.end, quotes)
+            and below_review(hit.category, model_scores, thresholds)
+        ):
+            # mentioned, not used, and the model does not see the category
+            if hit.severity == "block" and hit.category in SAID:
+                out.append(replace(hit, severity="review"))
             continue
         if quiet_on(hit.category, model_scores, thresholds):
             if signal is not None:
@@ -212,3 +237,54 @@ def deciding_hits(
         else:
             out.append(hit)
     return hits if out == list(hits) else out
+
+
+def without_mentions(
+    texts: Sequence[str],
+    compacts: Sequence[str],
+    model_scores: Sequence[dict[str, float]],
+    thresholds: Mapping[str, Thresholds],
+    signal: ContextSignal | None,
+    predict: Callable[[list[str]], list[dict[str, float]]],
+) -> list[tuple[int, tuple[str, ...]]]:
+    """Rescores, in place, the categories the model flags only because of what a message
+    quotes, in a message that reads as context; returns ``(index, categories)`` of what
+    was lowered.
+
+    A category head reads quoted words as the thing itself: "那种“充值送彩金”的棋牌APP就是
+    赌博" scored 0.99 as gambling, "很多所谓“内部消息”…都是营销号编的" 0.95 as rumour. Where
+    a message reads as context (:meth:`ContextSignal.reads_as_context`) and the model
+    flags a category at review, the text without its quoted passages is scored too
+    (``predict``, one batch); a category that is below review without them takes that
+    score. Not for :data:`SAID` (an insult in quotation marks still insults), and not
+    without a context reading: promoters quote their code words (有“糖果”, “飞行”), and
+    masking every quotation lost 4 of 30 hand-written drug promotions.
+    """
+    if signal is None:
+        return []
+    todo: list[int] = []
+    masked: list[str] = []
+    for index, (text, scores) in enumerate(zip(texts, model_scores, strict=True)):
+        if not any(
+            c not in SAID and scores.get(c, 0.0) >= t.review for c, t in thresholds.items()
+        ):
+            continue
+        spans = quoted_spans(text)
+        if spans and signal.reads_as_context(scores, compacts[index]):
+            todo.append(index)
+            masked.append(unquoted(text, spans))
+    lowered: list[tuple[int, tuple[str, ...]]] = []
+    if not todo:
+        return lowered
+    for index, rescored in zip(todo, predict(masked), strict=True):
+        scores = model_scores[index]
+        changed = []
+        for category, limits in thresholds.items():
+            if category in SAID or scores.get(category, 0.0) < limits.review:
+                continue
+            if rescored.get(category, 0.0) < limits.review:
+                scores[category] = rescored[category]
+                changed.append(category)
+        if changed:
+            lowered.append((index, tuple(changed)))
+    return lowered

@@ -30,7 +30,12 @@ from typing import TYPE_CHECKING, Any
 from screening.__version__ import __version__
 from screening.engine.characters import lone_surrogate
 from screening.engine.config import EngineConfig, ModelThresholds, Thresholds, load_config
-from screening.engine.context import ContextSignal, acting_thresholds, deciding_hits
+from screening.engine.context import (
+    ContextSignal,
+    acting_thresholds,
+    deciding_hits,
+    without_mentions,
+)
 from screening.engine.match import Matcher
 from screening.engine.normalize import NormalizedText, Normalizer
 from screening.engine.patterns import PatternMatcher
@@ -177,6 +182,11 @@ class Engine:
             same = self.classifier.featurizer.normalizer.transforms == self.normalizer.transforms
             compacts = [n.compact for n in normalized_texts] if same else None
             model_scores = self.classifier.predict_batch(texts, compacts)
+            # A flag that rests on what a warning quotes (screening/engine/context.py).
+            without_mentions(
+                texts, [n.compact for n in normalized_texts], model_scores,
+                self.model_thresholds, self.context, self.classifier.predict_batch,
+            )
         classified = clock()
         extra: list[Sequence[Label]] = [()] * len(items)
         for source in self.evidence:
@@ -215,7 +225,7 @@ class Engine:
             # evidence but do not decide (screening/engine/context.py).
             deciding = deciding_hits(
                 hits, probabilities, self.model_thresholds, self.context,
-                normalized_texts[index].compact,
+                normalized_texts[index].compact, texts[index],
             )  # fmt: skip
             scores = category_scores(deciding, rules)
             others = extra[index]

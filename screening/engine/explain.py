@@ -14,6 +14,7 @@ from typing import Any
 
 from screening.engine.context import CONTEXT, deciding_hits, read_by_head
 from screening.engine.core import Analysis, Engine
+from screening.engine.mentions import quoted_spans
 
 __all__ = ["explain", "render_explanation"]
 
@@ -70,14 +71,17 @@ def _context_part(engine: Engine, analysis: Analysis) -> dict[str, Any] | None:
     if signal is None or not scores:
         return None
     covered = read_by_head(scores, engine.model_thresholds, signal)
+    normalized = analysis.normalized
     deciding = deciding_hits(
-        analysis.hits, scores, engine.model_thresholds, signal, analysis.normalized.compact
+        analysis.hits, scores, engine.model_thresholds, signal, normalized.compact,
+        normalized.original,
     )
     kept = {_key(h): h.severity for h in deciding}
     set_aside = sorted({h.category for h in analysis.hits if _key(h) not in kept})
     lowered = sorted({h.category for h in analysis.hits
                       if kept.get(_key(h), h.severity) != h.severity})  # fmt: skip
-    if not covered and not set_aside and not lowered:
+    rescored = _rescored(engine, analysis)
+    if not covered and not set_aside and not lowered and not rescored:
         return None
     return {
         "head": {"score": round(scores.get(CONTEXT, 0.0), 4), "threshold": signal.threshold},
@@ -85,7 +89,19 @@ def _context_part(engine: Engine, analysis: Analysis) -> dict[str, Any] | None:
         "covered_by_head": sorted(covered),
         "hits_set_aside": set_aside,
         "hits_reweighed": lowered,
+        "scored_without_quotes": rescored,
     }
+
+
+def _rescored(engine: Engine, analysis: Analysis) -> dict[str, float]:
+    """The categories whose model score the verdict took from the text without its quoted
+    passages (:func:`screening.engine.context.without_mentions`), with the score the whole
+    text had: the engine keeps only the lowered score."""
+    if engine.classifier is None or not quoted_spans(analysis.normalized.original):
+        return {}
+    whole = engine.classifier.predict_batch([analysis.normalized.original])[0]
+    kept = analysis.verdict.model_scores
+    return {c: round(whole[c], 4) for c in sorted(kept) if kept[c] < whole.get(c, 0.0) - 1e-9}
 
 
 def _key(hit: Any) -> tuple[int, int, str, str]:
@@ -167,6 +183,11 @@ def render_explanation(explanation: dict[str, Any]) -> str:
         if context["hits_reweighed"]:
             lines.append("  - hits whose severity the model's reading changed: "
                          + ", ".join(context["hits_reweighed"]))  # fmt: skip
+        if context["scored_without_quotes"]:
+            lines.append("  - scored without what the message quotes (the whole text had "
+                         + ", ".join(f"{c} {v:.3f}"
+                                     for c, v in context["scored_without_quotes"].items())
+                         + ")")  # fmt: skip
     lines.append("labels")
     for label in explanation["labels"]:
         lines.append(f"  - {_render_label(label)}")

@@ -16,6 +16,7 @@ from screening.engine.context import (
     acting_thresholds,
     deciding_hits,
     read_by_head,
+    without_mentions,
 )
 from screening.engine.verdict import Hit
 
@@ -151,3 +152,66 @@ def test_a_signal_needs_a_head_or_terms() -> None:
     assert ContextSignal.build(None, [], str) is None
     assert ContextSignal.build(0.7, [], str) == ContextSignal(0.7, ())
     assert ContextSignal.build(None, ["ＡＢ"], str.lower).terms == ("ａｂ",)
+
+
+QUOTED = Hit("安全账户", "fraud", "review", 4, 8, "安全账户")
+QUOTED_INSULT = Hit("傻逼", "abuse", "block", 4, 6, "傻逼")
+
+
+@pytest.mark.parametrize(
+    ("scores", "hits", "text", "deciding"),
+    [
+        # "别转到“安全账户”": mentioned, and the fraud head below review: it does not
+        # decide — even with no context word and the head not quiet
+        ({CONTEXT: 0.0, **QUIET, "fraud": 0.4}, (QUOTED,), "别转到“安全账户”里", ()),
+        # the model flags fraud itself: quotation marks do not take the hit away
+        ({CONTEXT: 0.0, **QUIET, "fraud": 0.7}, (QUOTED,), "别转到“安全账户”里", (QUOTED,)),
+        # not quoted: it decides as before
+        ({CONTEXT: 0.0, **QUIET, "fraud": 0.4}, (QUOTED,), "就转到 安全账户 里", (QUOTED,)),
+        # an unclosed mark quotes nothing
+        ({CONTEXT: 0.0, **QUIET, "fraud": 0.4}, (QUOTED,), "别转到“安全账户里", (QUOTED,)),
+        # an insult in quotation marks still offends: its block term sends to review
+        (
+            {CONTEXT: 0.0, **QUIET},
+            (QUOTED_INSULT,),
+            "他骂我“傻逼”了",
+            (Hit("傻逼", "abuse", "review", 4, 6, "傻逼"),),
+        ),
+        # without the original text (older callers) nothing is quoted
+        ({CONTEXT: 0.0, **QUIET, "fraud": 0.4}, (QUOTED,), "", (QUOTED,)),
+    ],
+)
+def test_a_quoted_hit_is_a_mention_where_the_model_does_not_see_its_category(
+    scores: dict[str, float], hits: tuple[Hit, ...], text: str, deciding: tuple[Hit, ...]
+) -> None:
+    assert tuple(deciding_hits(hits, scores, THRESHOLDS, SIGNAL, "", text)) == deciding
+
+
+def _predict(texts: list[str]) -> list[dict[str, float]]:
+    """A stand-in head: gambling is what the text says about 彩金 (quoted or not)."""
+    return [{"gambling": 0.95 if "彩金" in t else 0.1, "abuse": 0.9, "fraud": 0.0} for t in texts]
+
+
+@pytest.mark.parametrize(
+    ("text", "scores", "lowered", "gambling"),
+    [
+        # a warning (context term 举报) that quotes the offer: scored without the quote
+        ("举报那种“充值送彩金”的APP", {CONTEXT: 0.1, "gambling": 0.95, "abuse": 0.9},
+         [(0, ("gambling",))], 0.1),
+        # no context reading: promoters quote their code words, the flag stays
+        ("那种“充值送彩金”的APP", {CONTEXT: 0.1, "gambling": 0.95, "abuse": 0.9}, [], 0.95),
+        # the flag does not rest on the quote: it stays
+        ("举报“这个”充值送彩金APP", {CONTEXT: 0.1, "gambling": 0.95, "abuse": 0.9}, [], 0.95),
+        # nothing quoted, or nothing flagged: nothing rescored
+        ("举报充值送彩金的APP", {CONTEXT: 0.1, "gambling": 0.95, "abuse": 0.9}, [], 0.95),
+        ("举报“某APP”", {CONTEXT: 0.1, "gambling": 0.2, "abuse": 0.0}, [], 0.2),
+    ],
+)
+def test_a_flag_that_rests_on_a_quotation_in_a_warning_is_rescored_without_it(
+    text: str, scores: dict[str, float], lowered: list[tuple[int, tuple[str, ...]]],
+    gambling: float,
+) -> None:
+    batch = [dict(scores)]
+    assert without_mentions([text], [text], batch, THRESHOLDS, SIGNAL, _predict) == lowered
+    assert batch[0]["gambling"] == gambling
+    assert batch[0]["abuse"] == scores["abuse"]  # an insult quoted is still said

@@ -71,3 +71,15 @@ def test_explain_says_when_the_context_rule_set_hits_aside(shipped_engine: Engin
     assert "  - hits kept as evidence, not deciding: gambling" in render_explanation(warning)
     chat = explain(shipped_engine, "今晚一起去看电影吗")
     assert chat["context"] is None and "context    " not in render_explanation(chat)
+
+
+def test_explain_shows_the_score_a_quotation_earned(shipped_engine: Engine) -> None:
+    """A warning that quotes a gambling offer: the gambling head read the quote as the
+    offer, the verdict took the score of the text without it; explain shows both."""
+    warning = explain(shipped_engine, "彩票可以买着玩，但千万别信网上的“时时彩内部计划”，那是骗局。")
+    assert warning["decision"] == "pass"
+    whole = warning["context"]["scored_without_quotes"]["gambling"]
+    assert whole >= 0.5 > warning["model"]["gambling"]["score"]
+    assert "scored without what the message quotes" in render_explanation(warning)
+    # the same offer made, not quoted, is still flagged
+    assert explain(shipped_engine, "时时彩内部计划，稳赚不赔，私聊我")["decision"] != "pass"

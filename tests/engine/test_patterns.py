@@ -56,6 +56,15 @@ CASES = [
     ("wechat_id", "用微信支付就行", []),
     ("wechat_id", "微信 abc", []),  # an id has 6-20 characters
     ("wechat_id", "awx abc12345", []),  # wx inside a word
+    # the homophones diverters write for the keyword: 加微/加薇/加威, or a lone 微/薇/威/扣
+    # after a non-Han character with a colon (an emoji may stand between them)
+    ("wechat_homophone", "加微：x51078493！刷单返利", ["加微：x51078493"]),
+    ("wechat_homophone", "破解会员 威❤：2571838422~", ["威❤：2571838422"]),
+    ("wechat_homophone", "加薇 abc12345", ["加薇 abc12345"]),
+    ("wechat_homophone", "权威2571838422", []),  # 威 inside a word, no colon
+    ("wechat_homophone", "今天微：12345678", []),  # 微 after a Han character
+    ("wechat_homophone", "微博123456", []),
+    ("wechat_homophone", "加微信abc12345", []),  # wechat_id's
     ("telegram_handle", "tg @abc_123", ["tg @abc_123"]),
     ("telegram_handle", "电报号: @durov1", ["电报号: @durov1"]),
     ("telegram_handle", "纸飞机 @channel 飞机id是@pilot99", ["纸飞机 @channel", "飞机id是@pilot99"]),
@@ -75,7 +84,7 @@ def test_keyword_patterns(name: str, text: str, expected: list[str]) -> None:
 
 #: What introduces a contact detail in the shipped patterns, and what a crafted message
 #: repeats after it.
-KEYWORDS = ["", "qq", "扣扣", "q号", "群号", "qq群", "微信", "vx", "wx号", "tg", "电报", "http://",
+KEYWORDS = ["", "qq", "扣扣", "q号", "群号", "qq群", "微信", "vx", "wx号", "tg", "电报", "http://", "加微", " 威",
             "www.", "t.me/", "a@", "abc点", "13", "wxid_"]  # fmt: skip
 RUN_CHARACTERS = " \t\u3000\u00a01-._:@/号是点a"
 
