@@ -42,7 +42,8 @@ COPY banks /app/banks
 COPY models/zh-chat-2 /app/models/zh-chat-2
 
 # A non-root user with a fixed id, owning the records directory (the default SQLite
-# store: SCREENING_DATABASE_URL points a deployment at PostgreSQL instead).
+# store: SCREENING_DATABASE_URL points a deployment at PostgreSQL instead) and the cache of
+# derived start-up files (model weights, compiled wordlist), which /app, root's, cannot hold.
 RUN groupadd --system --gid 10001 screening \
     && useradd --system --uid 10001 --gid screening --home-dir /app --no-create-home screening \
     && mkdir -p /var/lib/screening \
@@ -51,6 +52,7 @@ ENV SCREENING_WORDLISTS=/app/wordlists \
     SCREENING_BANKS=/app/banks \
     SCREENING_MODEL=/app/models/zh-chat-2 \
     SCREENING_RECORDS_PATH=/var/lib/screening/records.sqlite3 \
+    SCREENING_MODEL_CACHE=/var/lib/screening/cache \
     SCREENING_METRICS_ADDR=0.0.0.0 \
     SCREENING_METRICS_PORT=9191 \
     SCREENING_LOG_FORMAT=json

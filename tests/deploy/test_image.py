@@ -61,6 +61,8 @@ def test_the_image_runs_as_a_user_who_can_write_records_and_serves_metrics() -> 
     assert re.search(r"^USER 10001", DOCKERFILE, re.MULTILINE)
     assert "chown screening:screening /var/lib/screening" in DOCKERFILE
     assert "SCREENING_RECORDS_PATH=/var/lib/screening/records.sqlite3" in DOCKERFILE
+    # The derived start-up files (model weights, compiled wordlist) need a writable home too.
+    assert "SCREENING_MODEL_CACHE=/var/lib/screening/cache" in DOCKERFILE
     assert re.search(r"^EXPOSE 9191 8080$", DOCKERFILE, re.MULTILINE)
     assert "SCREENING_METRICS_ADDR=0.0.0.0" in DOCKERFILE
     assert re.search(r"^HEALTHCHECK .*\n\s+CMD .*/metrics", DOCKERFILE, re.MULTILINE)
