@@ -72,6 +72,20 @@ class MemoryPolicyState:
     def _active(self, base: str) -> dict[str, Active]:
         return {kind: Active(m.until, m.id) for kind, m in self._measures[base].items()}
 
+    def _group(
+        self, base: str, counts: dict[str, int], now: float, repeat_window: float,
+        fired: tuple[Measure, ...] = (),
+    ) -> GroupSnapshot:
+        """What a group's state reads as after recording (or retracting) a message."""
+        return GroupSnapshot(
+            counts=counts,
+            active=self._active(base),
+            suspensions=self._trim(f"{base}:hist", now, repeat_window),
+            owner_id=self._owners.get(base),
+            admin_ids=tuple(sorted(self._admins[base])),
+            fired=fired,
+        )  # fmt: skip
+
     def record_groups(self, requests: Sequence[GroupRecord]) -> list[GroupSnapshot]:
         with self._lock:
             return [self._record_group(r) for r in requests]
@@ -85,14 +99,8 @@ class MemoryPolicyState:
             self._owners[base] = r.owner_id
         if r.admin_id and len(self._admins[base]) < MAX_ADMINS:
             self._admins[base].add(r.admin_id)
-        return GroupSnapshot(
-            counts=counts,
-            active=self._active(base),
-            suspensions=self._trim(f"{base}:hist", r.now, r.repeat_window),
-            owner_id=self._owners.get(base),
-            admin_ids=tuple(sorted(self._admins[base])),
-            fired=self._memo(f"{base}:by:{r.message_id}"),
-        )
+        fired = self._memo(f"{base}:by:{r.message_id}")
+        return self._group(base, counts, r.now, r.repeat_window, fired)
 
     def record_users(self, requests: Sequence[UserRecord]) -> list[UserSnapshot]:
         with self._lock:
@@ -187,13 +195,7 @@ class MemoryPolicyState:
             for name, window in r.windows.items():
                 self._zsets[f"{base}:rule:{name}"].pop(r.trigger, None)
                 counts[name] = self._trim(f"{base}:rule:{name}", r.now, window)
-            return GroupSnapshot(
-                counts=counts,
-                active=self._active(base),
-                suspensions=self._trim(f"{base}:hist", r.now, r.repeat_window),
-                owner_id=self._owners.get(base),
-                admin_ids=tuple(sorted(self._admins[base])),
-            )
+            return self._group(base, counts, r.now, r.repeat_window)
 
     def retract_user(self, r: UserRetraction) -> tuple[UserSnapshot, bool]:
         base = subject_key("user", r.user_id)
