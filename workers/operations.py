@@ -128,16 +128,11 @@ def install_operations(
     clock = clock or StageClock()
     enabled = metrics is not None or getattr(settings, "metrics_port", 9191) > 0
     telemetry = Telemetry(runtime, clock, metrics=metrics, settings=settings) if enabled else None
-    holder = EngineHolder(
+    holder = EngineHolder.from_settings(
+        settings,
         versions,
-        wordlists=settings.wordlists,
-        config=settings.config,
-        model=getattr(settings, "model", None),
-        banks=getattr(settings, "banks", None),
         clock=clock if telemetry is not None else None,
         on_event=telemetry.on_reload if telemetry is not None else None,
-        poll=getattr(settings, "reload_poll", 5.0),
-        model_cache=getattr(settings, "model_cache", None),
     )
     runtime.load_engine = holder.load
     holder.on_swap = runtime.swap_engine

@@ -80,16 +80,7 @@ def preload(settings: Settings) -> Preloaded:
     client = redis_client(settings.redis_url) if settings.redis_url else None
     store = RedisVersionStore(client, keys=signing_keys(settings)) if client else None
     clock = StageClock()
-    holder = EngineHolder(
-        store,
-        wordlists=settings.wordlists,
-        config=settings.config,
-        model=getattr(settings, "model", None),
-        banks=getattr(settings, "banks", None),
-        clock=clock,
-        poll=settings.reload_poll,
-        model_cache=getattr(settings, "model_cache", None),
-    )
+    holder = EngineHolder.from_settings(settings, store, clock=clock)
     engine = holder.load()
     if store is not None:
         store.forget(holder.worker)  # the parent screens nothing: not a worker to wait for

@@ -174,11 +174,7 @@ def _holder(settings: Settings) -> EngineHolder:
         from workers.broker import signing_keys
 
         store = RedisVersionStore(redis_client(settings.redis_url), keys=signing_keys(settings))
-    banks = getattr(settings, "banks", None)  # text banks, where this version has them
-    return EngineHolder(store, wordlists=settings.wordlists, config=settings.config,
-                        model=settings.model, poll=settings.reload_poll,
-                        model_cache=settings.model_cache,
-                        **({"banks": banks} if banks is not None else {}))  # fmt: skip
+    return EngineHolder.from_settings(settings, store)
 
 
 def _load_in_background(holder: EngineHolder) -> None:

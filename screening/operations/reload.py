@@ -99,6 +99,18 @@ class EngineHolder:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
+    @classmethod
+    def from_settings(
+        cls, settings: Any, store: VersionStore | None, **options: Any
+    ) -> EngineHolder:
+        """The holder of a process started from the deployment's settings: worker processes,
+        their preloading parent and the HTTP service read the same lists, config, model,
+        banks, poll interval and cache, so a setting cannot reach one and miss another."""
+        return cls(store, wordlists=settings.wordlists, config=settings.config,
+                   model=getattr(settings, "model", None), banks=getattr(settings, "banks", None),
+                   poll=getattr(settings, "reload_poll", 5.0),
+                   model_cache=getattr(settings, "model_cache", None), **options)  # fmt: skip
+
     # -- loading and swapping --------------------------------------------------------
 
     def _in_use(self, kind: str) -> set[str | None]:
