@@ -11,6 +11,8 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -56,6 +58,28 @@ def env(tmp_path: Path) -> dict[str, str]:
 def _run(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess:
     return subprocess.run([*SCREENING, *args], env=env, input=stdin, capture_output=True,
                           text=True, timeout=120)  # fmt: skip
+
+
+@contextmanager
+def _served(settings: Settings) -> Iterator[tuple[Any, Any]]:
+    """The console of ``settings`` served over HTTP; its site and broker paths stopped after."""
+    stops: list = []
+    console = build_console(settings, lambda: None, stops)
+    site = serve(console)
+    try:
+        yield console, site
+    finally:
+        site.stop()
+        for stop in stops:
+            stop()
+
+
+def _decide_as_reviewer(console: Any, site: Any, verdict_id: int, **form: str) -> httpx.Response:
+    """A reviewer logs in and decides one verdict in the served queue, as the page's form does."""
+    console.accounts.add("rita", "reviewer", PASSWORD)
+    client = login(site, "rita", PASSWORD)
+    return client.post(f"/console/review/{verdict_id}",
+                       data={"csrf": csrf(client.get("/console/review")), **form})  # fmt: skip
 
 
 def test_add_user_then_list(env: dict[str, str]) -> None:
@@ -182,17 +206,11 @@ def test_a_confirmed_review_applies_the_policys_measures_signed(
     monkeypatch.setenv("SCREENING_RECORDS_PATH", str(tmp_path / "r.sqlite3"))
     settings = replace(real_pipeline.settings, console_secret="c" * 32,
                        console_cookie_secure=False)  # fmt: skip
-    stops: list = []
-    console = build_console(settings, lambda: None, stops)
-    site = serve(console)
-    try:
+    with _served(settings) as (console, site):
         console.store.append([verdict_record("m1", "来赌博吧", user="u9")])
         (target,) = list(console.store.export(0, time.time() + 1, kinds=["verdict"]))
-        console.accounts.add("rita", "reviewer", PASSWORD)
-        client = login(site, "rita", PASSWORD)
-        answer = client.post(f"/console/review/{target.id}", data={
-            "csrf": csrf(client.get("/console/review")), "outcome": "confirmed",
-            "corrected": "violence_terror"})  # fmt: skip
+        answer = _decide_as_reviewer(console, site, target.id, outcome="confirmed",
+                                     corrected="violence_terror")  # fmt: skip
         assert "measures=user_blacklist" in answer.headers["location"]
         assert real_pipeline.receiver.wait_for(2, timeout=20)  # it checked the signatures
         outcome, measure = sorted(real_pipeline.receiver.delivered, key=lambda e: e["type"])[::-1]
@@ -208,10 +226,6 @@ def test_a_confirmed_review_applies_the_policys_measures_signed(
         assert [m["id"] for m in console.confirm(target, "violence_terror")] \
             == [measure["measure"]["id"]]  # fmt: skip
         assert state.credit("u9", load_policy().credit, time.time()) == 100 - 8 * 3
-    finally:
-        site.stop()
-        for stop in stops:
-            stop()
 
 
 @pytest.mark.parametrize("real_pipeline", ["redis"], indirect=True)
@@ -224,10 +238,7 @@ def test_an_overturn_in_the_queue_lifts_what_the_verdict_alone_caused_signed(
     monkeypatch.setenv("SCREENING_RECORDS_PATH", str(tmp_path / "r.sqlite3"))
     settings = replace(real_pipeline.settings, console_secret="c" * 32,
                        console_cookie_secure=False)  # fmt: skip
-    stops: list = []
-    console = build_console(settings, lambda: None, stops)
-    site = serve(console)
-    try:
+    with _served(settings) as (console, site):
         state = RedisPolicyState(redis.Redis.from_url(settings.redis_url or ""))
         enforcer = Enforcer(load_policy(), state, console.store)
         handled = enforcer.handle(message("v1", sender="u9"), verdict("v1", "review", "violence_terror"))
@@ -235,10 +246,7 @@ def test_an_overturn_in_the_queue_lifts_what_the_verdict_alone_caused_signed(
         assert warning.kind == "group_warning"
         assert state.credit("u9", load_policy().credit, time.time()) == 94
         (target,) = list(console.store.export(0, time.time() + 1, kinds=["verdict"]))
-        console.accounts.add("rita", "reviewer", PASSWORD)
-        client = login(site, "rita", PASSWORD)
-        answer = client.post(f"/console/review/{target.id}", data={
-            "csrf": csrf(client.get("/console/review")), "outcome": "overturned"})  # fmt: skip
+        answer = _decide_as_reviewer(console, site, target.id, outcome="overturned")
         assert "lifted=group_warning" in answer.headers["location"]
         assert real_pipeline.receiver.wait_for(2, timeout=20)  # it checked the signatures
         lift = next(e for e in real_pipeline.receiver.delivered if e["type"] == "measure.lifted")
@@ -246,10 +254,6 @@ def test_an_overturn_in_the_queue_lifts_what_the_verdict_alone_caused_signed(
         assert state.credit("u9", load_policy().credit, time.time()) == 100
         (record,) = list(console.store.export(0, time.time() + 1, kinds=["lift"]))
         assert record.detail["reason_lift"] == "overturned on review"
-    finally:
-        site.stop()
-        for stop in stops:
-            stop()
 
 
 @pytest.mark.parametrize("real_pipeline", ["redis"], indirect=True)
@@ -264,23 +268,13 @@ def test_what_failed_while_redis_was_down_is_done_by_retry_measures(
     settings = replace(real_pipeline.settings, console_secret="c" * 32,
                        console_cookie_secure=False)  # fmt: skip
     down = replace(settings, redis_url=f"redis://127.0.0.1:{_free_port()}/0")  # nobody there
-    stops: list = []
-    console = build_console(down, lambda: None, stops)
-    site = serve(console)
-    try:
+    with _served(down) as (console, site):
         console.store.append([verdict_record("m1", "来赌博吧", user="u9")])
         (target,) = list(console.store.export(0, time.time() + 1, kinds=["verdict"]))
-        console.accounts.add("rita", "reviewer", PASSWORD)
-        client = login(site, "rita", PASSWORD)
-        answer = client.post(f"/console/review/{target.id}", data={
-            "csrf": csrf(client.get("/console/review")), "outcome": "confirmed",
-            "corrected": "violence_terror"})  # fmt: skip
+        answer = _decide_as_reviewer(console, site, target.id, outcome="confirmed",
+                                     corrected="violence_terror")  # fmt: skip
         assert "measures=unapplied" in answer.headers["location"]
         assert "done=confirmed-unsent" in answer.headers["location"]
-    finally:
-        site.stop()
-        for stop in stops:
-            stop()
     result = retry_outcomes(settings)
     key = f"review:{target.id}"
     assert result.done == [("review_not_sent", key), ("measures_not_applied", key)]
