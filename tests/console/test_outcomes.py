@@ -57,6 +57,18 @@ def _console(store: RecordStore, flaky: Flaky) -> Console:
     return console
 
 
+def _unapplied_confirmation(store: RecordStore) -> tuple[Console, Flaky, Record, Record]:
+    """A verdict confirmed while the broker was down: its measures recorded as not applied."""
+    flaky = Flaky()
+    console = _console(store, flaky)
+    store.append([verdict_record("m1", "来赌博吧")])
+    (verdict,) = store.export(0, time.time() + 1, kinds=["verdict"])
+    review = console.audit.review("ana", verdict, "confirmed")
+    assert review is not None
+    assert apply_confirmation(console, "ana", verdict, review) == "unapplied"
+    return console, flaky, verdict, review
+
+
 def test_failed_steps_are_retried_until_they_succeed_then_never(record_store: RecordStore) -> None:
     flaky = Flaky()
     console = _console(record_store, flaky)
@@ -93,13 +105,7 @@ def test_failed_steps_are_retried_until_they_succeed_then_never(record_store: Re
 
 
 def test_a_step_that_failed_twice_is_retried_once(record_store: RecordStore) -> None:
-    flaky = Flaky()
-    console = _console(record_store, flaky)
-    record_store.append([verdict_record("m1", "来赌博吧")])
-    (v1,) = record_store.export(0, time.time() + 1, kinds=["verdict"])
-    review = console.audit.review("ana", v1, "confirmed")
-    assert review is not None
-    apply_confirmation(console, "ana", v1, review)
+    console, flaky, v1, review = _unapplied_confirmation(record_store)
     apply_confirmation(console, "bob", v1, review)  # e.g. a retry from the page failed too
     flaky.up = True
     assert retry(console, 0).done == [("measures_not_applied", review.key)]
@@ -107,11 +113,5 @@ def test_a_step_that_failed_twice_is_retried_once(record_store: RecordStore) -> 
 
 
 def test_the_window_bounds_what_is_retried(record_store: RecordStore) -> None:
-    flaky = Flaky()
-    console = _console(record_store, flaky)
-    record_store.append([verdict_record("m1", "来赌博吧")])
-    (v1,) = record_store.export(0, time.time() + 1, kinds=["verdict"])
-    review = console.audit.review("ana", v1, "confirmed")
-    assert review is not None
-    apply_confirmation(console, "ana", v1, review)
+    console, _, _, _ = _unapplied_confirmation(record_store)
     assert pending(console, time.time() + 60) == []
