@@ -180,11 +180,11 @@ class Engine:
             # The model normalises as it was trained; when that is how the engine
             # normalises too, it takes the engine's compact forms instead of redoing them.
             same = self.classifier.featurizer.normalizer.transforms == self.normalizer.transforms
-            compacts = [n.compact for n in normalized_texts] if same else None
-            model_scores = self.classifier.predict_batch(texts, compacts)
+            compacts = [n.compact for n in normalized_texts]
+            model_scores = self.classifier.predict_batch(texts, compacts if same else None)
             # A flag that rests on what a warning quotes (screening/engine/context.py).
             without_mentions(
-                texts, [n.compact for n in normalized_texts], model_scores,
+                texts, compacts, model_scores,
                 self.model_thresholds, self.context, self.classifier.predict_batch,
             )
         classified = clock()
