@@ -139,11 +139,20 @@ SHUTDOWN_MS = 30000
 
 def _preload(settings: Settings, env: dict[str, str]) -> Any:
     """Build the engine here, in the supervisor, under the workers' environment (the
-    metrics directory must be known before prometheus-client is first imported)."""
+    metrics directory must be known before prometheus-client is first imported).
+
+    The caller's environment is put back afterwards: each fork sets its own from its slot,
+    and a process that supervises workers in-process (tests, an embedding application)
+    must not find the workers' queue or stores in its own environment after."""
     from workers.prefork import preload
 
+    saved = dict(os.environ)
     os.environ.update(env)
-    return preload(Settings.from_env(env))
+    try:
+        return preload(Settings.from_env(env))
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 def _forked_worker(preloaded: Any, queues: list[str], threads: int) -> Callable[[], int]:

@@ -20,11 +20,13 @@ import httpx
 import redis
 
 from screening.pipeline.client import Screener
+from screening.settings import Settings
 from tests.fixtures import REPO
 from tests.fixtures.pipeline import SECRET, SIGNING_KEY, wait_until
 from tests.workers.test_run import clean_env
 from workers.prefork import ForkedProcess
 from workers.receiver import LocalReceiver
+from workers.supervisor import spawn_workers
 
 BUILT = re.compile(r"\[(\d+)\] screening\.operations\.reload: live engine now")
 
@@ -133,3 +135,24 @@ def test_a_forked_process_reports_its_exit_like_popen() -> None:
     sleeper.send_signal(signal.SIGKILL)
     assert sleeper.wait(10) == -signal.SIGKILL
     sleeper.send_signal(signal.SIGTERM)  # gone: no error
+
+
+def test_preloading_in_process_leaves_the_callers_environment_as_it_was(
+    redis_url: str, fixture_wordlist_dir: Path, tmp_path: Path
+) -> None:
+    """The supervisor preloads under the workers' environment; a caller that supervises
+    in-process (as the Prometheus test does) must not keep the workers' queue after: a
+    later worker would have listened on it while its clients sent to the default."""
+    queue = f"environ-{os.getpid()}"
+    env = {**os.environ, "SCREENING_REDIS_URL": redis_url, "SCREENING_QUEUE": queue,
+           "SCREENING_WORDLISTS": str(fixture_wordlist_dir), "SCREENING_MODEL": "none",
+           "SCREENING_METRICS_PORT": "0", "SCREENING_WORKER_PRELOAD": "1",
+           "SCREENING_SIGNING_KEY": SIGNING_KEY,
+           "SCREENING_RECORDS_PATH": str(tmp_path / "records.sqlite3")}  # fmt: skip
+    before = dict(os.environ)
+    supervisor = spawn_workers(Settings.from_env(env), processes=1, callback_processes=0, env=env)
+    try:
+        assert dict(os.environ) == before
+        assert os.environ.get("SCREENING_QUEUE") != queue
+    finally:
+        supervisor.stop(timeout=20)
